@@ -1,0 +1,14 @@
+//! orgiam's domain: identifiers, errors, permission policies, page tokens, the built-in
+//! role catalog and the `Store` trait. No HTTP and no SQL live here.
+
+pub mod catalog;
+pub mod error;
+pub mod model;
+pub mod page;
+pub mod policy;
+pub mod secret;
+pub mod sid;
+pub mod store;
+pub mod time_fmt;
+
+pub use error::{Error, Result};

@@ -1,0 +1,193 @@
+//! The domain's records.
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{Permission, Policy};
+use crate::sid::{AppSid, KeySid, OrgSid, PermissionSid, RoleSid};
+
+/// The lowest scope at which a role may be assigned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Level {
+    Organization,
+    Account,
+    SubAccount,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Organization => "ORGANIZATION",
+            Self::Account => "ACCOUNT",
+            Self::SubAccount => "SUB_ACCOUNT",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ORGANIZATION" => Some(Self::Organization),
+            "ACCOUNT" => Some(Self::Account),
+            "SUB_ACCOUNT" => Some(Self::SubAccount),
+            _ => None,
+        }
+    }
+}
+
+/// A role, built-in (`org` is `None`) or an organization's custom role.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Role {
+    pub sid: RoleSid,
+    pub org: Option<OrgSid>,
+    pub friendly_name: String,
+    pub external_description: String,
+    pub product_group: String,
+    pub product_group_name: String,
+    pub lowest_level: Level,
+    pub policy: Policy,
+    pub resource_types: Option<Vec<String>>,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+impl Role {
+    /// The sort key: `friendly_name` compared case-insensitively (ties by SID).
+    pub fn name_key(friendly_name: &str) -> String {
+        friendly_name.to_lowercase()
+    }
+}
+
+/// A permission catalog entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatalogPermission {
+    pub sid: PermissionSid,
+    pub permission: Permission,
+    pub description: String,
+}
+
+/// The filters of a role listing (combined with AND).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RoleFilter {
+    /// Lower-cased; a substring of the name or a prefix of the SID.
+    pub search: Option<String>,
+    pub product_group: Option<String>,
+    /// Non-blank; a role matches when it has any of them.
+    pub resource_types: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Org {
+    pub sid: OrgSid,
+    pub friendly_name: String,
+    pub date_created: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppStatus {
+    Active,
+    Disabled,
+    Deleted,
+}
+
+impl AppStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            "deleted" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// A stored client secret: its keyed hash and, during a rotation, when it stops working.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub hash: Vec<u8>,
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SecretRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretRecord")
+            .field("hash", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Access tokens live from one minute to thirty days.
+pub const MIN_TOKEN_TTL: i64 = 60;
+pub const MAX_TOKEN_TTL: i64 = 30 * 24 * 3600;
+pub const DEFAULT_TOKEN_TTL: i64 = 3600;
+
+/// An OAuth app (its SID is its `client_id`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct App {
+    pub sid: AppSid,
+    pub org: OrgSid,
+    pub friendly_name: String,
+    pub description: String,
+    pub status: AppStatus,
+    pub policy: Policy,
+    pub access_token_ttl: i64,
+    pub date_created: i64,
+    pub date_updated: i64,
+    /// At most two live secrets.
+    pub secrets: Vec<SecretRecord>,
+}
+
+/// An Ed25519 signing key.
+#[derive(Clone)]
+pub struct SigningKey {
+    pub kid: KeySid,
+    /// PKCS#8 DER of the private key.
+    pub private_der: Vec<u8>,
+    /// The 32-byte public key.
+    pub public_raw: Vec<u8>,
+    pub created_at: i64,
+    /// When it stopped signing; it still verifies until every token it signed has expired.
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("private_der", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
+}
+
+/// Keys shared by every replica, created once per install.
+#[derive(Clone)]
+pub struct ServerKeys {
+    /// MACs page tokens.
+    pub page_key: Vec<u8>,
+    /// Keys the client-secret hashes.
+    pub secret_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ServerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerKeys(<redacted>)")
+    }
+}
+
+/// Everything a fresh install writes at once, so that racing replicas initialize exactly once.
+#[derive(Clone, Debug)]
+pub struct Initial {
+    pub keys: ServerKeys,
+    pub signing_key: SigningKey,
+    pub org: Org,
+    pub app: App,
+}

@@ -1,0 +1,263 @@
+//! Permissions (`/namespace/product/resource/action`) and policies of allow/deny patterns.
+//!
+//! In a pattern, `*` matches one whole segment; a trailing `*` matches the rest. An explicit
+//! deny wins over any allow; nothing allowed means denied.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+fn valid_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+fn segments(s: &str) -> std::str::Split<'_, char> {
+    s.strip_prefix('/').unwrap_or(s).split('/')
+}
+
+/// A concrete permission, kept in its canonical form with a leading slash.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Permission(String);
+
+impl Permission {
+    /// Parses `/namespace/product/resource/action`; the leading slash is optional.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = segments(s).collect();
+        if parts.len() != 4 || !parts.iter().all(|p| valid_segment(p)) {
+            return Err(format!(
+                "'{s}' is not a permission of the form /namespace/product/resource/action"
+            ));
+        }
+        Ok(Self(format!("/{}", parts.join("/"))))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The four parts: namespace, product, resource, action.
+    pub fn parts(&self) -> [&str; 4] {
+        let mut it = segments(&self.0);
+        [(); 4].map(|_| it.next().unwrap_or(""))
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A permission pattern, possibly with `*` segments.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pattern {
+    text: String,
+    segs: Vec<String>,
+}
+
+impl Pattern {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let segs: Vec<String> = segments(s).map(str::to_owned).collect();
+        let err = || {
+            format!("'{s}' is not a permission pattern of the form /namespace/product/resource/action (segments may be '*')")
+        };
+        let trailing_star = segs.last().is_some_and(|l| l == "*");
+        let ok_len = segs.len() == 4 || (trailing_star && segs.len() <= 4);
+        if !ok_len || !segs.iter().all(|p| p == "*" || valid_segment(p)) {
+            return Err(err());
+        }
+        Ok(Self {
+            text: format!("/{}", segs.join("/")),
+            segs,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether this pattern contains a wildcard.
+    pub fn is_wildcard(&self) -> bool {
+        self.segs.iter().any(|s| s == "*")
+    }
+
+    pub fn matches(&self, perm: &Permission) -> bool {
+        let parts = perm.parts();
+        let last = self.segs.len() - 1;
+        for (i, seg) in self.segs.iter().enumerate() {
+            if seg == "*" {
+                if i == last {
+                    return true;
+                }
+            } else if parts.get(i).is_none_or(|p| p != seg) {
+                return false;
+            }
+        }
+        self.segs.len() == parts.len()
+    }
+}
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `{"allow": [...], "deny": [...] | null}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub allow: Vec<Pattern>,
+    #[serde(default)]
+    pub deny: Option<Vec<Pattern>>,
+}
+
+impl Policy {
+    /// Deny wins; nothing allowed means denied.
+    pub fn allows(&self, perm: &Permission) -> bool {
+        let denied = self
+            .deny
+            .as_ref()
+            .is_some_and(|d| d.iter().any(|p| p.matches(perm)));
+        !denied && self.allow.iter().any(|p| p.matches(perm))
+    }
+
+    /// Allows everything.
+    pub fn everything() -> Self {
+        Self {
+            allow: vec![Pattern::parse("/*").unwrap_or_else(|_| unreachable_pattern())],
+            deny: None,
+        }
+    }
+}
+
+#[allow(clippy::panic)]
+fn unreachable_pattern() -> Pattern {
+    panic!("the '/*' pattern is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn perm(s: &str) -> Permission {
+        Permission::parse(s).expect("valid permission")
+    }
+    fn pat(s: &str) -> Pattern {
+        Pattern::parse(s).expect("valid pattern")
+    }
+
+    #[test]
+    fn parses_permissions() {
+        assert_eq!(
+            perm("twilio/iam/role-assignments/list").as_str(),
+            "/twilio/iam/role-assignments/list"
+        );
+        assert_eq!(
+            perm("/twilio/billing/invoice.statements/list").parts(),
+            ["twilio", "billing", "invoice.statements", "list"]
+        );
+        for bad in ["", "/", "/twilio/iam/list", "/a/b/c/d/e", "/twilio//x/y", "/Twilio/a/b/c", "/a/b/*/d"] {
+            assert!(Permission::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn wildcard_rules() {
+        let p = perm("/twilio/messaging/services/read");
+        assert!(pat("/*").matches(&p));
+        assert!(pat("/twilio/*").matches(&p));
+        assert!(pat("/twilio/messaging/*").matches(&p));
+        assert!(pat("/twilio/*/services/read").matches(&p));
+        assert!(pat("/twilio/messaging/*/read").matches(&p));
+        assert!(!pat("/twilio/messaging/*/list").matches(&p));
+        assert!(!pat("/twilio/voice/*").matches(&p));
+        assert!(Pattern::parse("/twilio/*/read").is_err(), "too short without trailing *");
+        assert!(Pattern::parse("/twilio/mess*/a/b").is_err());
+    }
+
+    #[test]
+    fn deny_wins() {
+        let policy = Policy {
+            allow: vec![pat("/twilio/*")],
+            deny: Some(vec![pat("/twilio/billing/*")]),
+        };
+        assert!(policy.allows(&perm("/twilio/voice/calls/read")));
+        assert!(!policy.allows(&perm("/twilio/billing/receipts/list")));
+        assert!(!Policy::default().allows(&perm("/twilio/voice/calls/read")));
+    }
+
+    fn seg() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["twilio", "iam", "voice", "calls", "read", "list", "x.y"])
+            .prop_map(str::to_owned)
+    }
+
+    fn perm_strategy() -> impl Strategy<Value = Permission> {
+        prop::collection::vec(seg(), 4).prop_map(|s| perm(&s.join("/")))
+    }
+
+    /// Four segments (some `*`), or a shorter prefix closed by a trailing `*`.
+    fn pattern_strategy() -> impl Strategy<Value = Pattern> {
+        (prop::collection::vec(prop::option::weighted(0.7, seg()), 4), 1usize..=4).prop_map(
+            |(segs, len)| {
+                let mut parts: Vec<String> =
+                    segs.into_iter().map(|s| s.unwrap_or_else(|| "*".into())).collect();
+                if len < 4 {
+                    parts.truncate(len - 1);
+                    parts.push("*".into());
+                }
+                pat(&parts.join("/"))
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn an_explicit_deny_always_wins(p in perm_strategy(), allow in prop::collection::vec(pattern_strategy(), 0..4), deny in pattern_strategy()) {
+            let policy = Policy { allow, deny: Some(vec![deny.clone()]) };
+            if deny.matches(&p) {
+                prop_assert!(!policy.allows(&p));
+            }
+        }
+
+        #[test]
+        fn allow_matches_iff_some_pattern_matches(p in perm_strategy(), allow in prop::collection::vec(pattern_strategy(), 0..4)) {
+            let policy = Policy { allow: allow.clone(), deny: None };
+            prop_assert_eq!(policy.allows(&p), allow.iter().any(|a| a.matches(&p)));
+        }
+
+        #[test]
+        fn a_concrete_pattern_matches_only_itself(a in perm_strategy(), b in perm_strategy()) {
+            prop_assert_eq!(pat(a.as_str()).matches(&b), a == b);
+        }
+
+        #[test]
+        fn trailing_star_matches_every_extension(p in perm_strategy(), keep in 0usize..4) {
+            let prefix: Vec<&str> = p.parts()[..keep].to_vec();
+            let mut text = prefix.join("/");
+            text.push_str(if keep == 0 { "*" } else { "/*" });
+            prop_assert!(pat(&text).matches(&p));
+        }
+    }
+}

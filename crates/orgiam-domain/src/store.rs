@@ -1,0 +1,72 @@
+//! The storage contract. SQLite and PostgreSQL implement it; one contract suite tests both.
+//! Uniqueness and integrity live in the schema, not in read-then-write code.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::model::{App, AppStatus, Initial, Org, Role, RoleFilter, ServerKeys, SigningKey};
+use crate::page::Cursor;
+use crate::sid::{AppSid, OrgSid, RoleSid};
+
+/// Names of the revision counters the store bumps on every change, so replicas (and other
+/// processes on one SQLite file) can poll one cheap value and reload only what changed.
+pub const APPS_REVISION: &str = "apps";
+pub const KEYS_REVISION: &str = "keys";
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn engine(&self) -> &'static str;
+
+    /// Answers when the database is reachable.
+    async fn ping(&self) -> Result<()>;
+
+    /// Writes a fresh install's keys, organization and app in one transaction, unless the store
+    /// was initialized before. Returns whether this call initialized it.
+    async fn initialize(&self, initial: &Initial) -> Result<bool>;
+
+    /// The install's shared keys.
+    async fn server_keys(&self) -> Result<ServerKeys>;
+
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>>;
+
+    /// Inserts or updates the built-in roles (those with no organization).
+    async fn sync_builtin_roles(&self, roles: &[Role]) -> Result<()>;
+
+    async fn create_org(&self, org: &Org) -> Result<()>;
+    async fn org(&self, sid: &OrgSid) -> Result<Option<Org>>;
+
+    /// Creates an app with its first secret (`app.secrets`). The organization must exist.
+    async fn create_app(&self, app: &App) -> Result<()>;
+    /// Any app, including deleted ones.
+    async fn app(&self, sid: &AppSid) -> Result<Option<App>>;
+    /// Sets the status; a deleted app loses its secrets and cannot come back.
+    async fn set_app_status(&self, sid: &AppSid, status: AppStatus) -> Result<App>;
+    /// Adds a new secret; live older secrets expire at `old_expires_at` (dropped when `None`).
+    /// At most two secrets stay live.
+    async fn rotate_app_secret(
+        &self,
+        sid: &AppSid,
+        new_hash: &[u8],
+        old_expires_at: Option<i64>,
+    ) -> Result<App>;
+
+    /// The current value of a revision counter (0 before any change).
+    async fn revision(&self, name: &str) -> Result<i64>;
+    /// Apps changed after revision `since`, with their secrets; and the revision they reflect.
+    async fn apps_since(&self, since: i64) -> Result<(Vec<App>, i64)>;
+
+    /// Roles visible to `org` matching `filter`, ordered by (name_key, sid), starting after
+    /// (or, for a `Previous` cursor, before) the cursor's position `[name_key, sid]`.
+    /// Returns rows in ascending order either way, at most `limit`.
+    async fn list_roles(
+        &self,
+        org: &OrgSid,
+        filter: &RoleFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Role>>;
+    /// One role visible to `org`.
+    async fn role(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>>;
+}
