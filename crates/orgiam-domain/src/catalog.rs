@@ -139,7 +139,9 @@ impl Catalog {
             if pattern.is_wildcard() {
                 continue;
             }
-            let Ok(p) = Permission::parse(pattern.as_str()) else { continue };
+            let Ok(p) = Permission::parse(pattern.as_str()) else {
+                continue;
+            };
             if policy.allows(&p) && !out.iter().any(|c| c.permission == p) {
                 out.push(CatalogPermission {
                     sid: permission_sid(&p),
@@ -172,15 +174,28 @@ mod tests {
             assert!(c.roles.iter().any(|r| r.lowest_level == level), "{level:?}");
         }
         assert!(c.roles.iter().any(|r| r.policy.deny.is_some()));
-        assert!(c.roles.iter().any(|r| r.policy.allow.iter().any(|p| p.is_wildcard())));
+        assert!(
+            c.roles
+                .iter()
+                .any(|r| r.policy.allow.iter().any(|p| p.is_wildcard()))
+        );
         let names: HashSet<_> = c.roles.iter().map(|r| r.friendly_name.as_str()).collect();
         for name in [
-            "Owner", "Administrator", "Developer", "Billing Manager", "Organization Owner",
-            "Organization Admin", "Billing Group Admin", "Billing Group Viewer",
+            "Owner",
+            "Administrator",
+            "Developer",
+            "Billing Manager",
+            "Organization Owner",
+            "Organization Admin",
+            "Billing Group Admin",
+            "Billing Group Viewer",
         ] {
             assert!(names.contains(name), "{name}");
         }
-        let bga = c.roles.iter().find(|r| r.friendly_name == "Billing Group Admin");
+        let bga = c
+            .roles
+            .iter()
+            .find(|r| r.friendly_name == "Billing Group Admin");
         assert_eq!(
             bga.and_then(|r| r.resource_types.clone()),
             Some(vec!["billing_group".to_owned()])
@@ -191,7 +206,10 @@ mod tests {
     fn sids_are_stable_and_unique() {
         let c = catalog();
         assert_eq!(
-            c.roles.iter().find(|r| r.friendly_name == "Owner").map(|r| r.sid.clone()),
+            c.roles
+                .iter()
+                .find(|r| r.friendly_name == "Owner")
+                .map(|r| r.sid.clone()),
             Some(RoleSid::derived("owner"))
         );
         let sids: HashSet<_> = c.roles.iter().map(|r| &r.sid).collect();
@@ -203,9 +221,17 @@ mod tests {
     #[test]
     fn permission_catalog_covers_every_grant() {
         let c = catalog();
-        let known: HashMap<_, _> = c.permissions.iter().map(|p| (p.permission.as_str(), p)).collect();
+        let known: HashMap<_, _> = c
+            .permissions
+            .iter()
+            .map(|p| (p.permission.as_str(), p))
+            .collect();
         for role in &c.roles {
-            let patterns = role.policy.allow.iter().chain(role.policy.deny.iter().flatten());
+            let patterns = role
+                .policy
+                .allow
+                .iter()
+                .chain(role.policy.deny.iter().flatten());
             for p in patterns {
                 if p.is_wildcard() {
                     assert!(
@@ -214,19 +240,35 @@ mod tests {
                         role.friendly_name
                     );
                 } else {
-                    assert!(known.contains_key(p.as_str()), "{}: {p:?}", role.friendly_name);
+                    assert!(
+                        known.contains_key(p.as_str()),
+                        "{}: {p:?}",
+                        role.friendly_name
+                    );
                 }
             }
             let expanded = c.expand(&role.policy);
-            assert!(!expanded.is_empty(), "{} grants nothing", role.friendly_name);
-            assert!(expanded.iter().all(|e| known.contains_key(e.permission.as_str())));
+            assert!(
+                !expanded.is_empty(),
+                "{} grants nothing",
+                role.friendly_name
+            );
+            assert!(
+                expanded
+                    .iter()
+                    .all(|e| known.contains_key(e.permission.as_str()))
+            );
         }
     }
 
     #[test]
     fn expand_removes_denies() {
         let c = catalog();
-        let admin = c.roles.iter().find(|r| r.policy.deny.is_some()).expect("a role with deny");
+        let admin = c
+            .roles
+            .iter()
+            .find(|r| r.policy.deny.is_some())
+            .expect("a role with deny");
         let expanded = c.expand(&admin.policy);
         for d in admin.policy.deny.iter().flatten() {
             assert!(expanded.iter().all(|e| !d.matches(&e.permission)));

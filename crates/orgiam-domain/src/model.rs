@@ -182,12 +182,3 @@ impl std::fmt::Debug for ServerKeys {
         f.write_str("ServerKeys(<redacted>)")
     }
 }
-
-/// Everything a fresh install writes at once, so that racing replicas initialize exactly once.
-#[derive(Clone, Debug)]
-pub struct Initial {
-    pub keys: ServerKeys,
-    pub signing_key: SigningKey,
-    pub org: Org,
-    pub app: App,
-}

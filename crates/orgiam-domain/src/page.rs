@@ -82,9 +82,13 @@ impl PageTokenCodec {
     }
 
     fn mac(&self, binding: &Binding<'_>, body: &[u8]) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable_hmac());
-        for part in [binding.endpoint.as_bytes(), binding.org.as_bytes(), binding.filters.as_bytes()] {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable_hmac());
+        for part in [
+            binding.endpoint.as_bytes(),
+            binding.org.as_bytes(),
+            binding.filters.as_bytes(),
+        ] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
         }
@@ -175,13 +179,25 @@ mod tests {
     #[test]
     fn bound_to_endpoint_org_and_filters() {
         let codec = PageTokenCodec::new(b"k");
-        let c = Cursor { direction: Direction::Next, key: vec!["billing".into(), "IX1".into()] };
+        let c = Cursor {
+            direction: Direction::Next,
+            key: vec!["billing".into(), "IX1".into()],
+        };
         let t = codec.encode(&B, &c);
         assert_eq!(codec.decode(&B, &t).ok(), Some(c));
         for other in [
-            Binding { endpoint: "accounts", ..B },
-            Binding { org: "OR00000000000000000000000000000002", ..B },
-            Binding { filters: "Search=bil", ..B },
+            Binding {
+                endpoint: "accounts",
+                ..B
+            },
+            Binding {
+                org: "OR00000000000000000000000000000002",
+                ..B
+            },
+            Binding {
+                filters: "Search=bil",
+                ..B
+            },
         ] {
             assert!(codec.decode(&other, &t).is_err());
         }
@@ -192,7 +208,11 @@ mod tests {
 
     fn cursor_strategy() -> impl Strategy<Value = Cursor> {
         (any::<bool>(), prop::collection::vec(".{0,40}", 0..4)).prop_map(|(prev, key)| Cursor {
-            direction: if prev { Direction::Previous } else { Direction::Next },
+            direction: if prev {
+                Direction::Previous
+            } else {
+                Direction::Next
+            },
             key,
         })
     }

@@ -8,8 +8,9 @@ use std::fmt;
 
 fn valid_segment(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_'))
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
+        })
 }
 
 fn segments(s: &str) -> std::str::Split<'_, char> {
@@ -66,7 +67,9 @@ impl Pattern {
     pub fn parse(s: &str) -> Result<Self, String> {
         let segs: Vec<String> = segments(s).map(str::to_owned).collect();
         let err = || {
-            format!("'{s}' is not a permission pattern of the form /namespace/product/resource/action (segments may be '*')")
+            format!(
+                "'{s}' is not a permission pattern of the form /namespace/product/resource/action (segments may be '*')"
+            )
         };
         let trailing_star = segs.last().is_some_and(|l| l == "*");
         let ok_len = segs.len() == 4 || (trailing_star && segs.len() <= 4);
@@ -178,7 +181,15 @@ mod tests {
             perm("/twilio/billing/invoice.statements/list").parts(),
             ["twilio", "billing", "invoice.statements", "list"]
         );
-        for bad in ["", "/", "/twilio/iam/list", "/a/b/c/d/e", "/twilio//x/y", "/Twilio/a/b/c", "/a/b/*/d"] {
+        for bad in [
+            "",
+            "/",
+            "/twilio/iam/list",
+            "/a/b/c/d/e",
+            "/twilio//x/y",
+            "/Twilio/a/b/c",
+            "/a/b/*/d",
+        ] {
             assert!(Permission::parse(bad).is_err(), "{bad}");
         }
     }
@@ -193,7 +204,10 @@ mod tests {
         assert!(pat("/twilio/messaging/*/read").matches(&p));
         assert!(!pat("/twilio/messaging/*/list").matches(&p));
         assert!(!pat("/twilio/voice/*").matches(&p));
-        assert!(Pattern::parse("/twilio/*/read").is_err(), "too short without trailing *");
+        assert!(
+            Pattern::parse("/twilio/*/read").is_err(),
+            "too short without trailing *"
+        );
         assert!(Pattern::parse("/twilio/mess*/a/b").is_err());
     }
 
@@ -209,8 +223,10 @@ mod tests {
     }
 
     fn seg() -> impl Strategy<Value = String> {
-        prop::sample::select(vec!["twilio", "iam", "voice", "calls", "read", "list", "x.y"])
-            .prop_map(str::to_owned)
+        prop::sample::select(vec![
+            "twilio", "iam", "voice", "calls", "read", "list", "x.y",
+        ])
+        .prop_map(str::to_owned)
     }
 
     fn perm_strategy() -> impl Strategy<Value = Permission> {
@@ -219,17 +235,21 @@ mod tests {
 
     /// Four segments (some `*`), or a shorter prefix closed by a trailing `*`.
     fn pattern_strategy() -> impl Strategy<Value = Pattern> {
-        (prop::collection::vec(prop::option::weighted(0.7, seg()), 4), 1usize..=4).prop_map(
-            |(segs, len)| {
-                let mut parts: Vec<String> =
-                    segs.into_iter().map(|s| s.unwrap_or_else(|| "*".into())).collect();
+        (
+            prop::collection::vec(prop::option::weighted(0.7, seg()), 4),
+            1usize..=4,
+        )
+            .prop_map(|(segs, len)| {
+                let mut parts: Vec<String> = segs
+                    .into_iter()
+                    .map(|s| s.unwrap_or_else(|| "*".into()))
+                    .collect();
                 if len < 4 {
                     parts.truncate(len - 1);
                     parts.push("*".into());
                 }
                 pat(&parts.join("/"))
-            },
-        )
+            })
     }
 
     proptest! {

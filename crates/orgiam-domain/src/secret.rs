@@ -69,8 +69,14 @@ mod tests {
         let (a, b) = (generate(), generate());
         assert_eq!(a.len(), 43);
         let stored = vec![
-            SecretRecord { hash: h.hash(&a), expires_at: Some(100) },
-            SecretRecord { hash: h.hash(&b), expires_at: None },
+            SecretRecord {
+                hash: h.hash(&a),
+                expires_at: Some(100),
+            },
+            SecretRecord {
+                hash: h.hash(&b),
+                expires_at: None,
+            },
         ];
         assert!(h.verify(&a, &stored, 99));
         assert!(!h.verify(&a, &stored, 100));

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::model::{App, AppStatus, Initial, Org, Role, RoleFilter, ServerKeys, SigningKey};
+use crate::model::{App, AppStatus, Org, Role, RoleFilter, ServerKeys, SigningKey};
 use crate::page::Cursor;
 use crate::sid::{AppSid, OrgSid, RoleSid};
 
@@ -21,9 +21,14 @@ pub trait Store: Send + Sync + 'static {
     /// Answers when the database is reachable.
     async fn ping(&self) -> Result<()>;
 
-    /// Writes a fresh install's keys, organization and app in one transaction, unless the store
-    /// was initialized before. Returns whether this call initialized it.
-    async fn initialize(&self, initial: &Initial) -> Result<bool>;
+    /// Stores the install's shared keys and first signing key, unless it has them already
+    /// (racing processes agree on one set).
+    async fn init_keys(&self, keys: &ServerKeys, signing_key: &SigningKey) -> Result<()>;
+
+    /// On a store that was never bootstrapped and holds no organization, creates the first
+    /// organization and app in one transaction. Returns whether this call created them: of
+    /// racing replicas exactly one does.
+    async fn bootstrap(&self, org: &Org, app: &App) -> Result<bool>;
 
     /// The install's shared keys.
     async fn server_keys(&self) -> Result<ServerKeys>;

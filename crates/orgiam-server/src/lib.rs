@@ -1,1 +1,113 @@
+//! orgiam's HTTP server. `Application::build` binds the listener first, so tests serve on
+//! `127.0.0.1:0` and read the port back.
 
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod list;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::Uri;
+use axum::routing::{get, post};
+
+use orgiam_domain::catalog::Catalog;
+use orgiam_domain::store::Store;
+use orgiam_domain::{Error, Result};
+
+pub use config::ServerConfig;
+use error::ApiError;
+use state::{AppState, State};
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError(Error::not_found(format!(
+        "The resource {} was not found",
+        uri.path()
+    )))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError(Error::MethodNotAllowed(format!(
+        "Method {method} is not allowed on {}",
+        uri.path()
+    )))
+}
+
+/// Every route. Middleware order (outermost first): request span and id, then the routes.
+pub fn router(state: AppState) -> Router {
+    use routes::{oauth, ops, roles};
+    Router::new()
+        .route("/v2/token", post(oauth::token))
+        .route("/v1/token", post(oauth::token))
+        .route("/.well-known/jwks.json", get(oauth::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
+        .route("/v2/Organizations/Roles", get(roles::list))
+        .route("/v2/Organizations/Roles/{sid}", get(roles::fetch))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(telemetry::trace))
+        .with_state(state)
+}
+
+/// A bound, ready-to-serve server.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Loads the catalog into the store, the keys and apps into memory, and binds the listener.
+    pub async fn build(mut config: ServerConfig, store: Arc<dyn Store>) -> Result<Self> {
+        let catalog = Catalog::builtin().map_err(Error::internal)?;
+        store.sync_builtin_roles(&catalog.roles).await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot listen on {}: {e}", config.listen)))?;
+        config.listen = listener.local_addr().map_err(Error::internal)?;
+        let _ = telemetry::prometheus();
+        let state = Arc::new(State::load(store, config, catalog).await?);
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.state.config.listen
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let state = self.state.clone();
+        let poller = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(state.config.poll_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.refresh().await {
+                    tracing::warn!(error = %e, "refreshing apps and keys from the store failed");
+                }
+            }
+        });
+        let app = router(self.state);
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        poller.abort();
+        served.map_err(|e| Error::internal(format!("server failed: {e}")))
+    }
+}

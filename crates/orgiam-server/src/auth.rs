@@ -1,0 +1,115 @@
+//! Bearer-token authentication as an extractor, and permission checks.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use orgiam_domain::Error;
+use orgiam_domain::model::{App, AppStatus};
+use orgiam_domain::policy::Permission;
+use orgiam_domain::sid::OrgSid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Endpoint permissions (SPEC §5).
+pub mod perms {
+    pub const ROLE_ASSIGNMENTS_LIST: &str = "/twilio/iam/role-assignments/list";
+    pub const ROLE_ASSIGNMENTS_CREATE: &str = "/twilio/iam/role-assignments/create";
+    pub const ROLE_ASSIGNMENTS_DELETE: &str = "/twilio/iam/role-assignments/delete";
+    pub const ACCOUNTS_LIST: &str = "/twilio/iam/accounts/list";
+}
+
+/// The authenticated caller: an active app of one organization.
+pub struct Caller {
+    pub app: Arc<App>,
+    pub org: OrgSid,
+}
+
+impl Caller {
+    /// 403 unless the app's policy grants `permission`.
+    pub fn require(&self, permission: &str) -> Result<(), ApiError> {
+        let granted = Permission::parse(permission).is_ok_and(|p| self.app.policy.allows(&p));
+        if granted {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "The OAuth app {} lacks the permission '{}' required by this endpoint",
+                self.app.sid,
+                permission.trim_start_matches('/')
+            ))
+            .into())
+        }
+    }
+}
+
+fn unauthenticated(msg: &str) -> ApiError {
+    Error::unauthenticated(msg, false).into()
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            unauthenticated(
+                "Authentication required: send an OAuth access token as 'Authorization: Bearer <token>'",
+            )
+        })?;
+        let header = header
+            .to_str()
+            .map_err(|_| unauthenticated("The Authorization header is malformed"))?;
+        let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            return Err(unauthenticated(
+                "Organization APIs require OAuth bearer tokens: HTTP Basic credentials (Account SID and Auth Token, or API key) are not accepted",
+            ));
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(unauthenticated(
+                "The Authorization header must use the Bearer scheme with an OAuth access token",
+            ));
+        }
+        let token = rest.trim();
+        if token.is_empty() {
+            return Err(unauthenticated(
+                "The Authorization header carries no bearer token",
+            ));
+        }
+        let verified = state.keys()?.verify(token)?;
+        let revoked = |why: String| ApiError(Error::unauthenticated(why, true));
+        let app = state.app(&verified.app).await?.ok_or_else(|| {
+            revoked(format!(
+                "Invalid access token: the OAuth app {} does not exist",
+                verified.app
+            ))
+        })?;
+        match app.status {
+            AppStatus::Active => {}
+            AppStatus::Disabled => {
+                return Err(revoked(format!(
+                    "Invalid access token: the OAuth app {} is disabled",
+                    app.sid
+                )));
+            }
+            AppStatus::Deleted => {
+                return Err(revoked(format!(
+                    "Invalid access token: the OAuth app {} was deleted",
+                    app.sid
+                )));
+            }
+        }
+        if app.org != verified.org {
+            return Err(revoked(
+                "Invalid access token: organization mismatch".into(),
+            ));
+        }
+        tracing::Span::current().record("client", app.sid.as_str());
+        Ok(Self {
+            org: verified.org,
+            app,
+        })
+    }
+}

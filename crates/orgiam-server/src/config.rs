@@ -1,0 +1,36 @@
+//! Server settings (the CLI layers defaults, a file, `ORGIAM_*` and flags into these).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The absolute base URL clients use (behind a proxy or load balancer); links and the token
+    /// issuer use it. Without it, links use the request's `Host`.
+    pub public_url: Option<String>,
+    /// How often the store's revision counters are polled (changes made by other replicas or
+    /// by the CLI are honoured within this).
+    pub poll_interval: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The `iss` of access tokens: the public URL when one is configured, else `orgiam`, so
+    /// that every replica of one install agrees.
+    pub fn issuer(&self) -> String {
+        self.public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| "orgiam".to_owned())
+    }
+}

@@ -1,0 +1,100 @@
+//! Turns the domain's error into the SPEC's body, in one place.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use orgiam_domain::Error;
+
+/// The HTTP face of [`Error`].
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+/// Exactly the four keys of the SPEC, in order.
+#[derive(Serialize)]
+struct Body<'a> {
+    code: u32,
+    message: &'a str,
+    more_info: &'a str,
+    status: u16,
+}
+
+/// A JSON response from already-serialized bytes.
+pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    let mut res = (status, bytes).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => json_bytes(status, bytes),
+        Err(e) => ApiError(Error::internal(e)).into_response(),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        match &e {
+            Error::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+            Error::Unavailable(cause) => tracing::warn!(cause = %cause, "store unavailable"),
+            other => tracing::debug!(error = %other, "request refused"),
+        }
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = e.public_message();
+        let more_info = e.more_info();
+        let mut res = json(
+            status,
+            &Body {
+                code: e.code(),
+                message: &message,
+                more_info: &more_info,
+                status: e.status(),
+            },
+        );
+        let headers = res.headers_mut();
+        match &e {
+            Error::Unauthenticated { token_sent, .. } => {
+                let value = if *token_sent {
+                    "Bearer error=\"invalid_token\""
+                } else {
+                    "Bearer"
+                };
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+            }
+            Error::TooManyRequests { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+/// One path segment, with our error body when it cannot be decoded.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(s)| Self(s))
+            .map_err(|_| ApiError(Error::bad_request("the path is malformed")))
+    }
+}

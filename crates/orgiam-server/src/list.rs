@@ -1,0 +1,213 @@
+//! What every list endpoint shares: query parameters, keyset page tokens and `meta` links.
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde::Serialize;
+
+use orgiam_domain::page::{self, Binding, Cursor, Direction, PageTokenCodec};
+use orgiam_domain::{Error, Result};
+
+use crate::error::json_bytes;
+
+/// A request's query parameters, decoded; never rejected as a whole. Unknown names are ignored.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(raw: Option<&str>) -> Self {
+        Self(
+            url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`, trimmed; blank counts as absent.
+    pub fn non_blank(&self, name: &str) -> Option<&str> {
+        self.get(name).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// A `true`/`false` parameter (any case); absent is `false`.
+    pub fn flag(&self, name: &str) -> Result<bool> {
+        match self.get(name).map(str::trim) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(_) => Err(Error::bad_request(format!("{name} must be true or false"))),
+        }
+    }
+}
+
+/// The page a request asks for.
+pub struct PageRequest {
+    pub size: u32,
+    pub page: u32,
+    pub cursor: Option<Cursor>,
+    token: Option<String>,
+}
+
+impl PageRequest {
+    pub fn parse(
+        params: &Params,
+        default: u32,
+        max: u32,
+        codec: &PageTokenCodec,
+        binding: &Binding<'_>,
+    ) -> Result<Self> {
+        let size = page::page_size(params.get("PageSize"), default, max)?;
+        let page = page::page_index(params.get("Page"))?;
+        let token = params.get("PageToken").filter(|t| !t.is_empty());
+        let cursor = token.map(|t| codec.decode(binding, t)).transpose()?;
+        Ok(Self {
+            size,
+            page,
+            cursor,
+            token: token.map(str::to_owned),
+        })
+    }
+
+    /// How many rows to fetch: one more than the page, to learn whether more lie beyond.
+    pub fn fetch_limit(&self) -> u32 {
+        self.size + 1
+    }
+}
+
+/// The absolute base (`scheme://host`) of links: the configured public URL, else the Host the
+/// client used.
+pub fn base_url(public_url: Option<&str>, headers: &HeaderMap, fallback_host: &str) -> String {
+    if let Some(u) = public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        })
+        .unwrap_or(fallback_host);
+    format!("http://{host}")
+}
+
+/// Builds the `meta` links of one list endpoint.
+pub struct Links<'a> {
+    pub base: &'a str,
+    pub path: &'a str,
+    /// The request's filters, as it sent them, in the endpoint's order.
+    pub filters: Vec<(&'static str, &'a str)>,
+}
+
+impl Links<'_> {
+    fn url(&self, size: u32, page: u32, token: Option<&str>) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.filters {
+            q.append_pair(k, v);
+        }
+        q.append_pair("PageSize", &size.to_string());
+        q.append_pair("Page", &page.to_string());
+        if let Some(t) = token {
+            q.append_pair("PageToken", t);
+        }
+        format!("{}{}?{}", self.base, self.path, q.finish())
+    }
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    page_size: u32,
+    page: u32,
+    key: &'a str,
+    first_page_url: String,
+    previous_page_url: Option<String>,
+    next_page_url: Option<String>,
+    url: String,
+}
+
+/// A finished page: rows, and the links around them.
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    meta_json: Vec<u8>,
+}
+
+impl<T> Page<T> {
+    /// Trims the `fetch_limit()` rows fetched for `req` to the page and builds `meta`.
+    pub fn build(
+        req: &PageRequest,
+        mut rows: Vec<T>,
+        key_of: impl Fn(&T) -> Vec<String>,
+        key: &str,
+        links: &Links<'_>,
+        codec: &PageTokenCodec,
+        binding: &Binding<'_>,
+    ) -> Result<Self> {
+        let size = req.size as usize;
+        let backward = req
+            .cursor
+            .as_ref()
+            .is_some_and(|c| c.direction == Direction::Previous);
+        let (has_before, has_after) = if backward {
+            let more = rows.len() > size;
+            if more {
+                rows.drain(..rows.len() - size);
+            }
+            (more, true)
+        } else {
+            let more = rows.len() > size;
+            rows.truncate(size);
+            (req.cursor.is_some(), more)
+        };
+        let token =
+            |direction, k: Vec<String>| codec.encode(binding, &Cursor { direction, key: k });
+        let anchor = req.cursor.as_ref().map(|c| c.key.clone());
+        let next = has_after
+            .then(|| rows.last().map(&key_of).or_else(|| anchor.clone()))
+            .flatten()
+            .map(|k| {
+                links.url(
+                    req.size,
+                    req.page.saturating_add(1),
+                    Some(&token(Direction::Next, k)),
+                )
+            });
+        let previous = (has_before && req.page > 0)
+            .then(|| rows.first().map(&key_of).or(anchor))
+            .flatten()
+            .map(|k| links.url(req.size, req.page - 1, Some(&token(Direction::Previous, k))));
+        let meta = Meta {
+            page_size: req.size,
+            page: req.page,
+            key,
+            first_page_url: links.url(req.size, 0, None),
+            previous_page_url: previous,
+            next_page_url: next,
+            url: links.url(req.size, req.page, req.token.as_deref()),
+        };
+        Ok(Self {
+            rows,
+            meta_json: serde_json::to_vec(&meta).map_err(Error::internal)?,
+        })
+    }
+
+    /// `{"<key>": [...], "meta": {...}}` from the serialized rows.
+    pub fn respond<V: Serialize>(&self, key: &str, items: &[V]) -> Result<Response> {
+        let items = serde_json::to_vec(items).map_err(Error::internal)?;
+        let mut body = Vec::with_capacity(items.len() + self.meta_json.len() + key.len() + 16);
+        body.extend_from_slice(b"{\"");
+        body.extend_from_slice(key.as_bytes());
+        body.extend_from_slice(b"\":");
+        body.extend_from_slice(&items);
+        body.extend_from_slice(b",\"meta\":");
+        body.extend_from_slice(&self.meta_json);
+        body.push(b'}');
+        Ok(json_bytes(StatusCode::OK, body))
+    }
+}

@@ -1,0 +1,278 @@
+//! OAuth 2.0 client credentials (RFC 6749 §4.4), JWKS and server metadata (RFC 8414).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::Serialize;
+
+use orgiam_domain::error::more_info;
+use orgiam_domain::model::AppStatus;
+use orgiam_domain::sid::AppSid;
+use orgiam_domain::time_fmt;
+
+use crate::error::{ApiError, json};
+use crate::list::base_url;
+use crate::state::AppState;
+
+/// An OAuth failure: the RFC 6749 fields and the Twilio fields in one body.
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+}
+
+fn invalid_request(d: impl Into<String>) -> OAuthError {
+    OAuthError {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_request",
+        description: d.into(),
+    }
+}
+
+fn invalid_client(d: impl Into<String>) -> OAuthError {
+    OAuthError {
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        description: d.into(),
+    }
+}
+
+#[derive(Serialize)]
+struct OAuthErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+    code: u32,
+    message: &'a str,
+    more_info: String,
+    status: u16,
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let code = if self.status == StatusCode::UNAUTHORIZED {
+            20003
+        } else {
+            20001
+        };
+        tracing::debug!(error = self.error, description = %self.description, "token request refused");
+        let mut res = json(
+            self.status,
+            &OAuthErrorBody {
+                error: self.error,
+                error_description: &self.description,
+                code,
+                message: &self.description,
+                more_info: more_info(code),
+                status: self.status.as_u16(),
+            },
+        );
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"orgiam\""),
+            );
+        }
+        res
+    }
+}
+
+impl From<orgiam_domain::Error> for OAuthError {
+    fn from(e: orgiam_domain::Error) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(error = %e, "token endpoint failed");
+        }
+        let error = if status.is_server_error() {
+            "server_error"
+        } else {
+            "invalid_request"
+        };
+        OAuthError {
+            status,
+            error,
+            description: e.public_message(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    id_token: Option<String>,
+    token_type: &'static str,
+    expires_in: i64,
+    refresh_token: Option<String>,
+}
+
+/// Client credentials from an HTTP Basic header (`client_secret_basic`), if it names an app.
+/// Any other Basic pair (an Account SID and Auth Token) is not an OAuth client: `Ok(None)`.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| invalid_request("the Authorization header is malformed"))?;
+    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|d| String::from_utf8(d).ok())
+        .ok_or_else(|| invalid_request("the Basic credentials are not valid base64"))?;
+    let Some((user, pass)) = decoded.split_once(':') else {
+        return Err(invalid_request(
+            "the Basic credentials must be client_id:client_secret",
+        ));
+    };
+    // RFC 6749 §2.3.1: both parts are form-urlencoded.
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let user = decode(user);
+    if !user.starts_with(AppSid::PREFIX) {
+        return Ok(None);
+    }
+    Ok(Some((user, decode(pass))))
+}
+
+/// `POST /v2/token` and `/v1/token`.
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        if !ct
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+        {
+            return Err(invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+    }
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    match field("grant_type") {
+        None | Some("") => return Err(invalid_request("grant_type is required")),
+        Some("client_credentials") => {}
+        Some(other) => {
+            return Err(OAuthError {
+                status: StatusCode::BAD_REQUEST,
+                error: "unsupported_grant_type",
+                description: format!(
+                    "grant_type '{other}' is not supported: use client_credentials"
+                ),
+            });
+        }
+    }
+    let posted = match (field("client_id"), field("client_secret")) {
+        (Some(id), Some(secret)) => Some((id.to_owned(), secret.to_owned())),
+        (None, None) => None,
+        _ => {
+            return Err(invalid_request(
+                "client_id and client_secret must be sent together",
+            ));
+        }
+    };
+    let basic = basic_credentials(&headers)?;
+    let (client_id, secret) = match (posted, basic) {
+        (Some(p), Some(b)) if p != b => {
+            return Err(invalid_request(
+                "the form and the Basic header carry different client credentials",
+            ));
+        }
+        (Some(c), _) | (None, Some(c)) => c,
+        (None, None) => {
+            return Err(invalid_client(
+                "client authentication required: send client_id and client_secret in the form or as HTTP Basic",
+            ));
+        }
+    };
+    let sid = AppSid::parse(&client_id).map_err(|_| {
+        invalid_client("client_id must be an OAuth app SID (OQ followed by 32 hex digits)")
+    })?;
+    let app = state.app(&sid).await?;
+    let now = time_fmt::now();
+    let secrets = app
+        .as_ref()
+        .map(|a| a.secrets.as_slice())
+        .unwrap_or_default();
+    // The secret is hashed whether or not the app exists, so timing tells nothing.
+    let secret_ok = state.hasher.verify(&secret, secrets, now);
+    let Some(app) = app.filter(|_| secret_ok) else {
+        return Err(invalid_client("invalid client credentials"));
+    };
+    match app.status {
+        AppStatus::Active => {}
+        AppStatus::Disabled => {
+            return Err(invalid_client(format!("the OAuth app {sid} is disabled")));
+        }
+        AppStatus::Deleted => return Err(invalid_client("invalid client credentials")),
+    }
+    let access_token = state
+        .keys()?
+        .mint(&app.sid, &app.org, app.access_token_ttl)?;
+    tracing::Span::current().record("client", app.sid.as_str());
+    let mut res = json(
+        StatusCode::OK,
+        &TokenResponse {
+            access_token,
+            id_token: None,
+            token_type: "Bearer",
+            expires_in: app.access_token_ttl,
+            refresh_token: None,
+        },
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(res)
+}
+
+/// `GET /.well-known/jwks.json`.
+pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, state.keys()?.jwks()))
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+pub async fn metadata(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let base = base_url(
+        state.config.public_url.as_deref(),
+        &headers,
+        &state.config.listen.to_string(),
+    );
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "issuer": state.keys()?.issuer(),
+            "token_endpoint": format!("{base}/v2/token"),
+            "jwks_uri": format!("{base}/.well-known/jwks.json"),
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "response_types_supported": ["token"],
+            "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
+        }),
+    ))
+}

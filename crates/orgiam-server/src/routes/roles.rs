@@ -1,0 +1,212 @@
+//! The Role API: `GET /v2/Organizations/Roles` and `GET /v2/Organizations/Roles/{RoleSid}`.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Serialize;
+
+use orgiam_domain::model::{CatalogPermission, Role, RoleFilter};
+use orgiam_domain::page::Binding;
+use orgiam_domain::policy::Pattern;
+use orgiam_domain::sid::RoleSid;
+use orgiam_domain::{Error, time_fmt};
+
+use crate::auth::{Caller, perms};
+use crate::error::{ApiError, PathParam, json};
+use crate::list::{Links, Page, PageRequest, Params, base_url};
+use crate::state::{AppState, State as ServerState};
+
+const PATH: &str = "/v2/Organizations/Roles";
+const MAX_SEARCH_LEN: usize = 256;
+
+#[derive(Serialize)]
+struct GroupView<'a> {
+    product_group: &'a str,
+    friendly_name: &'a str,
+}
+
+#[derive(Serialize)]
+struct PolicyView<'a> {
+    allow: &'a [Pattern],
+    deny: &'a Option<Vec<Pattern>>,
+    format: u8,
+}
+
+#[derive(Serialize)]
+struct PermissionView<'a> {
+    sid: &'a str,
+    permission: &'a str,
+    namespace: &'a str,
+    product: &'a str,
+    resource: &'a str,
+    action: &'a str,
+    external_description: &'a str,
+}
+
+impl<'a> PermissionView<'a> {
+    fn new(p: &'a CatalogPermission) -> Self {
+        let [namespace, product, resource, action] = p.permission.parts();
+        Self {
+            sid: p.sid.as_str(),
+            permission: p.permission.as_str(),
+            namespace,
+            product,
+            resource,
+            action,
+            external_description: &p.description,
+        }
+    }
+}
+
+/// The Role object, keys in the SPEC's order.
+#[derive(Serialize)]
+struct RoleView<'a> {
+    sid: &'a str,
+    friendly_name: &'a str,
+    external_description: &'a str,
+    product_group: &'a str,
+    lowest_level: &'a str,
+    role_product_group: GroupView<'a>,
+    policy: PolicyView<'a>,
+    resource_types: &'a Option<Vec<String>>,
+    date_created: String,
+    date_updated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<Vec<PermissionView<'a>>>,
+}
+
+fn view<'a>(role: &'a Role, expanded: Option<&'a [CatalogPermission]>) -> RoleView<'a> {
+    RoleView {
+        sid: role.sid.as_str(),
+        friendly_name: &role.friendly_name,
+        external_description: &role.external_description,
+        product_group: &role.product_group,
+        lowest_level: role.lowest_level.as_str(),
+        role_product_group: GroupView {
+            product_group: &role.product_group,
+            friendly_name: &role.product_group_name,
+        },
+        policy: PolicyView {
+            allow: &role.policy.allow,
+            deny: &role.policy.deny,
+            format: 1,
+        },
+        resource_types: &role.resource_types,
+        date_created: time_fmt::format(role.date_created),
+        date_updated: time_fmt::format(role.date_updated),
+        permissions: expanded.map(|e| e.iter().map(PermissionView::new).collect()),
+    }
+}
+
+/// The permissions a role grants: precomputed for built-in roles, resolved for custom ones.
+pub fn role_permissions(state: &ServerState, role: &Role) -> Arc<[CatalogPermission]> {
+    match (&role.org, state.builtin_permissions.get(&role.sid)) {
+        (None, Some(p)) => p.clone(),
+        _ => state.catalog.expand(&role.policy).into(),
+    }
+}
+
+/// The parsed filters of a role listing, with their canonical form for page-token binding.
+fn filter(params: &Params) -> Result<(RoleFilter, String), Error> {
+    let search = params.non_blank("Search").map(str::to_lowercase);
+    if search
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > MAX_SEARCH_LEN)
+    {
+        return Err(Error::bad_request(format!(
+            "Search must be at most {MAX_SEARCH_LEN} characters"
+        )));
+    }
+    let product_group = params.non_blank("RoleProductGroup").map(str::to_owned);
+    let mut types: Vec<String> = params
+        .get("ResourceTypes")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    types.sort();
+    types.dedup();
+    let resource_types = (!types.is_empty()).then_some(types);
+    let canonical = serde_json::json!([search, product_group, resource_types]).to_string();
+    Ok((
+        RoleFilter {
+            search,
+            product_group,
+            resource_types,
+        },
+        canonical,
+    ))
+}
+
+/// `GET /v2/Organizations/Roles`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;
+    let params = Params::parse(query.as_deref());
+    let expand = params.flag("Expand")?;
+    let (filter, canonical) = filter(&params)?;
+    let binding = Binding {
+        endpoint: "roles",
+        org: caller.org.as_str(),
+        filters: &canonical,
+    };
+    let req = PageRequest::parse(&params, 50, 1000, &state.pages, &binding)?;
+    let rows = state
+        .store
+        .list_roles(&caller.org, &filter, req.cursor.as_ref(), req.fetch_limit())
+        .await?;
+    let base = base_url(
+        state.config.public_url.as_deref(),
+        &headers,
+        &state.config.listen.to_string(),
+    );
+    let links = Links {
+        base: &base,
+        path: PATH,
+        filters: ["Search", "RoleProductGroup", "ResourceTypes", "Expand"]
+            .into_iter()
+            .filter_map(|k| params.get(k).map(|v| (k, v)))
+            .collect(),
+    };
+    let key_of = |r: &Role| vec![Role::name_key(&r.friendly_name), r.sid.to_string()];
+    let page = Page::build(&req, rows, key_of, "roles", &links, &state.pages, &binding)?;
+    let expanded: Vec<Option<Arc<[CatalogPermission]>>> = page
+        .rows
+        .iter()
+        .map(|r| expand.then(|| role_permissions(&state, r)))
+        .collect();
+    let views: Vec<RoleView<'_>> = page
+        .rows
+        .iter()
+        .zip(&expanded)
+        .map(|(r, e)| view(r, e.as_deref()))
+        .collect();
+    Ok(page.respond("roles", &views)?)
+}
+
+/// `GET /v2/Organizations/Roles/{RoleSid}`.
+pub async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParam(sid): PathParam,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;
+    let sid = RoleSid::parse(&sid).map_err(|e| Error::bad_request(format!("RoleSid {e}")))?;
+    let expand = Params::parse(query.as_deref()).flag("Expand")?;
+    let role = state
+        .store
+        .role(&caller.org, &sid)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Role {sid} was not found")))?;
+    let expanded = expand.then(|| role_permissions(&state, &role));
+    Ok(json(StatusCode::OK, &view(&role, expanded.as_deref())))
+}

@@ -1,0 +1,619 @@
+//! The SQLite store: one file, WAL journal, a small pool.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use orgiam_domain::model::{
+    App, AppStatus, Level, Org, Role, RoleFilter, SecretRecord, ServerKeys, SigningKey,
+};
+use orgiam_domain::page::{Cursor, Direction};
+use orgiam_domain::policy::Policy;
+use orgiam_domain::sid::{AppSid, KeySid, OrgSid, RoleSid};
+use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, Store};
+use orgiam_domain::{Error, Result, time_fmt};
+
+use crate::db_error;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// The file path of a `sqlite://` URL, if it names one.
+fn file_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its folder if needed) and migrates.
+    pub async fn connect(url: &str) -> Result<Self> {
+        if let Some(parent) = file_path(url).and_then(|p| std::path::Path::new(p).parent()) {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    Error::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::bad_request(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| Error::internal(format!("migrating the SQLite store: {e}")))?;
+        Ok(Self { pool })
+    }
+}
+
+/// Bumps a revision counter inside a transaction; its first statement takes the write lock.
+async fn bump(tx: &mut sqlx::SqliteConnection, name: &str) -> Result<i64> {
+    sqlx::query_scalar("UPDATE revisions SET value = value + 1 WHERE name = ? RETURNING value")
+        .bind(name)
+        .fetch_one(tx)
+        .await
+        .map_err(db_error)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(Error::internal)
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::internal(format!("stored {what} is malformed"))
+}
+
+const ROLE_COLUMNS: &str = "sid, org_sid, friendly_name, external_description, product_group, \
+    product_group_name, lowest_level, policy, resource_types, date_created, date_updated";
+
+fn role_from_row(row: &SqliteRow) -> Result<Role> {
+    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
+    let org: Option<String> = row.try_get(1).map_err(db_error)?;
+    let resource_types: Option<String> = row.try_get(8).map_err(db_error)?;
+    Ok(Role {
+        sid: RoleSid::parse(&get(0)?).map_err(|_| corrupt("role sid"))?,
+        org: org
+            .map(|o| OrgSid::parse(&o).map_err(|_| corrupt("role org")))
+            .transpose()?,
+        friendly_name: get(2)?,
+        external_description: get(3)?,
+        product_group: get(4)?,
+        product_group_name: get(5)?,
+        lowest_level: Level::parse(&get(6)?).ok_or_else(|| corrupt("role level"))?,
+        policy: serde_json::from_str(&get(7)?).map_err(|_| corrupt("role policy"))?,
+        resource_types: resource_types
+            .map(|r| serde_json::from_str(&r).map_err(|_| corrupt("role resource types")))
+            .transpose()?,
+        date_created: row.try_get(9).map_err(db_error)?,
+        date_updated: row.try_get(10).map_err(db_error)?,
+    })
+}
+
+const APP_COLUMNS: &str = "sid, org_sid, friendly_name, description, status, policy, \
+    access_token_ttl, date_created, date_updated";
+
+fn app_from_row(row: &SqliteRow) -> Result<App> {
+    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
+    Ok(App {
+        sid: AppSid::parse(&get(0)?).map_err(|_| corrupt("app sid"))?,
+        org: OrgSid::parse(&get(1)?).map_err(|_| corrupt("app org"))?,
+        friendly_name: get(2)?,
+        description: get(3)?,
+        status: AppStatus::parse(&get(4)?).ok_or_else(|| corrupt("app status"))?,
+        policy: serde_json::from_str::<Policy>(&get(5)?).map_err(|_| corrupt("app policy"))?,
+        access_token_ttl: row.try_get(6).map_err(db_error)?,
+        date_created: row.try_get(7).map_err(db_error)?,
+        date_updated: row.try_get(8).map_err(db_error)?,
+        secrets: Vec::new(),
+    })
+}
+
+/// Loads the secrets of the given apps.
+async fn attach_secrets(conn: &mut sqlx::SqliteConnection, apps: &mut [App]) -> Result<()> {
+    for app in apps.iter_mut() {
+        let rows = sqlx::query(
+            "SELECT hash, expires_at FROM app_secrets WHERE app_sid = ? ORDER BY created_at",
+        )
+        .bind(app.sid.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        app.secrets = rows
+            .iter()
+            .map(|r| {
+                Ok(SecretRecord {
+                    hash: r.try_get(0).map_err(db_error)?,
+                    expires_at: r.try_get(1).map_err(db_error)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+    }
+    Ok(())
+}
+
+async fn insert_app(tx: &mut sqlx::SqliteConnection, app: &App) -> Result<()> {
+    let rev = bump(tx, APPS_REVISION).await?;
+    sqlx::query(
+        "INSERT INTO apps (sid, org_sid, friendly_name, description, status, policy, \
+         access_token_ttl, date_created, date_updated, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(app.sid.as_str())
+    .bind(app.org.as_str())
+    .bind(&app.friendly_name)
+    .bind(&app.description)
+    .bind(app.status.as_str())
+    .bind(json(&app.policy)?)
+    .bind(app.access_token_ttl)
+    .bind(app.date_created)
+    .bind(app.date_updated)
+    .bind(rev)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    for s in &app.secrets {
+        sqlx::query(
+            "INSERT INTO app_secrets (app_sid, hash, expires_at, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(app.sid.as_str())
+        .bind(&s.hash)
+        .bind(s.expires_at)
+        .bind(app.date_created)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+async fn insert_org(conn: &mut sqlx::SqliteConnection, org: &Org) -> Result<()> {
+    sqlx::query("INSERT INTO orgs (sid, friendly_name, date_created) VALUES (?, ?, ?)")
+        .bind(org.sid.as_str())
+        .bind(&org.friendly_name)
+        .bind(org.date_created)
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Appends one arm of the role listing: the rows of one owner (built-in or the organization).
+fn push_role_arm<'a>(
+    q: &mut QueryBuilder<'a, Sqlite>,
+    org: Option<&'a str>,
+    filter: &'a RoleFilter,
+    cursor: Option<&'a Cursor>,
+    limit: i64,
+) {
+    q.push("SELECT * FROM (SELECT ");
+    q.push(ROLE_COLUMNS);
+    q.push(", name_key FROM roles WHERE ");
+    match org {
+        None => q.push("org_sid IS NULL"),
+        Some(o) => q.push("org_sid = ").push_bind(o),
+    };
+    if let Some(search) = &filter.search {
+        let escaped = like_escape(search);
+        q.push(" AND (name_key LIKE ")
+            .push_bind(format!("%{escaped}%"))
+            .push(" ESCAPE '\\' OR lower(sid) LIKE ")
+            .push_bind(format!("{escaped}%"))
+            .push(" ESCAPE '\\')");
+    }
+    if let Some(group) = &filter.product_group {
+        q.push(" AND product_group = ").push_bind(group.as_str());
+    }
+    if let Some(types) = &filter.resource_types {
+        q.push(" AND EXISTS (SELECT 1 FROM json_each(roles.resource_types) WHERE value IN (");
+        let mut sep = q.separated(", ");
+        for t in types {
+            sep.push_bind(t.as_str());
+        }
+        q.push("))");
+    }
+    let desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
+    if let Some(c) = cursor {
+        q.push(if desc {
+            " AND (name_key, sid) < ("
+        } else {
+            " AND (name_key, sid) > ("
+        });
+        q.push_bind(c.key.first().map_or("", String::as_str));
+        q.push(", ");
+        q.push_bind(c.key.get(1).map_or("", String::as_str));
+        q.push(")");
+    }
+    q.push(if desc {
+        " ORDER BY name_key DESC, sid DESC"
+    } else {
+        " ORDER BY name_key, sid"
+    });
+    q.push(" LIMIT ").push_bind(limit).push(")");
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn engine(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn init_keys(&self, keys: &ServerKeys, signing_key: &SigningKey) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
+        let fresh = sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('page_key', ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&keys.page_key)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if fresh.rows_affected() == 0 {
+            return Ok(());
+        }
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('secret_key', ?)")
+            .bind(&keys.secret_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        bump(&mut tx, KEYS_REVISION).await?;
+        let k = signing_key;
+        sqlx::query("INSERT INTO signing_keys (kid, private_der, public_raw, created_at, retired_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(k.kid.as_str())
+            .bind(&k.private_der)
+            .bind(&k.public_raw)
+            .bind(k.created_at)
+            .bind(k.retired_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn bootstrap(&self, org: &Org, app: &App) -> Result<bool> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
+        let first = sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('bootstrapped', ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(org.sid.as_str().as_bytes())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let orgs: i64 = sqlx::query_scalar("SELECT count(*) FROM orgs")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if first.rows_affected() == 0 || orgs > 0 {
+            tx.commit().await.map_err(db_error)?;
+            return Ok(false);
+        }
+        insert_org(&mut tx, org).await?;
+        insert_app(&mut tx, app).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn server_keys(&self) -> Result<ServerKeys> {
+        let get = |key: &'static str| async move {
+            sqlx::query_scalar::<_, Vec<u8>>("SELECT value FROM meta WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| Error::internal(format!("the store has no {key}: not initialized")))
+        };
+        Ok(ServerKeys {
+            page_key: get("page_key").await?,
+            secret_key: get("secret_key").await?,
+        })
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
+        let rows = sqlx::query("SELECT kid, private_der, public_raw, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SigningKey {
+                    kid: KeySid::parse(&r.try_get::<String, _>(0).map_err(db_error)?)
+                        .map_err(|_| corrupt("key id"))?,
+                    private_der: r.try_get(1).map_err(db_error)?,
+                    public_raw: r.try_get(2).map_err(db_error)?,
+                    created_at: r.try_get(3).map_err(db_error)?,
+                    retired_at: r.try_get(4).map_err(db_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn sync_builtin_roles(&self, roles: &[Role]) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
+        for r in roles {
+            sqlx::query(
+                "INSERT INTO roles (sid, org_sid, name_key, friendly_name, external_description, \
+                 product_group, product_group_name, lowest_level, policy, resource_types, \
+                 date_created, date_updated) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (sid) DO UPDATE SET name_key = excluded.name_key, \
+                 friendly_name = excluded.friendly_name, external_description = excluded.external_description, \
+                 product_group = excluded.product_group, product_group_name = excluded.product_group_name, \
+                 lowest_level = excluded.lowest_level, policy = excluded.policy, \
+                 resource_types = excluded.resource_types, date_created = excluded.date_created, \
+                 date_updated = excluded.date_updated",
+            )
+            .bind(r.sid.as_str())
+            .bind(Role::name_key(&r.friendly_name))
+            .bind(&r.friendly_name)
+            .bind(&r.external_description)
+            .bind(&r.product_group)
+            .bind(&r.product_group_name)
+            .bind(r.lowest_level.as_str())
+            .bind(json(&r.policy)?)
+            .bind(r.resource_types.as_ref().map(json).transpose()?)
+            .bind(r.date_created)
+            .bind(r.date_updated)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        // Built-in roles dropped from the catalog disappear.
+        let mut q =
+            QueryBuilder::<Sqlite>::new("DELETE FROM roles WHERE org_sid IS NULL AND sid NOT IN (");
+        let mut sep = q.separated(", ");
+        for r in roles {
+            sep.push_bind(r.sid.as_str());
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn create_org(&self, org: &Org) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        insert_org(&mut conn, org).await
+    }
+
+    async fn org(&self, sid: &OrgSid) -> Result<Option<Org>> {
+        let row = sqlx::query("SELECT sid, friendly_name, date_created FROM orgs WHERE sid = ?")
+            .bind(sid.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.map(|r| {
+            Ok(Org {
+                sid: sid.clone(),
+                friendly_name: r.try_get(1).map_err(db_error)?,
+                date_created: r.try_get(2).map_err(db_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_app(&self, app: &App) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
+        insert_app(&mut tx, app).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn app(&self, sid: &AppSid) -> Result<Option<App>> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE sid = ?"))
+            .bind(sid.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut apps = [app_from_row(&row)?];
+        attach_secrets(&mut conn, &mut apps).await?;
+        let [app] = apps;
+        Ok(Some(app))
+    }
+
+    async fn set_app_status(&self, sid: &AppSid, status: AppStatus) -> Result<App> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
+        let rev = bump(&mut tx, APPS_REVISION).await?;
+        let changed = sqlx::query(
+            "UPDATE apps SET status = ?, date_updated = ?, rev = ? WHERE sid = ? AND status <> 'deleted'",
+        )
+        .bind(status.as_str())
+        .bind(time_fmt::now())
+        .bind(rev)
+        .bind(sid.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if changed.rows_affected() == 0 {
+            return Err(Error::not_found(format!("OAuth app {sid} was not found")));
+        }
+        if status == AppStatus::Deleted {
+            sqlx::query("DELETE FROM app_secrets WHERE app_sid = ?")
+                .bind(sid.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        self.app(sid)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("OAuth app {sid} was not found")))
+    }
+
+    async fn rotate_app_secret(
+        &self,
+        sid: &AppSid,
+        new_hash: &[u8],
+        old_expires_at: Option<i64>,
+    ) -> Result<App> {
+        let now = time_fmt::now();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
+        let rev = bump(&mut tx, APPS_REVISION).await?;
+        let changed = sqlx::query(
+            "UPDATE apps SET date_updated = ?, rev = ? WHERE sid = ? AND status <> 'deleted'",
+        )
+        .bind(now)
+        .bind(rev)
+        .bind(sid.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if changed.rows_affected() == 0 {
+            return Err(Error::not_found(format!("OAuth app {sid} was not found")));
+        }
+        // Only the current secret survives into the overlap window: at most two stay live.
+        sqlx::query(
+            "DELETE FROM app_secrets WHERE app_sid = ? AND (expires_at IS NOT NULL OR ? IS NULL)",
+        )
+        .bind(sid.as_str())
+        .bind(old_expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        sqlx::query("UPDATE app_secrets SET expires_at = ? WHERE app_sid = ?")
+            .bind(old_expires_at)
+            .bind(sid.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        sqlx::query("INSERT INTO app_secrets (app_sid, hash, expires_at, created_at) VALUES (?, ?, NULL, ?)")
+            .bind(sid.as_str())
+            .bind(new_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.app(sid)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("OAuth app {sid} was not found")))
+    }
+
+    async fn revision(&self, name: &str) -> Result<i64> {
+        sqlx::query_scalar("SELECT value FROM revisions WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)
+            .map(Option::unwrap_or_default)
+    }
+
+    async fn apps_since(&self, since: i64) -> Result<(Vec<App>, i64)> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let now: i64 = sqlx::query_scalar("SELECT value FROM revisions WHERE name = ?")
+            .bind(APPS_REVISION)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM apps WHERE rev > ? AND rev <= ?"
+        ))
+        .bind(since)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let mut apps = rows.iter().map(app_from_row).collect::<Result<Vec<_>>>()?;
+        attach_secrets(&mut tx, &mut apps).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok((apps, now))
+    }
+
+    async fn list_roles(
+        &self,
+        org: &OrgSid,
+        filter: &RoleFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Role>> {
+        let limit = i64::from(limit);
+        let desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM (");
+        push_role_arm(&mut q, None, filter, cursor, limit);
+        q.push(" UNION ALL ");
+        push_role_arm(&mut q, Some(org.as_str()), filter, cursor, limit);
+        q.push(if desc {
+            ") ORDER BY name_key DESC, sid DESC"
+        } else {
+            ") ORDER BY name_key, sid"
+        });
+        q.push(" LIMIT ").push_bind(limit);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let mut roles = rows.iter().map(role_from_row).collect::<Result<Vec<_>>>()?;
+        if desc {
+            roles.reverse();
+        }
+        Ok(roles)
+    }
+
+    async fn role(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE sid = ? AND (org_sid IS NULL OR org_sid = ?)"
+        ))
+        .bind(sid.as_str())
+        .bind(org.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(role_from_row).transpose()
+    }
+}

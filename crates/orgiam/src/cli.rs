@@ -1,0 +1,150 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./orgiam-data/orgiam.db";
+
+/// A self-hosted Organization IAM server, wire-compatible with Twilio's Organizations IAM APIs.
+#[derive(Parser, Debug)]
+#[command(name = "orgiam", version, propagate_version = true)]
+#[command(
+    after_help = "Start here:\n  orgiam serve\n\nEvery command takes --database-url (env ORGIAM_DATABASE_URL)."
+)]
+pub struct Cli {
+    /// The store: sqlite://PATH (created on demand) or postgres://USER@HOST:PORT/DB.
+    #[arg(long, global = true, env = "ORGIAM_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server (migrates the store; bootstraps an empty one).
+    #[command(
+        after_help = "Example:\n  orgiam serve --listen 0.0.0.0:8080 --public-url https://iam.example.com\n\n\
+On an empty store this creates one organization and one OAuth app allowed everything,\n\
+and prints its client id and secret once, with curl commands to get a token and list roles."
+    )]
+    Serve(ServeArgs),
+    /// Manage organizations.
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+    /// Manage OAuth apps (client credentials).
+    #[command(subcommand)]
+    Apps(AppsCommand),
+    /// Fetch an access token from a running server and print it.
+    #[command(
+        after_help = "Example:\n  TOKEN=$(orgiam token --client-id OQ... --client-secret S)\n  \
+curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8080/v2/Organizations/Roles"
+    )]
+    Token(TokenArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "ORGIAM_LISTEN")]
+    pub listen: Option<String>,
+    /// The absolute URL clients reach this server at (used in links and as the token issuer).
+    #[arg(long, env = "ORGIAM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// A TOML file of settings (listen, public_url, log_format, poll_interval_ms).
+    #[arg(long, env = "ORGIAM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "ORGIAM_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgsCommand {
+    /// Create an organization.
+    #[command(after_help = "Example:\n  orgiam orgs create --name \"Acme Corp\" --json")]
+    Create {
+        /// The organization's name.
+        #[arg(long)]
+        name: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct AppRef {
+    /// The app's SID (its client id, OQ...).
+    #[arg(long)]
+    pub app: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AppsCommand {
+    /// Create an OAuth app; prints its client id and secret (the only time the secret is shown).
+    #[command(
+        after_help = "Example:\n  orgiam apps create --org OR... --name ci --allow twilio/iam/role-assignments/list --ttl 600 --json"
+    )]
+    Create {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        /// The app's name.
+        #[arg(long)]
+        name: String,
+        /// A permission pattern to allow (repeatable), e.g. /twilio/iam/* or twilio/iam/role-assignments/list.
+        #[arg(long = "allow", required = true)]
+        allow: Vec<String>,
+        /// A permission pattern to deny (repeatable); a deny wins over any allow.
+        #[arg(long = "deny")]
+        deny: Vec<String>,
+        /// Access-token lifetime in seconds (60 to 2592000).
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+        /// A description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an app: its tokens stop working within a second, everywhere.
+    #[command(after_help = "Example:\n  orgiam apps disable --app OQ...")]
+    Disable(AppRef),
+    /// Enable a disabled app.
+    #[command(after_help = "Example:\n  orgiam apps enable --app OQ...")]
+    Enable(AppRef),
+    /// Delete an app for good: its secrets are erased and its tokens stop working.
+    #[command(after_help = "Example:\n  orgiam apps delete --app OQ...")]
+    Delete(AppRef),
+    /// Issue a new client secret; the old one keeps working for the grace period.
+    #[command(after_help = "Example:\n  orgiam apps rotate-secret --app OQ... --grace 3600 --json")]
+    RotateSecret {
+        #[command(flatten)]
+        app: AppRef,
+        /// Seconds the old secret keeps working (0 = it stops at once).
+        #[arg(long, default_value_t = 86400)]
+        grace: i64,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// The app's client id (OQ...).
+    #[arg(long)]
+    pub client_id: String,
+    /// The app's client secret.
+    #[arg(long, env = "ORGIAM_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: String,
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Print the whole token response as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

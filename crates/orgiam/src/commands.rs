@@ -1,0 +1,358 @@
+//! What each command does.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use orgiam_domain::model::{AppStatus, MAX_TOKEN_TTL, MIN_TOKEN_TTL, Org};
+use orgiam_domain::policy::{Pattern, Policy};
+use orgiam_domain::secret;
+use orgiam_domain::sid::{AppSid, OrgSid};
+use orgiam_domain::store::Store;
+use orgiam_domain::{Error, time_fmt};
+use orgiam_server::bootstrap::{self, Bootstrapped};
+use orgiam_server::{Application, ServerConfig};
+use orgiam_store::DatabaseUrl;
+
+use crate::cli::{AppRef, AppsCommand, Cli, Command, OrgsCommand, ServeArgs, TokenArgs};
+
+type CmdResult = Result<(), String>;
+
+fn fail(e: Error) -> String {
+    match e {
+        Error::Internal(cause) | Error::Unavailable(cause) => cause,
+        other => other.to_string(),
+    }
+}
+
+pub async fn run(cli: Cli) -> CmdResult {
+    let url = DatabaseUrl::new(cli.database_url);
+    match cli.command {
+        Command::Serve(args) => serve(url, args).await,
+        Command::Orgs(OrgsCommand::Create { name, json }) => create_org(&url, name, json).await,
+        Command::Apps(cmd) => apps(&url, cmd).await,
+        Command::Token(args) => token(args).await,
+    }
+}
+
+/// Serve settings: defaults, then the TOML file, then `ORGIAM_*` and flags (clap reads both).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    listen: String,
+    public_url: Option<String>,
+    log_format: String,
+    poll_interval_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            log_format: "text".into(),
+            poll_interval_ms: 250,
+        }
+    }
+}
+
+fn settings(args: &ServeArgs) -> Result<Settings, String> {
+    let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+    if let Some(path) = &args.config {
+        if !path.exists() {
+            return Err(format!("config file {} does not exist", path.display()));
+        }
+        fig = fig.merge(Toml::file(path));
+    }
+    let overrides: Vec<(&str, Option<&String>)> = vec![
+        ("listen", args.listen.as_ref()),
+        ("public_url", args.public_url.as_ref()),
+        ("log_format", args.log_format.as_ref()),
+    ];
+    for (key, value) in overrides {
+        if let Some(v) = value {
+            fig = fig.merge(Serialized::default(key, v));
+        }
+    }
+    fig.extract().map_err(|e| format!("invalid settings: {e}"))
+}
+
+fn init_logging(format: &str) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("ORGIAM_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        "json" => builder.json().init(),
+        "text" => builder.init(),
+        other => return Err(format!("log_format must be text or json, not '{other}'")),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// The base URL a person on this machine would use.
+fn display_base(public_url: Option<&str>, addr: SocketAddr) -> String {
+    if let Some(u) = public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let host = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    format!("http://{host}")
+}
+
+fn print_bootstrap(b: &Bootstrapped, base: &str) {
+    let token_cmd = format!(
+        "curl -s -X POST '{base}/v2/token' -d grant_type=client_credentials -d client_id={} -d client_secret={}",
+        b.client_id, b.client_secret
+    );
+    println!(
+        "orgiam: this is a new install; bootstrapped organization {} with an OAuth app allowed everything.",
+        b.org
+    );
+    println!("  client_id:     {}", b.client_id);
+    println!("  client_secret: {}", b.client_secret);
+    println!("The client secret is shown only this once: store it now.");
+    println!();
+    println!("Get an access token:");
+    println!("  {token_cmd}");
+    println!();
+    println!("List roles with it:");
+    println!(
+        "  TOKEN=$({token_cmd} | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/') && curl -s '{base}/v2/Organizations/Roles' -H \"Authorization: Bearer $TOKEN\""
+    );
+    println!();
+}
+
+async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
+    let settings = settings(&args)?;
+    init_logging(&settings.log_format)?;
+    let listen: SocketAddr = settings.listen.parse().map_err(|_| {
+        format!(
+            "listen must be an address like 127.0.0.1:8080, not '{}'",
+            settings.listen
+        )
+    })?;
+    if let Some(u) = &settings.public_url {
+        let ok = url::Url::parse(u)
+            .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.has_host());
+        if !ok {
+            return Err(format!(
+                "public_url must be an absolute http(s) URL, not '{u}'"
+            ));
+        }
+    }
+    tracing::info!(database = %url, "opening the store");
+    let store = orgiam_store::connect(&url).await.map_err(fail)?;
+    let bootstrapped = bootstrap::bootstrap(store.as_ref()).await.map_err(fail)?;
+    let config = ServerConfig {
+        listen,
+        public_url: settings.public_url.clone(),
+        poll_interval: Duration::from_millis(settings.poll_interval_ms.max(10)),
+    };
+    let app = Application::build(config, store).await.map_err(fail)?;
+    let base = display_base(settings.public_url.as_deref(), app.local_addr());
+    match &bootstrapped {
+        Some(b) => print_bootstrap(b, &base),
+        None => println!("orgiam: store already initialized; no new credentials were created."),
+    }
+    println!("orgiam: listening on {base} (store: {url})");
+    app.run_until(shutdown_signal()).await.map_err(fail)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the store for an administrative command, with its keys in place.
+async fn open(
+    url: &DatabaseUrl,
+) -> Result<(std::sync::Arc<dyn Store>, secret::SecretHasher), String> {
+    let store = orgiam_store::connect(url).await.map_err(fail)?;
+    let hasher = bootstrap::ensure_keys(store.as_ref()).await.map_err(fail)?;
+    Ok((store, hasher))
+}
+
+fn print(json: bool, value: serde_json::Value, human: String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{human}");
+    }
+}
+
+async fn create_org(url: &DatabaseUrl, name: String, json: bool) -> CmdResult {
+    if name.trim().is_empty() {
+        return Err("--name must not be blank".into());
+    }
+    let (store, _) = open(url).await?;
+    let org = Org {
+        sid: OrgSid::random(),
+        friendly_name: name,
+        date_created: time_fmt::now(),
+    };
+    store.create_org(&org).await.map_err(fail)?;
+    print(
+        json,
+        serde_json::json!({"sid": org.sid}),
+        format!("Created organization {} ({})", org.sid, org.friendly_name),
+    );
+    Ok(())
+}
+
+fn parse_patterns(flag: &str, values: &[String]) -> Result<Vec<Pattern>, String> {
+    values
+        .iter()
+        .map(|v| Pattern::parse(v).map_err(|e| format!("--{flag}: {e}")))
+        .collect()
+}
+
+fn app_sid(raw: &str) -> Result<AppSid, String> {
+    AppSid::parse(raw).map_err(|e| format!("--app {e}"))
+}
+
+async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
+    match cmd {
+        AppsCommand::Create {
+            org,
+            name,
+            allow,
+            deny,
+            ttl,
+            description,
+            json,
+        } => {
+            let org = OrgSid::parse(&org).map_err(|e| format!("--org {e}"))?;
+            if !(MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(&ttl) {
+                return Err(format!(
+                    "--ttl must be between {MIN_TOKEN_TTL} and {MAX_TOKEN_TTL} seconds"
+                ));
+            }
+            let policy = Policy {
+                allow: parse_patterns("allow", &allow)?,
+                deny: if deny.is_empty() {
+                    None
+                } else {
+                    Some(parse_patterns("deny", &deny)?)
+                },
+            };
+            let (store, hasher) = open(url).await?;
+            if store.org(&org).await.map_err(fail)?.is_none() {
+                return Err(format!("organization {org} does not exist"));
+            }
+            let (mut app, client_secret) = bootstrap::new_app(&hasher, &org, &name, policy, ttl);
+            app.description = description;
+            store.create_app(&app).await.map_err(fail)?;
+            print(
+                json,
+                serde_json::json!({"client_id": app.sid, "client_secret": client_secret}),
+                format!(
+                    "Created OAuth app {} in {org}.\n  client_id:     {}\n  client_secret: {client_secret}\nThe client secret is shown only this once.",
+                    app.friendly_name, app.sid
+                ),
+            );
+            Ok(())
+        }
+        AppsCommand::Disable(r) => set_status(url, r, AppStatus::Disabled).await,
+        AppsCommand::Enable(r) => set_status(url, r, AppStatus::Active).await,
+        AppsCommand::Delete(r) => set_status(url, r, AppStatus::Deleted).await,
+        AppsCommand::RotateSecret { app, grace } => {
+            if grace < 0 {
+                return Err("--grace must be zero or more seconds".into());
+            }
+            let sid = app_sid(&app.app)?;
+            let (store, hasher) = open(url).await?;
+            let client_secret = secret::generate();
+            let old_expires_at = (grace > 0).then(|| time_fmt::now() + grace);
+            store
+                .rotate_app_secret(&sid, &hasher.hash(&client_secret), old_expires_at)
+                .await
+                .map_err(fail)?;
+            print(
+                app.json,
+                serde_json::json!({"client_id": sid, "client_secret": client_secret}),
+                format!(
+                    "Rotated the secret of {sid}; the old one works for {grace} more seconds.\n  client_id:     {sid}\n  client_secret: {client_secret}\nThe client secret is shown only this once."
+                ),
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn set_status(url: &DatabaseUrl, r: AppRef, status: AppStatus) -> CmdResult {
+    let sid = app_sid(&r.app)?;
+    let (store, _) = open(url).await?;
+    let app = store.set_app_status(&sid, status).await.map_err(fail)?;
+    print(
+        r.json,
+        serde_json::json!({"sid": app.sid, "status": app.status.as_str()}),
+        format!("OAuth app {} is now {}", app.sid, app.status.as_str()),
+    );
+    Ok(())
+}
+
+async fn token(args: TokenArgs) -> CmdResult {
+    let endpoint = format!("{}/v2/token", args.url.trim_end_matches('/'));
+    let res = reqwest::Client::new()
+        .post(&endpoint)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", args.client_id.as_str()),
+            ("client_secret", args.client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
+    let status = res.status();
+    let body: serde_json::Value = res
+        .json()
+        .await
+        .map_err(|e| format!("{endpoint} answered {status} without JSON: {e}"))?;
+    if !status.is_success() {
+        let why = body
+            .get("error_description")
+            .or_else(|| body.get("message"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        return Err(format!("the server refused ({status}): {why}"));
+    }
+    if args.json {
+        println!("{body}");
+    } else {
+        println!(
+            "{}",
+            body.get("access_token")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
