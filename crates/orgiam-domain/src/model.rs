@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{Permission, Policy};
-use crate::sid::{AppSid, KeySid, OrgSid, PermissionSid, RoleSid};
+use crate::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, PermissionSid, RoleSid, UserSid};
 
 /// The lowest scope at which a role may be assigned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,3 +182,52 @@ impl std::fmt::Debug for ServerKeys {
         f.write_str("ServerKeys(<redacted>)")
     }
 }
+
+/// An account, or a subaccount when it has a parent account of the same organization.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Account {
+    pub sid: AccountSid,
+    pub org: OrgSid,
+    pub parent: Option<AccountSid>,
+    pub friendly_name: String,
+    /// `active`, `suspended`, `pending_closure` or `closed`.
+    pub status: String,
+    pub owner: Option<UserSid>,
+    pub date_created: i64,
+}
+
+/// A user of an organization's directory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub sid: UserSid,
+    pub org: OrgSid,
+    pub email: String,
+    pub friendly_name: String,
+    pub date_created: i64,
+}
+
+/// A role given to a user at a scope (the organization, an account or a subaccount).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assignment {
+    pub sid: AssignmentSid,
+    pub org: OrgSid,
+    pub role: RoleSid,
+    /// An `OR` or `AC` SID.
+    pub scope: String,
+    pub identity: UserSid,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub date_created: i64,
+}
+
+/// The filters of a role-assignment listing (combined with AND).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AssignmentFilter {
+    pub identity: Option<String>,
+    pub scope: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+}
+
+/// A user holds at most this many assignments of built-in roles, across all scopes.
+pub const MAX_BUILTIN_ASSIGNMENTS_PER_USER: i64 = 25;

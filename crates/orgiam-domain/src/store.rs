@@ -4,9 +4,12 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::model::{App, AppStatus, Org, Role, RoleFilter, ServerKeys, SigningKey};
+use crate::model::{
+    Account, App, AppStatus, Assignment, AssignmentFilter, Org, Role, RoleFilter, ServerKeys,
+    SigningKey, User,
+};
 use crate::page::Cursor;
-use crate::sid::{AppSid, OrgSid, RoleSid};
+use crate::sid::{AccountSid, AppSid, AssignmentSid, OrgSid, RoleSid, UserSid};
 
 /// Names of the revision counters the store bumps on every change, so replicas (and other
 /// processes on one SQLite file) can poll one cheap value and reload only what changed.
@@ -74,4 +77,31 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Role>>;
     /// One role visible to `org`.
     async fn role(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>>;
+
+    /// Creates an account; a parent must be an account of the same organization.
+    async fn create_account(&self, account: &Account) -> Result<()>;
+    /// One account of `org`.
+    async fn account(&self, org: &OrgSid, sid: &AccountSid) -> Result<Option<Account>>;
+    /// Accounts of `org` ordered by SID, after (or before) the cursor's `[sid]`; ascending.
+    async fn list_accounts(&self, org: &OrgSid, cursor: Option<&Cursor>, limit: u32) -> Result<Vec<Account>>;
+
+    /// Creates a user; an email is unique within an organization (409).
+    async fn create_user(&self, user: &User) -> Result<()>;
+    /// One user of `org`.
+    async fn user(&self, org: &OrgSid, sid: &UserSid) -> Result<Option<User>>;
+
+    /// Creates an assignment. Identical assignments are a 409 (the schema enforces it); a
+    /// `builtin` role counts against the user's limit of built-in assignments (a 400 naming
+    /// `identity` when reached, race-free).
+    async fn create_assignment(&self, assignment: &Assignment, builtin: bool) -> Result<()>;
+    /// Deletes one assignment of `org`; whether it existed.
+    async fn delete_assignment(&self, org: &OrgSid, sid: &AssignmentSid) -> Result<bool>;
+    /// Assignments of `org` ordered by SID, after (or before) the cursor's `[sid]`; ascending.
+    async fn list_assignments(
+        &self,
+        org: &OrgSid,
+        filter: &AssignmentFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Assignment>>;
 }

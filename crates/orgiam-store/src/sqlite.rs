@@ -10,11 +10,12 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use orgiam_domain::model::{
-    App, AppStatus, Level, Org, Role, RoleFilter, SecretRecord, ServerKeys, SigningKey,
+    Account, App, AppStatus, Assignment, AssignmentFilter, Level, MAX_BUILTIN_ASSIGNMENTS_PER_USER,
+    Org, Role, RoleFilter, SecretRecord, ServerKeys, SigningKey, User,
 };
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::policy::Policy;
-use orgiam_domain::sid::{AppSid, KeySid, OrgSid, RoleSid};
+use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid};
 use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, Store};
 use orgiam_domain::{Error, Result, time_fmt};
 
@@ -260,6 +261,51 @@ fn push_role_arm<'a>(
         " ORDER BY name_key, sid"
     });
     q.push(" LIMIT ").push_bind(limit).push(")");
+}
+
+const ACCOUNT_COLUMNS: &str = "sid, org_sid, parent_sid, friendly_name, status, owner_sid, date_created";
+
+fn account_from_row(row: &SqliteRow) -> Result<Account> {
+    let opt = |i: usize| -> Result<Option<String>> { row.try_get(i).map_err(db_error) };
+    Ok(Account {
+        sid: AccountSid::parse(&row.try_get::<String, _>(0).map_err(db_error)?).map_err(|_| corrupt("account sid"))?,
+        org: OrgSid::parse(&row.try_get::<String, _>(1).map_err(db_error)?).map_err(|_| corrupt("account org"))?,
+        parent: opt(2)?.map(|p| AccountSid::parse(&p).map_err(|_| corrupt("account parent"))).transpose()?,
+        friendly_name: row.try_get(3).map_err(db_error)?,
+        status: row.try_get(4).map_err(db_error)?,
+        owner: opt(5)?.map(|o| UserSid::parse(&o).map_err(|_| corrupt("account owner"))).transpose()?,
+        date_created: row.try_get(6).map_err(db_error)?,
+    })
+}
+
+const ASSIGNMENT_COLUMNS: &str = "sid, org_sid, role_sid, scope, identity, resource_type, resource_id, date_created";
+
+fn assignment_from_row(row: &SqliteRow) -> Result<Assignment> {
+    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
+    Ok(Assignment {
+        sid: AssignmentSid::parse(&get(0)?).map_err(|_| corrupt("assignment sid"))?,
+        org: OrgSid::parse(&get(1)?).map_err(|_| corrupt("assignment org"))?,
+        role: RoleSid::parse(&get(2)?).map_err(|_| corrupt("assignment role"))?,
+        scope: get(3)?,
+        identity: UserSid::parse(&get(4)?).map_err(|_| corrupt("assignment identity"))?,
+        resource_type: non_empty(get(5)?),
+        resource_id: non_empty(get(6)?),
+        date_created: row.try_get(7).map_err(db_error)?,
+    })
+}
+
+/// Appends the keyset condition on `sid` and the order for a cursor; returns whether the
+/// rows come back descending.
+fn push_sid_keyset(q: &mut QueryBuilder<'_, Sqlite>, cursor: Option<&Cursor>, limit: u32) -> bool {
+    let desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
+    if let Some(c) = cursor {
+        q.push(if desc { " AND sid < " } else { " AND sid > " });
+        q.push_bind(c.key.first().cloned().unwrap_or_default());
+    }
+    q.push(if desc { " ORDER BY sid DESC" } else { " ORDER BY sid" });
+    q.push(" LIMIT ").push_bind(i64::from(limit));
+    desc
 }
 
 #[async_trait]
@@ -615,5 +661,167 @@ impl Store for SqliteStore {
         .await
         .map_err(db_error)?;
         row.as_ref().map(role_from_row).transpose()
+    }
+
+    async fn create_account(&self, account: &Account) -> Result<()> {
+        sqlx::query(&format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+            .bind(account.sid.as_str())
+            .bind(account.org.as_str())
+            .bind(account.parent.as_ref().map(AccountSid::as_str))
+            .bind(&account.friendly_name)
+            .bind(&account.status)
+            .bind(account.owner.as_ref().map(UserSid::as_str))
+            .bind(account.date_created)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn account(&self, org: &OrgSid, sid: &AccountSid) -> Result<Option<Account>> {
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE org_sid = ? AND sid = ?"))
+            .bind(org.as_str())
+            .bind(sid.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn list_accounts(&self, org: &OrgSid, cursor: Option<&Cursor>, limit: u32) -> Result<Vec<Account>> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE org_sid = "));
+        q.push_bind(org.as_str());
+        let desc = push_sid_keyset(&mut q, cursor, limit);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let mut out = rows.iter().map(account_from_row).collect::<Result<Vec<_>>>()?;
+        if desc {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        sqlx::query("INSERT INTO users (sid, org_sid, email, friendly_name, date_created) VALUES (?, ?, ?, ?, ?)")
+            .bind(user.sid.as_str())
+            .bind(user.org.as_str())
+            .bind(&user.email)
+            .bind(&user.friendly_name)
+            .bind(user.date_created)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match db_error(e) {
+                Error::Conflict(_) => Error::Conflict(format!("a user with email {} already exists", user.email)),
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    async fn user(&self, org: &OrgSid, sid: &UserSid) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT sid, email, friendly_name, date_created FROM users WHERE org_sid = ? AND sid = ?")
+            .bind(org.as_str())
+            .bind(sid.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.map(|r| {
+            Ok(User {
+                sid: sid.clone(),
+                org: org.clone(),
+                email: r.try_get(1).map_err(db_error)?,
+                friendly_name: r.try_get(2).map_err(db_error)?,
+                date_created: r.try_get(3).map_err(db_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_assignment(&self, a: &Assignment, builtin: bool) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        sqlx::query(&format!("INSERT INTO role_assignments ({ASSIGNMENT_COLUMNS}, builtin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+            .bind(a.sid.as_str())
+            .bind(a.org.as_str())
+            .bind(a.role.as_str())
+            .bind(&a.scope)
+            .bind(a.identity.as_str())
+            .bind(a.resource_type.as_deref().unwrap_or(""))
+            .bind(a.resource_id.as_deref().unwrap_or(""))
+            .bind(a.date_created)
+            .bind(builtin)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match db_error(e) {
+                Error::Conflict(_) => Error::Conflict("An identical role assignment already exists".into()),
+                other => other,
+            })?;
+        if builtin {
+            let counted = sqlx::query(
+                "UPDATE users SET builtin_assignments = builtin_assignments + 1 \
+                 WHERE org_sid = ? AND sid = ? AND builtin_assignments < ?",
+            )
+            .bind(a.org.as_str())
+            .bind(a.identity.as_str())
+            .bind(MAX_BUILTIN_ASSIGNMENTS_PER_USER)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if counted.rows_affected() == 0 {
+                return Err(Error::bad_request(format!(
+                    "identity {} already holds {MAX_BUILTIN_ASSIGNMENTS_PER_USER} built-in role assignments, the most a user may hold",
+                    a.identity
+                )));
+            }
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn delete_assignment(&self, org: &OrgSid, sid: &AssignmentSid) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let gone: Option<(String, bool)> = sqlx::query_as(
+            "DELETE FROM role_assignments WHERE org_sid = ? AND sid = ? RETURNING identity, builtin",
+        )
+        .bind(org.as_str())
+        .bind(sid.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some((identity, builtin)) = gone else { return Ok(false) };
+        if builtin {
+            sqlx::query("UPDATE users SET builtin_assignments = builtin_assignments - 1 WHERE org_sid = ? AND sid = ?")
+                .bind(org.as_str())
+                .bind(identity)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn list_assignments(
+        &self,
+        org: &OrgSid,
+        filter: &AssignmentFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Assignment>> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE org_sid = "));
+        q.push_bind(org.as_str());
+        for (column, value) in [
+            ("identity", &filter.identity),
+            ("scope", &filter.scope),
+            ("resource_type", &filter.resource_type),
+            ("resource_id", &filter.resource_id),
+        ] {
+            if let Some(v) = value {
+                q.push(format!(" AND {column} = ")).push_bind(v.as_str());
+            }
+        }
+        let desc = push_sid_keyset(&mut q, cursor, limit);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let mut out = rows.iter().map(assignment_from_row).collect::<Result<Vec<_>>>()?;
+        if desc {
+            out.reverse();
+        }
+        Ok(out)
     }
 }
