@@ -40,12 +40,11 @@ fn file_path(url: &str) -> Option<&str> {
 impl SqliteStore {
     /// Opens (creating the file and its folder if needed) and migrates.
     pub async fn connect(url: &str) -> Result<Self> {
-        if let Some(parent) = file_path(url).and_then(|p| std::path::Path::new(p).parent()) {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    Error::Unavailable(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
+        let parent = file_path(url).and_then(|p| std::path::Path::new(p).parent());
+        if let Some(parent) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::Unavailable(format!("cannot create {}: {e}", parent.display()))
+            })?;
         }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::bad_request(format!("invalid SQLite URL: {e}")))?

@@ -129,7 +129,7 @@ pub enum AppsCommand {
         app: AppRef,
         /// Seconds the old secret keeps working (0 = it stops at once).
         #[arg(long, default_value_t = 86400)]
-        grace: i64,
+        grace: u32,
     },
 }
 

@@ -284,13 +284,10 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
         AppsCommand::Enable(r) => set_status(url, r, AppStatus::Active).await,
         AppsCommand::Delete(r) => set_status(url, r, AppStatus::Deleted).await,
         AppsCommand::RotateSecret { app, grace } => {
-            if grace < 0 {
-                return Err("--grace must be zero or more seconds".into());
-            }
             let sid = app_sid(&app.app)?;
             let (store, hasher) = open(url).await?;
             let client_secret = secret::generate();
-            let old_expires_at = (grace > 0).then(|| time_fmt::now() + grace);
+            let old_expires_at = (grace > 0).then(|| time_fmt::now() + i64::from(grace));
             store
                 .rotate_app_secret(&sid, &hasher.hash(&client_secret), old_expires_at)
                 .await

@@ -1,0 +1,230 @@
+//! Test harness: `spawn_app()` gives each test its own store and server.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orgiam_domain::model::{Org, SigningKey};
+use orgiam_domain::policy::{Pattern, Policy};
+use orgiam_domain::secret::SecretHasher;
+use orgiam_domain::sid::{AppSid, OrgSid};
+use orgiam_domain::store::Store;
+use orgiam_server::bootstrap;
+use orgiam_server::{Application, ServerConfig};
+use orgiam_store::DatabaseUrl;
+use serde_json::Value;
+
+/// A folder removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let p = std::env::temp_dir().join(format!("orgiam-test-{}", orgiam_domain::sid::random_body()));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh database URL for the engine under test, and what keeps it alive.
+pub async fn fresh_database() -> (String, TempDir) {
+    let dir = TempDir::new();
+    if std::env::var("ORGIAM_TEST_ENGINE").as_deref() == Ok("postgres") {
+        let admin = std::env::var("ORGIAM_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("orgiam_t_{}", orgiam_domain::sid::random_body());
+        let out = std::process::Command::new("psql")
+            .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
+            .output()
+            .expect("run psql");
+        assert!(out.status.success(), "create database: {}", String::from_utf8_lossy(&out.stderr));
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin).to_owned();
+        (format!("{base}/{name}"), dir)
+    } else {
+        let url = format!("sqlite://{}", dir.0.join("orgiam.db").display());
+        (url, dir)
+    }
+}
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub base: String,
+    pub db_url: String,
+    pub store: Arc<dyn Store>,
+    pub hasher: SecretHasher,
+    pub org: OrgSid,
+    pub client_id: String,
+    pub client_secret: String,
+    pub http: reqwest::Client,
+    _dir: TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let (db_url, dir) = fresh_database().await;
+    let store = orgiam_store::connect(&DatabaseUrl::new(&db_url)).await.expect("open store");
+    let boot = bootstrap::bootstrap(store.as_ref()).await.expect("bootstrap").expect("fresh store bootstraps");
+    let hasher = SecretHasher::new(&store.server_keys().await.expect("keys").secret_key);
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        public_url: None,
+        poll_interval: Duration::from_millis(100),
+    };
+    let app = Application::build(config, store.clone()).await.expect("build app");
+    let addr = app.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        db_url,
+        store,
+        hasher,
+        org: boot.org,
+        client_id: boot.client_id.to_string(),
+        client_secret: boot.client_secret,
+        http: reqwest::Client::new(),
+        _dir: dir,
+        shutdown: Some(tx),
+    }
+}
+
+/// A response's status, headers and JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn from(res: reqwest::Response) -> Self {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Self { status, headers, body }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the SPEC's error body: exactly four keys, this status and code, and a message
+    /// containing `needle`.
+    pub fn assert_error(&self, status: u16, code: u64, needle: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        let keys: Vec<&str> = self.body.as_object().expect("object").keys().map(String::as_str).collect();
+        assert_eq!(keys, ["code", "message", "more_info", "status"], "{}", self.body);
+        assert_eq!(self.body["code"], code, "{}", self.body);
+        assert_eq!(self.body["status"], status, "{}", self.body);
+        assert_eq!(self.body["more_info"], format!("https://www.twilio.com/docs/errors/{code}"));
+        let msg = self.body["message"].as_str().expect("message");
+        assert!(msg.contains(needle), "message {msg:?} should mention {needle:?}");
+    }
+}
+
+impl TestApp {
+    /// A token for the given credentials.
+    pub async fn token_for(&self, client_id: &str, client_secret: &str) -> Reply {
+        let res = self
+            .http
+            .post(format!("{}/v2/token", self.base))
+            .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", client_secret)])
+            .send()
+            .await
+            .expect("token request");
+        Reply::from(res).await
+    }
+
+    /// A token of the bootstrap app.
+    pub async fn token(&self) -> String {
+        let r = self.token_for(&self.client_id, &self.client_secret).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// GET a path (with query) with a bearer token.
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.get_url(&format!("{}{path}", self.base), token).await
+    }
+
+    pub async fn get_url(&self, url: &str, token: &str) -> Reply {
+        let res = self.http.get(url).bearer_auth(token).send().await.expect("GET");
+        Reply::from(res).await
+    }
+
+    /// Creates an app directly in the store (as `orgiam apps create` does); returns id, secret.
+    pub async fn create_app(&self, org: &OrgSid, allow: &[&str], deny: &[&str], ttl: i64) -> (AppSid, String) {
+        let parse = |v: &[&str]| v.iter().map(|p| Pattern::parse(p).expect("pattern")).collect::<Vec<_>>();
+        let policy = Policy { allow: parse(allow), deny: (!deny.is_empty()).then(|| parse(deny)) };
+        let (app, secret) = bootstrap::new_app(&self.hasher, org, "test app", policy, ttl);
+        self.store.create_app(&app).await.expect("create app");
+        (app.sid, secret)
+    }
+
+    /// A token for a new app of `org` with the given policy.
+    pub async fn token_with(&self, org: &OrgSid, allow: &[&str], deny: &[&str]) -> String {
+        let (id, secret) = self.create_app(org, allow, deny, 3600).await;
+        let r = self.token_for(id.as_str(), &secret).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    pub async fn create_org(&self, name: &str) -> OrgSid {
+        let org = Org { sid: OrgSid::random(), friendly_name: name.into(), date_created: 0 };
+        self.store.create_org(&org).await.expect("create org");
+        org.sid
+    }
+
+    /// The current signing key (for forging tokens in tests).
+    pub async fn signing_key(&self) -> SigningKey {
+        self.store.signing_keys().await.expect("keys").into_iter().next().expect("a key")
+    }
+
+    /// Runs the `orgiam` binary against this app's database.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_orgiam"))
+            .args(args)
+            .env("ORGIAM_DATABASE_URL", &self.db_url)
+            .output()
+            .expect("run orgiam")
+    }
+}
+
+/// Keys of a JSON object, in order.
+pub fn keys(v: &Value) -> Vec<&str> {
+    v.as_object().expect("object").keys().map(String::as_str).collect()
+}
+
+/// Polls `check` every 50 ms for up to `within`; the elapsed time when it first held.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while start.elapsed() <= within {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
