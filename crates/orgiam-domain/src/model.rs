@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{Permission, Policy};
-use crate::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, PermissionSid, RoleSid, UserSid};
+use crate::sid::{
+    AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, PermissionSid, RoleSid, UserSid,
+};
 
 /// The lowest scope at which a role may be assigned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -83,7 +83,12 @@ pub trait Store: Send + Sync + 'static {
     /// One account of `org`.
     async fn account(&self, org: &OrgSid, sid: &AccountSid) -> Result<Option<Account>>;
     /// Accounts of `org` ordered by SID, after (or before) the cursor's `[sid]`; ascending.
-    async fn list_accounts(&self, org: &OrgSid, cursor: Option<&Cursor>, limit: u32) -> Result<Vec<Account>>;
+    async fn list_accounts(
+        &self,
+        org: &OrgSid,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Account>>;
 
     /// Creates a user; an email is unique within an organization (409).
     async fn create_user(&self, user: &User) -> Result<()>;

@@ -82,19 +82,21 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// One path segment, with our error body when it cannot be decoded.
-pub struct PathParam(pub String);
+/// Path parameters, with our error body when they cannot be decoded.
+pub struct PathParam<T>(pub T);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for PathParam<T>
+{
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, ApiError> {
-        axum::extract::Path::<String>::from_request_parts(parts, state)
+        axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
-            .map(|axum::extract::Path(s)| Self(s))
+            .map(|axum::extract::Path(v)| Self(v))
             .map_err(|_| ApiError(Error::bad_request("the path is malformed")))
     }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::Uri;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use orgiam_domain::catalog::Catalog;
 use orgiam_domain::store::Store;
@@ -43,7 +43,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
 
 /// Every route. Middleware order (outermost first): request span and id, then the routes.
 pub fn router(state: AppState) -> Router {
-    use routes::{oauth, ops, roles};
+    use routes::{accounts, assignments, oauth, ops, permissions, roles};
     Router::new()
         .route("/v2/token", post(oauth::token))
         .route("/v1/token", post(oauth::token))
@@ -54,6 +54,25 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v2/Organizations/Roles", get(roles::list))
         .route("/v2/Organizations/Roles/{sid}", get(roles::fetch))
+        .route(
+            "/v2/Organizations/RoleAssignments",
+            get(assignments::v2_list).post(assignments::v2_create),
+        )
+        .route(
+            "/v2/Organizations/RoleAssignments/{sid}",
+            delete(assignments::v2_delete),
+        )
+        .route(
+            "/Organizations/{org}/RoleAssignments",
+            get(assignments::preview_list).post(assignments::preview_create),
+        )
+        .route(
+            "/Organizations/{org}/RoleAssignments/{sid}",
+            delete(assignments::preview_delete),
+        )
+        .route("/Organizations/{org}/Accounts", get(accounts::list))
+        .route("/Organizations/{org}/Accounts/{sid}", get(accounts::fetch))
+        .route("/v1/Roles/{sid}/Permissions", get(permissions::list))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -36,6 +36,12 @@ and prints its client id and secret once, with curl commands to get a token and 
     /// Manage OAuth apps (client credentials).
     #[command(subcommand)]
     Apps(AppsCommand),
+    /// Manage the organization's accounts and subaccounts.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Manage the organization's users.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Fetch an access token from a running server and print it.
     #[command(
         after_help = "Example:\n  TOKEN=$(orgiam token --client-id OQ... --client-secret S)\n  \
@@ -68,6 +74,53 @@ pub enum OrgsCommand {
         /// The organization's name.
         #[arg(long)]
         name: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountsCommand {
+    /// Create an account, or a subaccount with --parent.
+    #[command(
+        after_help = "Example:\n  orgiam accounts create --org OR... --name \"Production\" --json\n  orgiam accounts create --org OR... --name \"EU\" --parent AC... --json"
+    )]
+    Create {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        /// The account's name.
+        #[arg(long)]
+        name: String,
+        /// The parent account (AC...), making this a subaccount.
+        #[arg(long)]
+        parent: Option<String>,
+        /// The owning user (US...).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Create a user (an email is unique within an organization).
+    #[command(
+        after_help = "Example:\n  orgiam users create --org OR... --email ada@example.com --name \"Ada Lovelace\" --json"
+    )]
+    Create {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+        /// The user's display name (defaults to the email).
+        #[arg(long)]
+        name: Option<String>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,

@@ -7,17 +7,20 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use orgiam_domain::model::{AppStatus, MAX_TOKEN_TTL, MIN_TOKEN_TTL, Org};
+use orgiam_domain::model::{Account, AppStatus, MAX_TOKEN_TTL, MIN_TOKEN_TTL, Org, User};
 use orgiam_domain::policy::{Pattern, Policy};
 use orgiam_domain::secret;
-use orgiam_domain::sid::{AppSid, OrgSid};
+use orgiam_domain::sid::{AccountSid, AppSid, OrgSid, UserSid};
 use orgiam_domain::store::Store;
 use orgiam_domain::{Error, time_fmt};
 use orgiam_server::bootstrap::{self, Bootstrapped};
 use orgiam_server::{Application, ServerConfig};
 use orgiam_store::DatabaseUrl;
 
-use crate::cli::{AppRef, AppsCommand, Cli, Command, OrgsCommand, ServeArgs, TokenArgs};
+use crate::cli::{
+    AccountsCommand, AppRef, AppsCommand, Cli, Command, OrgsCommand, ServeArgs, TokenArgs,
+    UsersCommand,
+};
 
 type CmdResult = Result<(), String>;
 
@@ -34,6 +37,19 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Serve(args) => serve(url, args).await,
         Command::Orgs(OrgsCommand::Create { name, json }) => create_org(&url, name, json).await,
         Command::Apps(cmd) => apps(&url, cmd).await,
+        Command::Accounts(AccountsCommand::Create {
+            org,
+            name,
+            parent,
+            owner,
+            json,
+        }) => create_account(&url, &org, name, parent.as_deref(), owner.as_deref(), json).await,
+        Command::Users(UsersCommand::Create {
+            org,
+            email,
+            name,
+            json,
+        }) => create_user(&url, &org, email, name, json).await,
         Command::Token(args) => token(args).await,
     }
 }
@@ -264,9 +280,7 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
                 },
             };
             let (store, hasher) = open(url).await?;
-            if store.org(&org).await.map_err(fail)?.is_none() {
-                return Err(format!("organization {org} does not exist"));
-            }
+            let org = existing_org(store.as_ref(), org.as_str()).await?;
             let (mut app, client_secret) = bootstrap::new_app(&hasher, &org, &name, policy, ttl);
             app.description = description;
             store.create_app(&app).await.map_err(fail)?;
@@ -351,5 +365,103 @@ async fn token(args: TokenArgs) -> CmdResult {
                 .unwrap_or_default()
         );
     }
+    Ok(())
+}
+
+/// Parses `--org` and checks the organization exists.
+async fn existing_org(store: &dyn Store, raw: &str) -> Result<OrgSid, String> {
+    let org = OrgSid::parse(raw).map_err(|e| format!("--org {e}"))?;
+    if store.org(&org).await.map_err(fail)?.is_none() {
+        return Err(format!("organization {org} does not exist"));
+    }
+    Ok(org)
+}
+
+async fn create_account(
+    url: &DatabaseUrl,
+    org: &str,
+    name: String,
+    parent: Option<&str>,
+    owner: Option<&str>,
+    json: bool,
+) -> CmdResult {
+    let parent = parent
+        .map(AccountSid::parse)
+        .transpose()
+        .map_err(|e| format!("--parent {e}"))?;
+    let owner = owner
+        .map(UserSid::parse)
+        .transpose()
+        .map_err(|e| format!("--owner {e}"))?;
+    if name.trim().is_empty() {
+        return Err("--name must not be blank".into());
+    }
+    let (store, _) = open(url).await?;
+    let org = existing_org(store.as_ref(), org).await?;
+    if let Some(p) = &parent {
+        if store.account(&org, p).await.map_err(fail)?.is_none() {
+            return Err(format!("--parent {p} is not an account of {org}"));
+        }
+    }
+    if let Some(o) = &owner {
+        if store.user(&org, o).await.map_err(fail)?.is_none() {
+            return Err(format!("--owner {o} is not a user of {org}"));
+        }
+    }
+    let account = Account {
+        sid: AccountSid::random(),
+        org,
+        parent,
+        friendly_name: name,
+        status: "active".into(),
+        owner,
+        date_created: time_fmt::now(),
+    };
+    store.create_account(&account).await.map_err(fail)?;
+    let kind = if account.parent.is_some() {
+        "subaccount"
+    } else {
+        "account"
+    };
+    print(
+        json,
+        serde_json::json!({"sid": account.sid}),
+        format!(
+            "Created {kind} {} ({}) in {}",
+            account.sid, account.friendly_name, account.org
+        ),
+    );
+    Ok(())
+}
+
+async fn create_user(
+    url: &DatabaseUrl,
+    org: &str,
+    email: String,
+    name: Option<String>,
+    json: bool,
+) -> CmdResult {
+    let email = email.trim().to_owned();
+    let valid = email
+        .split_once('@')
+        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !email.contains(' '));
+    if !valid {
+        return Err(format!("--email '{email}' is not an email address"));
+    }
+    let (store, _) = open(url).await?;
+    let org = existing_org(store.as_ref(), org).await?;
+    let user = User {
+        sid: UserSid::random(),
+        org,
+        friendly_name: name.unwrap_or_else(|| email.clone()),
+        email,
+        date_created: time_fmt::now(),
+    };
+    store.create_user(&user).await.map_err(fail)?;
+    print(
+        json,
+        serde_json::json!({"sid": user.sid}),
+        format!("Created user {} <{}> in {}", user.sid, user.email, user.org),
+    );
     Ok(())
 }

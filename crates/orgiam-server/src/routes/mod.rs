@@ -1,3 +1,6 @@
+pub mod accounts;
+pub mod assignments;
 pub mod oauth;
 pub mod ops;
+pub mod permissions;
 pub mod roles;

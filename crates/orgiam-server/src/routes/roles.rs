@@ -196,7 +196,7 @@ pub async fn list(
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
-    PathParam(sid): PathParam,
+    PathParam(sid): PathParam<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;

@@ -39,7 +39,9 @@ fn serve(db_url: &str, dir: &TempDir) -> Served {
     });
     let mut lines = Vec::new();
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("serve prints 'listening on'");
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("serve prints 'listening on'");
         let done = line.contains("listening on");
         lines.push(line);
         if done {
@@ -47,21 +49,36 @@ fn serve(db_url: &str, dir: &TempDir) -> Served {
         }
     }
     let last = lines.last().cloned().unwrap_or_default();
-    let base = last.split("listening on ").nth(1).and_then(|s| s.split(' ').next()).expect("base url").to_owned();
+    let base = last
+        .split("listening on ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .expect("base url")
+        .to_owned();
     Served { child, lines, base }
 }
 
 fn stop(mut s: Served) {
     let pid = s.child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     let status = s.child.wait().expect("wait");
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
 }
 
 fn bash(cmd: &str) -> String {
-    let out = Command::new("bash").args(["-c", cmd]).output().expect("bash");
-    assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("bash")
+        .args(["-c", cmd])
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf8")
 }
 
@@ -72,18 +89,36 @@ async fn first_start_prints_working_credentials_and_a_restart_keeps_everything()
     let text = first.lines.join("\n");
     assert!(text.contains("client_id:     OQ"), "{text}");
     assert!(text.contains("client_secret: "), "{text}");
-    let token_cmd = first.lines.iter().find(|l| l.trim_start().starts_with("curl -s -X POST")).expect("token command").trim().to_owned();
-    let roles_cmd = first.lines.iter().find(|l| l.trim_start().starts_with("TOKEN=")).expect("roles command").trim().to_owned();
+    let token_cmd = first
+        .lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("curl -s -X POST"))
+        .expect("token command")
+        .trim()
+        .to_owned();
+    let roles_cmd = first
+        .lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("TOKEN="))
+        .expect("roles command")
+        .trim()
+        .to_owned();
     // The printed commands work as printed.
     let token: serde_json::Value = serde_json::from_str(&bash(&token_cmd)).expect("token JSON");
     assert_eq!(token["token_type"], "Bearer");
     let roles: serde_json::Value = serde_json::from_str(&bash(&roles_cmd)).expect("roles JSON");
-    assert!(roles["roles"].as_array().is_some_and(|r| r.len() >= 40), "{roles}");
+    assert!(
+        roles["roles"].as_array().is_some_and(|r| r.len() >= 40),
+        "{roles}"
+    );
     stop(first);
 
     let second = serve(&db_url, &dir);
     let text = second.lines.join("\n");
-    assert!(!text.contains("client_secret"), "no new secret on restart: {text}");
+    assert!(
+        !text.contains("client_secret"),
+        "no new secret on restart: {text}"
+    );
     assert!(text.contains("already initialized"));
     // The first start's credentials still work against the restarted server.
     let cmd = token_cmd.replace(&first_base(&token_cmd), &second.base);
@@ -102,33 +137,126 @@ fn first_base(cmd: &str) -> String {
 async fn admin_commands_create_orgs_and_apps_and_fetch_tokens() {
     let (db_url, dir) = fresh_database().await;
     let run = |args: &[&str]| {
-        let out = orgiam().args(args).env("ORGIAM_DATABASE_URL", &db_url).output().expect("run");
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = orgiam()
+            .args(args)
+            .env("ORGIAM_DATABASE_URL", &db_url)
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).expect("utf8")
     };
     // Works before any server ever ran.
-    let org: serde_json::Value = serde_json::from_str(&run(&["orgs", "create", "--name", "Acme", "--json"])).expect("json");
+    let org: serde_json::Value =
+        serde_json::from_str(&run(&["orgs", "create", "--name", "Acme", "--json"])).expect("json");
     let org = org["sid"].as_str().expect("sid").to_owned();
     assert!(org.starts_with("OR"));
     let app: serde_json::Value = serde_json::from_str(&run(&[
-        "apps", "create", "--org", &org, "--name", "ci", "--allow", "twilio/iam/role-assignments/list", "--ttl", "600", "--json",
+        "apps",
+        "create",
+        "--org",
+        &org,
+        "--name",
+        "ci",
+        "--allow",
+        "twilio/iam/role-assignments/list",
+        "--ttl",
+        "600",
+        "--json",
     ]))
     .expect("json");
-    let (id, secret) = (app["client_id"].as_str().expect("id").to_owned(), app["client_secret"].as_str().expect("secret").to_owned());
+    let (id, secret) = (
+        app["client_id"].as_str().expect("id").to_owned(),
+        app["client_secret"].as_str().expect("secret").to_owned(),
+    );
+    let user: serde_json::Value = serde_json::from_str(&run(&[
+        "users",
+        "create",
+        "--org",
+        &org,
+        "--email",
+        "ada@example.com",
+        "--name",
+        "Ada",
+        "--json",
+    ]))
+    .expect("json");
+    assert!(user["sid"].as_str().is_some_and(|s| s.starts_with("US")));
+    let dup = orgiam()
+        .args([
+            "users",
+            "create",
+            "--org",
+            &org,
+            "--email",
+            "ada@example.com",
+        ])
+        .env("ORGIAM_DATABASE_URL", &db_url)
+        .output()
+        .expect("run");
+    assert!(
+        !dup.status.success() && String::from_utf8_lossy(&dup.stderr).contains("already exists")
+    );
+    let account: serde_json::Value = serde_json::from_str(&run(&[
+        "accounts", "create", "--org", &org, "--name", "Prod", "--json",
+    ]))
+    .expect("json");
+    let account = account["sid"].as_str().expect("sid").to_owned();
+    let sub = run(&[
+        "accounts", "create", "--org", &org, "--name", "EU", "--parent", &account,
+    ]);
+    assert!(sub.starts_with("Created subaccount AC"), "{sub}");
     let human = run(&["orgs", "create", "--name", "Beta"]);
     assert!(human.starts_with("Created organization OR"), "{human}");
 
     // An empty store that already has an organization is not bootstrapped again.
     let served = serve(&db_url, &dir);
     assert!(!served.lines.join("\n").contains("client_secret"));
-    let token = run(&["token", "--client-id", &id, "--client-secret", &secret, "--url", &served.base]);
+    let token = run(&[
+        "token",
+        "--client-id",
+        &id,
+        "--client-secret",
+        &secret,
+        "--url",
+        &served.base,
+    ]);
     let token = token.trim();
     assert!(token.starts_with("ey"), "{token}");
-    let res = reqwest::Client::new().get(format!("{}/v2/Organizations/Roles", served.base)).bearer_auth(token).send().await.expect("GET");
+    let res = reqwest::Client::new()
+        .get(format!("{}/v2/Organizations/Roles", served.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(res.status(), 200);
-    let json_out: serde_json::Value = serde_json::from_str(&run(&["token", "--client-id", &id, "--client-secret", &secret, "--url", &served.base, "--json"])).expect("json");
+    let json_out: serde_json::Value = serde_json::from_str(&run(&[
+        "token",
+        "--client-id",
+        &id,
+        "--client-secret",
+        &secret,
+        "--url",
+        &served.base,
+        "--json",
+    ]))
+    .expect("json");
     assert_eq!(json_out["expires_in"], 600);
-    let bad = orgiam().args(["token", "--client-id", &id, "--client-secret", "wrong", "--url", &served.base]).output().expect("run");
+    let bad = orgiam()
+        .args([
+            "token",
+            "--client-id",
+            &id,
+            "--client-secret",
+            "wrong",
+            "--url",
+            &served.base,
+        ])
+        .output()
+        .expect("run");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid client credentials"));
     stop(served);
@@ -139,30 +267,154 @@ fn bad_input_fails_with_a_clear_message() {
     let dir = TempDir::new();
     let db = format!("sqlite://{}", dir.0.join("x.db").display());
     let cases: &[(&[&str], &str)] = &[
-        (&["apps", "create", "--org", "nope", "--name", "x", "--allow", "/twilio/*"], "--org"),
-        (&["apps", "create", "--org", "OR00000000000000000000000000000000", "--name", "x", "--allow", "/twilio/*", "--ttl", "5"], "--ttl"),
-        (&["apps", "create", "--org", "OR00000000000000000000000000000000", "--name", "x", "--allow", "bad pattern"], "--allow"),
-        (&["apps", "create", "--org", "OR00000000000000000000000000000000", "--name", "x", "--allow", "/twilio/*"], "does not exist"),
-        (&["apps", "disable", "--app", "OQ00000000000000000000000000000000"], "not found"),
-        (&["apps", "rotate-secret", "--app", "OQ00000000000000000000000000000000", "--grace=-1"], "--grace"),
+        (
+            &[
+                "apps",
+                "create",
+                "--org",
+                "nope",
+                "--name",
+                "x",
+                "--allow",
+                "/twilio/*",
+            ],
+            "--org",
+        ),
+        (
+            &[
+                "apps",
+                "create",
+                "--org",
+                "OR00000000000000000000000000000000",
+                "--name",
+                "x",
+                "--allow",
+                "/twilio/*",
+                "--ttl",
+                "5",
+            ],
+            "--ttl",
+        ),
+        (
+            &[
+                "apps",
+                "create",
+                "--org",
+                "OR00000000000000000000000000000000",
+                "--name",
+                "x",
+                "--allow",
+                "bad pattern",
+            ],
+            "--allow",
+        ),
+        (
+            &[
+                "apps",
+                "create",
+                "--org",
+                "OR00000000000000000000000000000000",
+                "--name",
+                "x",
+                "--allow",
+                "/twilio/*",
+            ],
+            "does not exist",
+        ),
+        (
+            &[
+                "apps",
+                "disable",
+                "--app",
+                "OQ00000000000000000000000000000000",
+            ],
+            "not found",
+        ),
+        (
+            &[
+                "apps",
+                "rotate-secret",
+                "--app",
+                "OQ00000000000000000000000000000000",
+                "--grace=-1",
+            ],
+            "--grace",
+        ),
         (&["serve", "--listen", "nonsense"], "listen"),
+        (
+            &[
+                "users",
+                "create",
+                "--org",
+                "OR00000000000000000000000000000000",
+                "--email",
+                "not-an-email",
+            ],
+            "--email",
+        ),
+        (
+            &[
+                "users",
+                "create",
+                "--org",
+                "OR00000000000000000000000000000000",
+                "--email",
+                "a@b.co",
+            ],
+            "does not exist",
+        ),
+        (
+            &[
+                "accounts",
+                "create",
+                "--org",
+                "OR00000000000000000000000000000000",
+                "--name",
+                "x",
+                "--parent",
+                "bad",
+            ],
+            "--parent",
+        ),
         (&["serve", "--public-url", "not a url"], "public_url"),
     ];
     for (args, needle) in cases {
-        let out = orgiam().args(*args).env("ORGIAM_DATABASE_URL", &db).output().expect("run");
+        let out = orgiam()
+            .args(*args)
+            .env("ORGIAM_DATABASE_URL", &db)
+            .output()
+            .expect("run");
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     }
-    let out = orgiam().args(["orgs", "create", "--name", "x", "--database-url", "mysql://x"]).output().expect("run");
+    let out = orgiam()
+        .args([
+            "orgs",
+            "create",
+            "--name",
+            "x",
+            "--database-url",
+            "mysql://x",
+        ])
+        .output()
+        .expect("run");
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite://"));
 }
 
 #[test]
 fn every_subcommand_has_help_with_an_example() {
     for args in [
-        &["serve"][..], &["orgs", "create"], &["apps", "create"], &["apps", "disable"], &["apps", "enable"],
-        &["apps", "delete"], &["apps", "rotate-secret"], &["token"],
+        &["serve"][..],
+        &["orgs", "create"],
+        &["apps", "create"],
+        &["apps", "disable"],
+        &["apps", "enable"],
+        &["apps", "delete"],
+        &["apps", "rotate-secret"],
+        &["token"],
+        &["accounts", "create"],
+        &["users", "create"],
     ] {
         let out = orgiam().args(args).arg("--help").output().expect("run");
         assert!(out.status.success());

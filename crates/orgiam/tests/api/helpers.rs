@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orgiam_domain::model::{Org, SigningKey};
+use orgiam_domain::model::{Account, Org, SigningKey, User};
 use orgiam_domain::policy::{Pattern, Policy};
 use orgiam_domain::secret::SecretHasher;
-use orgiam_domain::sid::{AppSid, OrgSid};
+use orgiam_domain::sid::{AccountSid, AppSid, OrgSid, UserSid};
 use orgiam_domain::store::Store;
 use orgiam_server::bootstrap;
 use orgiam_server::{Application, ServerConfig};
@@ -21,7 +21,8 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("orgiam-test-{}", orgiam_domain::sid::random_body()));
+        let p =
+            std::env::temp_dir().join(format!("orgiam-test-{}", orgiam_domain::sid::random_body()));
         std::fs::create_dir_all(&p).expect("create temp dir");
         Self(p)
     }
@@ -44,8 +45,16 @@ pub async fn fresh_database() -> (String, TempDir) {
             .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
             .output()
             .expect("run psql");
-        assert!(out.status.success(), "create database: {}", String::from_utf8_lossy(&out.stderr));
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin).to_owned();
+        assert!(
+            out.status.success(),
+            "create database: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin)
+            .to_owned();
         (format!("{base}/{name}"), dir)
     } else {
         let url = format!("sqlite://{}", dir.0.join("orgiam.db").display());
@@ -77,15 +86,22 @@ impl Drop for TestApp {
 
 pub async fn spawn_app() -> TestApp {
     let (db_url, dir) = fresh_database().await;
-    let store = orgiam_store::connect(&DatabaseUrl::new(&db_url)).await.expect("open store");
-    let boot = bootstrap::bootstrap(store.as_ref()).await.expect("bootstrap").expect("fresh store bootstraps");
+    let store = orgiam_store::connect(&DatabaseUrl::new(&db_url))
+        .await
+        .expect("open store");
+    let boot = bootstrap::bootstrap(store.as_ref())
+        .await
+        .expect("bootstrap")
+        .expect("fresh store bootstraps");
     let hasher = SecretHasher::new(&store.server_keys().await.expect("keys").secret_key);
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         public_url: None,
         poll_interval: Duration::from_millis(100),
     };
-    let app = Application::build(config, store.clone()).await.expect("build app");
+    let app = Application::build(config, store.clone())
+        .await
+        .expect("build app");
     let addr = app.local_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -118,8 +134,16 @@ impl Reply {
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Self { status, headers, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -130,13 +154,30 @@ impl Reply {
     /// containing `needle`.
     pub fn assert_error(&self, status: u16, code: u64, needle: &str) {
         assert_eq!(self.status, status, "{}", self.body);
-        let keys: Vec<&str> = self.body.as_object().expect("object").keys().map(String::as_str).collect();
-        assert_eq!(keys, ["code", "message", "more_info", "status"], "{}", self.body);
+        let keys: Vec<&str> = self
+            .body
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["code", "message", "more_info", "status"],
+            "{}",
+            self.body
+        );
         assert_eq!(self.body["code"], code, "{}", self.body);
         assert_eq!(self.body["status"], status, "{}", self.body);
-        assert_eq!(self.body["more_info"], format!("https://www.twilio.com/docs/errors/{code}"));
+        assert_eq!(
+            self.body["more_info"],
+            format!("https://www.twilio.com/docs/errors/{code}")
+        );
         let msg = self.body["message"].as_str().expect("message");
-        assert!(msg.contains(needle), "message {msg:?} should mention {needle:?}");
+        assert!(
+            msg.contains(needle),
+            "message {msg:?} should mention {needle:?}"
+        );
     }
 }
 
@@ -146,7 +187,11 @@ impl TestApp {
         let res = self
             .http
             .post(format!("{}/v2/token", self.base))
-            .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", client_secret)])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+            ])
             .send()
             .await
             .expect("token request");
@@ -157,7 +202,10 @@ impl TestApp {
     pub async fn token(&self) -> String {
         let r = self.token_for(&self.client_id, &self.client_secret).await;
         assert_eq!(r.status, 200, "{}", r.body);
-        r.body["access_token"].as_str().expect("access_token").to_owned()
+        r.body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     /// GET a path (with query) with a bearer token.
@@ -166,14 +214,33 @@ impl TestApp {
     }
 
     pub async fn get_url(&self, url: &str, token: &str) -> Reply {
-        let res = self.http.get(url).bearer_auth(token).send().await.expect("GET");
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
         Reply::from(res).await
     }
 
     /// Creates an app directly in the store (as `orgiam apps create` does); returns id, secret.
-    pub async fn create_app(&self, org: &OrgSid, allow: &[&str], deny: &[&str], ttl: i64) -> (AppSid, String) {
-        let parse = |v: &[&str]| v.iter().map(|p| Pattern::parse(p).expect("pattern")).collect::<Vec<_>>();
-        let policy = Policy { allow: parse(allow), deny: (!deny.is_empty()).then(|| parse(deny)) };
+    pub async fn create_app(
+        &self,
+        org: &OrgSid,
+        allow: &[&str],
+        deny: &[&str],
+        ttl: i64,
+    ) -> (AppSid, String) {
+        let parse = |v: &[&str]| {
+            v.iter()
+                .map(|p| Pattern::parse(p).expect("pattern"))
+                .collect::<Vec<_>>()
+        };
+        let policy = Policy {
+            allow: parse(allow),
+            deny: (!deny.is_empty()).then(|| parse(deny)),
+        };
         let (app, secret) = bootstrap::new_app(&self.hasher, org, "test app", policy, ttl);
         self.store.create_app(&app).await.expect("create app");
         (app.sid, secret)
@@ -184,18 +251,80 @@ impl TestApp {
         let (id, secret) = self.create_app(org, allow, deny, 3600).await;
         let r = self.token_for(id.as_str(), &secret).await;
         assert_eq!(r.status, 200, "{}", r.body);
-        r.body["access_token"].as_str().expect("access_token").to_owned()
+        r.body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     pub async fn create_org(&self, name: &str) -> OrgSid {
-        let org = Org { sid: OrgSid::random(), friendly_name: name.into(), date_created: 0 };
+        let org = Org {
+            sid: OrgSid::random(),
+            friendly_name: name.into(),
+            date_created: 0,
+        };
         self.store.create_org(&org).await.expect("create org");
         org.sid
     }
 
+    pub async fn create_user(&self, org: &OrgSid) -> UserSid {
+        let sid = UserSid::random();
+        let user = User {
+            sid: sid.clone(),
+            org: org.clone(),
+            email: format!("{sid}@example.com"),
+            friendly_name: "u".into(),
+            date_created: 0,
+        };
+        self.store.create_user(&user).await.expect("create user");
+        sid
+    }
+
+    pub async fn create_account(&self, org: &OrgSid, parent: Option<&AccountSid>) -> AccountSid {
+        let sid = AccountSid::random();
+        let account = Account {
+            sid: sid.clone(),
+            org: org.clone(),
+            parent: parent.cloned(),
+            friendly_name: format!("account {sid}"),
+            status: "active".into(),
+            owner: None,
+            date_created: 1_700_000_000,
+        };
+        self.store
+            .create_account(&account)
+            .await
+            .expect("create account");
+        sid
+    }
+
+    /// A request with a bearer token and an optional JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Reply::from(req.send().await.expect("request")).await
+    }
+
     /// The current signing key (for forging tokens in tests).
     pub async fn signing_key(&self) -> SigningKey {
-        self.store.signing_keys().await.expect("keys").into_iter().next().expect("a key")
+        self.store
+            .signing_keys()
+            .await
+            .expect("keys")
+            .into_iter()
+            .next()
+            .expect("a key")
     }
 
     /// Runs the `orgiam` binary against this app's database.
@@ -210,7 +339,11 @@ impl TestApp {
 
 /// Keys of a JSON object, in order.
 pub fn keys(v: &Value) -> Vec<&str> {
-    v.as_object().expect("object").keys().map(String::as_str).collect()
+    v.as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect()
 }
 
 /// Polls `check` every 50 ms for up to `within`; the elapsed time when it first held.

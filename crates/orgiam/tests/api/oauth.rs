@@ -15,13 +15,28 @@ async fn client_secret_post_returns_a_signed_jwt_with_kid_and_claims() {
         let res = app
             .http
             .post(format!("{}{path}", app.base))
-            .form(&[("grant_type", "client_credentials"), ("client_id", &app.client_id), ("client_secret", &app.client_secret), ("audience", "x"), ("scope", "y")])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app.client_id),
+                ("client_secret", &app.client_secret),
+                ("audience", "x"),
+                ("scope", "y"),
+            ])
             .send()
             .await
             .expect("POST");
         let r = Reply::from(res).await;
         assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(keys(&r.body), ["access_token", "id_token", "token_type", "expires_in", "refresh_token"]);
+        assert_eq!(
+            keys(&r.body),
+            [
+                "access_token",
+                "id_token",
+                "token_type",
+                "expires_in",
+                "refresh_token"
+            ]
+        );
         assert_eq!(r.body["token_type"], "Bearer");
         assert_eq!(r.body["expires_in"], 3600);
         assert!(r.body["id_token"].is_null() && r.body["refresh_token"].is_null());
@@ -31,10 +46,31 @@ async fn client_secret_post_returns_a_signed_jwt_with_kid_and_claims() {
         assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
         let kid = header.kid.expect("kid");
         // The kid is published, and the JWKS key verifies the token.
-        let jwks = Reply::from(app.http.get(format!("{}/.well-known/jwks.json", app.base)).send().await.expect("jwks")).await;
-        let jwk = jwks.body["keys"].as_array().expect("keys").iter().find(|k| k["kid"] == kid.as_str()).expect("kid in JWKS").clone();
-        assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["alg"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA")));
-        let key = jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().expect("x")).expect("key");
+        let jwks = Reply::from(
+            app.http
+                .get(format!("{}/.well-known/jwks.json", app.base))
+                .send()
+                .await
+                .expect("jwks"),
+        )
+        .await;
+        let jwk = jwks.body["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["kid"] == kid.as_str())
+            .expect("kid in JWKS")
+            .clone();
+        assert_eq!(
+            (
+                jwk["kty"].as_str(),
+                jwk["crv"].as_str(),
+                jwk["alg"].as_str()
+            ),
+            (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+        );
+        let key = jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().expect("x"))
+            .expect("key");
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
         v.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).expect("verifies");
@@ -44,60 +80,197 @@ async fn client_secret_post_returns_a_signed_jwt_with_kid_and_claims() {
         for claim in ["iss", "iat", "nbf", "exp", "jti"] {
             assert!(!c[claim].is_null(), "{claim}");
         }
-        assert_eq!(c["exp"].as_i64().unwrap_or(0) - c["iat"].as_i64().unwrap_or(0), 3600);
+        assert_eq!(
+            c["exp"].as_i64().unwrap_or(0) - c["iat"].as_i64().unwrap_or(0),
+            3600
+        );
     }
 }
 
 #[tokio::test]
 async fn client_secret_basic_and_a_foreign_basic_header() {
     let app = spawn_app().await;
-    let basic = format!("Basic {}", b64(&format!("{}:{}", app.client_id, app.client_secret)));
-    let res = app.http.post(format!("{}/v2/token", app.base)).header("Authorization", &basic).form(&[("grant_type", "client_credentials")]).send().await.expect("POST");
+    let basic = format!(
+        "Basic {}",
+        b64(&format!("{}:{}", app.client_id, app.client_secret))
+    );
+    let res = app
+        .http
+        .post(format!("{}/v2/token", app.base))
+        .header("Authorization", &basic)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("POST");
     assert_eq!(Reply::from(res).await.status, 200);
     // An Account SID / Auth Token pair is ignored when the form carries client credentials.
-    let account = format!("Basic {}", b64("AC00000000000000000000000000000000:authtoken"));
+    let account = format!(
+        "Basic {}",
+        b64("AC00000000000000000000000000000000:authtoken")
+    );
     let res = app
         .http
         .post(format!("{}/v2/token", app.base))
         .header("Authorization", &account)
-        .form(&[("grant_type", "client_credentials"), ("client_id", &app.client_id), ("client_secret", &app.client_secret)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &app.client_id),
+            ("client_secret", &app.client_secret),
+        ])
         .send()
         .await
         .expect("POST");
     assert_eq!(Reply::from(res).await.status, 200);
     // ...and alone it is no client at all.
-    let res = app.http.post(format!("{}/v2/token", app.base)).header("Authorization", &account).form(&[("grant_type", "client_credentials")]).send().await.expect("POST");
+    let res = app
+        .http
+        .post(format!("{}/v2/token", app.base))
+        .header("Authorization", &account)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("POST");
     let r = Reply::from(res).await;
-    assert_eq!((r.status, r.body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 }
 
 async fn post_form(app: &crate::helpers::TestApp, form: &[(&str, &str)]) -> Reply {
-    Reply::from(app.http.post(format!("{}/v2/token", app.base)).form(form).send().await.expect("POST")).await
+    Reply::from(
+        app.http
+            .post(format!("{}/v2/token", app.base))
+            .form(form)
+            .send()
+            .await
+            .expect("POST"),
+    )
+    .await
 }
 
 fn assert_oauth_error(r: &Reply, status: u16, error: &str, code: u64) {
     assert_eq!(r.status, status, "{}", r.body);
-    assert_eq!(keys(&r.body), ["error", "error_description", "code", "message", "more_info", "status"]);
+    assert_eq!(
+        keys(&r.body),
+        [
+            "error",
+            "error_description",
+            "code",
+            "message",
+            "more_info",
+            "status"
+        ]
+    );
     assert_eq!(r.body["error"], error);
     assert_eq!(r.body["code"], code);
     assert_eq!(r.body["status"], status);
-    assert!(!r.body["error_description"].as_str().unwrap_or("").is_empty());
+    assert!(
+        !r.body["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn token_failures_carry_rfc6749_and_twilio_fields() {
     let app = spawn_app().await;
     let id = app.client_id.clone();
-    assert_oauth_error(&post_form(&app, &[("client_id", &id), ("client_secret", "x")]).await, 400, "invalid_request", 20001);
-    assert_oauth_error(&post_form(&app, &[("grant_type", "password"), ("client_id", &id), ("client_secret", "x")]).await, 400, "unsupported_grant_type", 20001);
-    assert_oauth_error(&post_form(&app, &[("grant_type", "client_credentials"), ("client_id", &id)]).await, 400, "invalid_request", 20001);
-    assert_oauth_error(&post_form(&app, &[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", "wrong")]).await, 401, "invalid_client", 20003);
-    assert_oauth_error(&post_form(&app, &[("grant_type", "client_credentials"), ("client_id", "OQ00000000000000000000000000000000"), ("client_secret", "x")]).await, 401, "invalid_client", 20003);
-    assert_oauth_error(&post_form(&app, &[("grant_type", "client_credentials"), ("client_id", "nope"), ("client_secret", "x")]).await, 401, "invalid_client", 20003);
-    assert_oauth_error(&post_form(&app, &[("grant_type", "client_credentials")]).await, 401, "invalid_client", 20003);
-    let json_body = app.http.post(format!("{}/v2/token", app.base)).json(&serde_json::json!({"grant_type": "client_credentials"})).send().await.expect("POST");
+    assert_oauth_error(
+        &post_form(&app, &[("client_id", &id), ("client_secret", "x")]).await,
+        400,
+        "invalid_request",
+        20001,
+    );
+    assert_oauth_error(
+        &post_form(
+            &app,
+            &[
+                ("grant_type", "password"),
+                ("client_id", &id),
+                ("client_secret", "x"),
+            ],
+        )
+        .await,
+        400,
+        "unsupported_grant_type",
+        20001,
+    );
+    assert_oauth_error(
+        &post_form(
+            &app,
+            &[("grant_type", "client_credentials"), ("client_id", &id)],
+        )
+        .await,
+        400,
+        "invalid_request",
+        20001,
+    );
+    assert_oauth_error(
+        &post_form(
+            &app,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &id),
+                ("client_secret", "wrong"),
+            ],
+        )
+        .await,
+        401,
+        "invalid_client",
+        20003,
+    );
+    assert_oauth_error(
+        &post_form(
+            &app,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "OQ00000000000000000000000000000000"),
+                ("client_secret", "x"),
+            ],
+        )
+        .await,
+        401,
+        "invalid_client",
+        20003,
+    );
+    assert_oauth_error(
+        &post_form(
+            &app,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "nope"),
+                ("client_secret", "x"),
+            ],
+        )
+        .await,
+        401,
+        "invalid_client",
+        20003,
+    );
+    assert_oauth_error(
+        &post_form(&app, &[("grant_type", "client_credentials")]).await,
+        401,
+        "invalid_client",
+        20003,
+    );
+    let json_body = app
+        .http
+        .post(format!("{}/v2/token", app.base))
+        .json(&serde_json::json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .expect("POST");
     assert_oauth_error(&Reply::from(json_body).await, 400, "invalid_request", 20001);
-    let bad_basic = app.http.post(format!("{}/v2/token", app.base)).header("Authorization", "Basic !!!").form(&[("grant_type", "client_credentials")]).send().await.expect("POST");
+    let bad_basic = app
+        .http
+        .post(format!("{}/v2/token", app.base))
+        .header("Authorization", "Basic !!!")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("POST");
     assert_oauth_error(&Reply::from(bad_basic).await, 400, "invalid_request", 20001);
 }
 
@@ -107,21 +280,59 @@ async fn per_app_ttl_and_metadata() {
     let (id, secret) = app.create_app(&app.org, &["/twilio/*"], &[], 120).await;
     let r = app.token_for(id.as_str(), &secret).await;
     assert_eq!(r.body["expires_in"], 120);
-    let meta = Reply::from(app.http.get(format!("{}/.well-known/oauth-authorization-server", app.base)).send().await.expect("GET")).await;
+    let meta = Reply::from(
+        app.http
+            .get(format!(
+                "{}/.well-known/oauth-authorization-server",
+                app.base
+            ))
+            .send()
+            .await
+            .expect("GET"),
+    )
+    .await;
     assert_eq!(meta.status, 200);
     assert_eq!(meta.body["issuer"], "orgiam");
-    assert_eq!(meta.body["token_endpoint"], format!("{}/v2/token", app.base));
-    assert_eq!(meta.body["jwks_uri"], format!("{}/.well-known/jwks.json", app.base));
-    assert_eq!(meta.body["grant_types_supported"], serde_json::json!(["client_credentials"]));
+    assert_eq!(
+        meta.body["token_endpoint"],
+        format!("{}/v2/token", app.base)
+    );
+    assert_eq!(
+        meta.body["jwks_uri"],
+        format!("{}/.well-known/jwks.json", app.base)
+    );
+    assert_eq!(
+        meta.body["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
 }
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let app = spawn_app().await;
     for path in ["/healthz", "/readyz"] {
-        assert_eq!(Reply::from(app.http.get(format!("{}{path}", app.base)).send().await.expect("GET")).await.status, 200);
+        assert_eq!(
+            Reply::from(
+                app.http
+                    .get(format!("{}{path}", app.base))
+                    .send()
+                    .await
+                    .expect("GET")
+            )
+            .await
+            .status,
+            200
+        );
     }
     let _ = app.token().await;
-    let text = app.http.get(format!("{}/metrics", app.base)).send().await.expect("GET").text().await.expect("text");
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("text");
     assert!(text.contains("orgiam_http_requests_total"), "{text}");
 }

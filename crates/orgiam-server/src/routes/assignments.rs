@@ -1,0 +1,377 @@
+//! Role assignments: `/v2/Organizations/RoleAssignments` and the preview twin
+//! `/Organizations/{OrganizationSid}/RoleAssignments`.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+use orgiam_domain::model::{Assignment, AssignmentFilter, Level, Role};
+use orgiam_domain::page::Binding;
+use orgiam_domain::sid::{AccountSid, AssignmentSid, OrgSid, RoleSid, UserSid, is_sid};
+use orgiam_domain::{Error, Result, time_fmt};
+
+use crate::auth::{Caller, perms};
+use crate::error::{ApiError, PathParam, json};
+use crate::list::{Links, Page, PageRequest, Params, base_url};
+use crate::state::AppState;
+
+const V2_PATH: &str = "/v2/Organizations/RoleAssignments";
+const MAX_FREE_TEXT: usize = 256;
+
+/// The assignment object, keys in the SPEC's order.
+#[derive(Serialize)]
+struct AssignmentView<'a> {
+    sid: &'a str,
+    role_sid: &'a str,
+    scope: &'a str,
+    identity: &'a str,
+    resource_type: Option<&'a str>,
+    resource_id: Option<&'a str>,
+}
+
+fn view(a: &Assignment) -> AssignmentView<'_> {
+    AssignmentView {
+        sid: a.sid.as_str(),
+        role_sid: a.role.as_str(),
+        scope: &a.scope,
+        identity: a.identity.as_str(),
+        resource_type: a.resource_type.as_deref(),
+        resource_id: a.resource_id.as_deref(),
+    }
+}
+
+/// Checks a preview path's organization: malformed is 400, another organization's is 404.
+pub fn check_path_org(caller: &Caller, raw: &str) -> Result<()> {
+    let org = OrgSid::parse(raw).map_err(|e| Error::bad_request(format!("OrganizationSid {e}")))?;
+    if org != caller.org {
+        return Err(Error::not_found(format!(
+            "Organization {org} was not found"
+        )));
+    }
+    Ok(())
+}
+
+fn scope_is_valid_sid(s: &str) -> bool {
+    is_sid(OrgSid::PREFIX, s) || is_sid(AccountSid::PREFIX, s)
+}
+
+fn free_text(params: &Params, name: &str) -> Result<Option<String>> {
+    match params.non_blank(name) {
+        Some(v) if v.chars().count() > MAX_FREE_TEXT => Err(Error::bad_request(format!(
+            "{name} must be at most {MAX_FREE_TEXT} characters"
+        ))),
+        v => Ok(v.map(str::to_owned)),
+    }
+}
+
+async fn list(
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    query: Option<String>,
+    path: &str,
+) -> Result<Response> {
+    let params = Params::parse(query.as_deref());
+    let identity = params.non_blank("Identity").map(str::to_owned);
+    if let Some(i) = &identity {
+        UserSid::parse(i).map_err(|e| Error::bad_request(format!("Identity {e}")))?;
+    }
+    let scope = params.non_blank("Scope").map(str::to_owned);
+    if scope.as_deref().is_some_and(|s| !scope_is_valid_sid(s)) {
+        return Err(Error::bad_request(
+            "Scope must be an organization (OR) or account (AC) SID",
+        ));
+    }
+    let filter = AssignmentFilter {
+        identity,
+        scope,
+        resource_type: free_text(&params, "ResourceType")?,
+        resource_id: free_text(&params, "ResourceId")?,
+    };
+    let canonical = serde_json::json!([
+        filter.identity,
+        filter.scope,
+        filter.resource_type,
+        filter.resource_id
+    ])
+    .to_string();
+    let binding = Binding {
+        endpoint: "role-assignments",
+        org: caller.org.as_str(),
+        filters: &canonical,
+    };
+    let req = PageRequest::parse(&params, 50, 100, &state.pages, &binding)?;
+    let rows = state
+        .store
+        .list_assignments(&caller.org, &filter, req.cursor.as_ref(), req.fetch_limit())
+        .await?;
+    let base = base_url(
+        state.config.public_url.as_deref(),
+        &headers,
+        &state.config.listen.to_string(),
+    );
+    let links = Links {
+        base: &base,
+        path,
+        filters: ["Identity", "Scope", "ResourceType", "ResourceId"]
+            .into_iter()
+            .filter_map(|k| params.get(k).map(|v| (k, v)))
+            .collect(),
+    };
+    let page = Page::build(
+        &req,
+        rows,
+        |a: &Assignment| vec![a.sid.to_string()],
+        "content",
+        &links,
+        &state.pages,
+        &binding,
+    )?;
+    let views: Vec<AssignmentView<'_>> = page.rows.iter().map(view).collect();
+    page.respond("content", &views)
+}
+
+/// A JSON body's string field: absent or null is `None`; anything but a string is a 400.
+fn field<'a>(body: &'a Value, name: &str) -> Result<Option<&'a str>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(Error::bad_request(format!("{name} must be a string"))),
+    }
+}
+
+fn required<'a>(body: &'a Value, name: &str) -> Result<&'a str> {
+    field(body, name)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::bad_request(format!("{name} is required")))
+}
+
+/// The scope's level: the organization itself, an account, or a subaccount.
+async fn scope_level(state: &AppState, org: &OrgSid, scope: &str) -> Result<Level> {
+    if is_sid(OrgSid::PREFIX, scope) {
+        return if scope == org.as_str() {
+            Ok(Level::Organization)
+        } else {
+            Err(Error::bad_request(format!(
+                "scope {scope} is not this organization or one of its accounts"
+            )))
+        };
+    }
+    let sid = AccountSid::parse(scope).map_err(|_| {
+        Error::bad_request("scope must be an organization (OR) or account (AC) SID")
+    })?;
+    match state.store.account(org, &sid).await? {
+        Some(a) if a.parent.is_some() => Ok(Level::SubAccount),
+        Some(_) => Ok(Level::Account),
+        None => Err(Error::bad_request(format!(
+            "scope {scope} is not this organization or one of its accounts"
+        ))),
+    }
+}
+
+/// Whether a role whose lowest level is `lowest` may be granted at a scope of level `at`.
+fn grantable(lowest: Level, at: Level) -> bool {
+    match lowest {
+        Level::Organization => at == Level::Organization,
+        Level::Account => at != Level::SubAccount,
+        Level::SubAccount => true,
+    }
+}
+
+fn scope_name(l: Level) -> &'static str {
+    match l {
+        Level::Organization => "the organization",
+        Level::Account => "an account",
+        Level::SubAccount => "a subaccount",
+    }
+}
+
+async fn create(
+    state: AppState,
+    caller: Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        if !(ct.starts_with("application/json") || ct.contains("+json")) {
+            return Err(Error::bad_request(
+                "The body must be JSON (Content-Type: application/json)",
+            ));
+        }
+    }
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::bad_request(format!("The body is not valid JSON: {e}")))?;
+    if !body.is_object() {
+        return Err(Error::bad_request("The body must be a JSON object"));
+    }
+    let role_sid = required(&body, "role_sid")?;
+    let role_sid =
+        RoleSid::parse(role_sid).map_err(|e| Error::bad_request(format!("role_sid {e}")))?;
+    let scope = required(&body, "scope")?;
+    let identity = required(&body, "identity")?;
+    let resource_type = field(&body, "resource_type")?.filter(|s| !s.is_empty());
+    let resource_id = field(&body, "resource_id")?.filter(|s| !s.is_empty());
+
+    let role: Role = state
+        .store
+        .role(&caller.org, &role_sid)
+        .await?
+        .ok_or_else(|| {
+            Error::bad_request(format!(
+                "role_sid {role_sid} is not a role of this organization"
+            ))
+        })?;
+    let level = scope_level(&state, &caller.org, scope).await?;
+    let identity =
+        UserSid::parse(identity).map_err(|e| Error::bad_request(format!("identity {e}")))?;
+    if state.store.user(&caller.org, &identity).await?.is_none() {
+        return Err(Error::bad_request(format!(
+            "identity {identity} is not a user of this organization"
+        )));
+    }
+    if !grantable(role.lowest_level, level) {
+        return Err(Error::bad_request(format!(
+            "scope: the role {} has lowest level {} and cannot be assigned at {}",
+            role.sid,
+            role.lowest_level.as_str(),
+            scope_name(level)
+        )));
+    }
+    match (resource_type, resource_id) {
+        (Some(t), Some(_)) => {
+            let allowed = role
+                .resource_types
+                .as_ref()
+                .is_some_and(|ts| ts.iter().any(|x| x == t));
+            if !allowed {
+                return Err(Error::bad_request(format!(
+                    "resource_type '{t}' is not one of the resource types of role {}",
+                    role.sid
+                )));
+            }
+        }
+        (Some(_), None) => {
+            return Err(Error::bad_request(
+                "resource_id is required with resource_type",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Error::bad_request(
+                "resource_type is required with resource_id",
+            ));
+        }
+        (None, None) => {}
+    }
+    for (name, v) in [
+        ("resource_type", resource_type),
+        ("resource_id", resource_id),
+    ] {
+        if v.is_some_and(|v| v.chars().count() > MAX_FREE_TEXT) {
+            return Err(Error::bad_request(format!(
+                "{name} must be at most {MAX_FREE_TEXT} characters"
+            )));
+        }
+    }
+    let assignment = Assignment {
+        sid: AssignmentSid::random(),
+        org: caller.org.clone(),
+        role: role.sid.clone(),
+        scope: scope.to_owned(),
+        identity,
+        resource_type: resource_type.map(str::to_owned),
+        resource_id: resource_id.map(str::to_owned),
+        date_created: time_fmt::now(),
+    };
+    state
+        .store
+        .create_assignment(&assignment, role.org.is_none())
+        .await?;
+    tracing::info!(assignment = %assignment.sid, role = %assignment.role, "role assignment created");
+    Ok(json(StatusCode::CREATED, &view(&assignment)))
+}
+
+async fn delete(state: AppState, caller: Caller, raw: &str) -> Result<Response> {
+    let sid = AssignmentSid::parse(raw)
+        .map_err(|e| Error::bad_request(format!("RoleAssignmentSid {e}")))?;
+    if !state.store.delete_assignment(&caller.org, &sid).await? {
+        return Err(Error::not_found(format!(
+            "Role assignment {sid} was not found"
+        )));
+    }
+    tracing::info!(assignment = %sid, "role assignment deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /v2/Organizations/RoleAssignments`.
+pub async fn v2_list(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;
+    Ok(list(s, caller, headers, q, V2_PATH).await?)
+}
+
+/// `POST /v2/Organizations/RoleAssignments`.
+pub async fn v2_create(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(perms::ROLE_ASSIGNMENTS_CREATE)?;
+    Ok(create(s, caller, &headers, &body).await?)
+}
+
+/// `DELETE /v2/Organizations/RoleAssignments/{RoleAssignmentSid}`.
+pub async fn v2_delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathParam(sid): PathParam<String>,
+) -> Result<Response, ApiError> {
+    caller.require(perms::ROLE_ASSIGNMENTS_DELETE)?;
+    Ok(delete(s, caller, &sid).await?)
+}
+
+/// `GET /Organizations/{OrganizationSid}/RoleAssignments`.
+pub async fn preview_list(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathParam(org): PathParam<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;
+    check_path_org(&caller, &org)?;
+    let path = format!("/Organizations/{org}/RoleAssignments");
+    Ok(list(s, caller, headers, q, &path).await?)
+}
+
+/// `POST /Organizations/{OrganizationSid}/RoleAssignments`.
+pub async fn preview_create(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathParam(org): PathParam<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(perms::ROLE_ASSIGNMENTS_CREATE)?;
+    check_path_org(&caller, &org)?;
+    Ok(create(s, caller, &headers, &body).await?)
+}
+
+/// `DELETE /Organizations/{OrganizationSid}/RoleAssignments/{RoleAssignmentSid}`.
+pub async fn preview_delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathParam((org, sid)): PathParam<(String, String)>,
+) -> Result<Response, ApiError> {
+    caller.require(perms::ROLE_ASSIGNMENTS_DELETE)?;
+    check_path_org(&caller, &org)?;
+    Ok(delete(s, caller, &sid).await?)
+}

@@ -1,0 +1,103 @@
+//! `GET /v1/Roles/{RoleSid}/Permissions`: the catalog permissions a role grants.
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Serialize;
+
+use orgiam_domain::Error;
+use orgiam_domain::model::CatalogPermission;
+use orgiam_domain::page::{Binding, Direction};
+use orgiam_domain::sid::RoleSid;
+
+use crate::auth::{Caller, perms};
+use crate::error::{ApiError, PathParam};
+use crate::list::{Links, Page, PageRequest, Params, base_url};
+use crate::routes::roles::role_permissions;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PermissionView<'a> {
+    sid: &'a str,
+    namespace: &'a str,
+    product: &'a str,
+    resource: &'a str,
+    action: &'a str,
+    external_description: &'a str,
+}
+
+fn view(p: &CatalogPermission) -> PermissionView<'_> {
+    let [namespace, product, resource, action] = p.permission.parts();
+    PermissionView {
+        sid: p.sid.as_str(),
+        namespace,
+        product,
+        resource,
+        action,
+        external_description: &p.description,
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParam(sid): PathParam<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;
+    let sid = RoleSid::parse(&sid).map_err(|e| Error::bad_request(format!("RoleSid {e}")))?;
+    let role = state
+        .store
+        .role(&caller.org, &sid)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Role {sid} was not found")))?;
+    let params = Params::parse(query.as_deref());
+    let binding = Binding {
+        endpoint: "role-permissions",
+        org: caller.org.as_str(),
+        filters: sid.as_str(),
+    };
+    let req = PageRequest::parse(&params, 50, 100, &state.pages, &binding)?;
+    // The expansion is sorted by permission string: a keyset over it is a binary search.
+    let all = role_permissions(&state, &role);
+    let limit = req.fetch_limit() as usize;
+    let rows: Vec<CatalogPermission> = match &req.cursor {
+        None => all.iter().take(limit).cloned().collect(),
+        Some(c) => {
+            let key = c.key.first().map(String::as_str).unwrap_or("");
+            let split = all.partition_point(|p| p.permission.as_str() <= key);
+            match c.direction {
+                Direction::Next => all[split..].iter().take(limit).cloned().collect(),
+                Direction::Previous => {
+                    let end = all.partition_point(|p| p.permission.as_str() < key);
+                    all[end.saturating_sub(limit)..end].to_vec()
+                }
+            }
+        }
+    };
+    let base = base_url(
+        state.config.public_url.as_deref(),
+        &headers,
+        &state.config.listen.to_string(),
+    );
+    let path = format!("/v1/Roles/{sid}/Permissions");
+    let links = Links {
+        base: &base,
+        path: &path,
+        filters: Vec::new(),
+    };
+    let key_of = |p: &CatalogPermission| vec![p.permission.to_string()];
+    let page = Page::build(
+        &req,
+        rows,
+        key_of,
+        "permissions",
+        &links,
+        &state.pages,
+        &binding,
+    )?;
+    let views: Vec<PermissionView<'_>> = page.rows.iter().map(view).collect();
+    Ok(page.respond("permissions", &views)?)
+}
