@@ -31,6 +31,9 @@ pub enum Error {
     /// Request body too large (413, 20001).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Request headers too large (431, 20001).
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// Too many requests (429, 20429).
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: u64 },
@@ -69,6 +72,7 @@ impl Error {
             Self::MethodNotAllowed(_) => 405,
             Self::Conflict(_) => 409,
             Self::PayloadTooLarge(_) => 413,
+            Self::HeadersTooLarge(_) => 431,
             Self::TooManyRequests { .. } => 429,
             Self::Internal(_) => 500,
             Self::Unavailable(_) => 503,
@@ -78,7 +82,7 @@ impl Error {
     /// Twilio error code.
     pub fn code(&self) -> u32 {
         match self {
-            Self::BadRequest(_) | Self::PayloadTooLarge(_) => 20001,
+            Self::BadRequest(_) | Self::PayloadTooLarge(_) | Self::HeadersTooLarge(_) => 20001,
             Self::Unauthenticated { .. } | Self::Forbidden(_) => 20003,
             Self::NotFound(_) => 20404,
             Self::MethodNotAllowed(_) => 20004,

@@ -78,7 +78,7 @@ impl FromRequestParts<AppState> for Caller {
                 "The Authorization header carries no bearer token",
             ));
         }
-        let verified = state.keys()?.verify(token)?;
+        let verified = state.verify_token(token)?;
         let revoked = |why: String| ApiError(Error::unauthenticated(why, true));
         let app = state.app(&verified.app).await?.ok_or_else(|| {
             revoked(format!(
@@ -107,6 +107,7 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         tracing::Span::current().record("client", app.sid.as_str());
+        state.rate.check_api(app.sid.as_str())?;
         Ok(Self {
             org: verified.org,
             app,

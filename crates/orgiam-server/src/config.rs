@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::limits::Limits;
+
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -12,6 +14,7 @@ pub struct ServerConfig {
     /// How often the store's revision counters are polled (changes made by other replicas or
     /// by the CLI are honoured within this).
     pub poll_interval: Duration,
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -20,6 +23,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             poll_interval: Duration::from_millis(250),
+            limits: Limits::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod limits;
 pub mod list;
 pub mod routes;
 pub mod state;
@@ -41,8 +42,11 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
     )))
 }
 
-/// Every route. Middleware order (outermost first): request span and id, then the routes.
+/// Every route. Middleware order (outermost first): the request span and id; the limits
+/// (header size, declared body size, timeout); the body-size cap; then the routes, where the
+/// `Caller` extractor authenticates and rate-limits per app.
 pub fn router(state: AppState) -> Router {
+    let limits = Arc::new(state.config.limits.clone());
     use routes::{accounts, assignments, oauth, ops, permissions, roles};
     Router::new()
         .route("/v2/token", post(oauth::token))
@@ -78,6 +82,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            limits::guard(limits.clone(), req, next)
+        }))
         .layer(axum::middleware::from_fn(telemetry::trace))
         .with_state(state)
 }
@@ -115,15 +123,20 @@ impl Application {
         let poller = tokio::spawn(async move {
             let mut tick = tokio::time::interval(state.config.poll_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
+            for n in 0u64.. {
                 tick.tick().await;
+                if n % 64 == 0 {
+                    state.rate.housekeeping();
+                }
                 if let Err(e) = state.refresh().await {
                     tracing::warn!(error = %e, "refreshing apps and keys from the store failed");
                 }
             }
         });
+        let max_connections = self.state.config.limits.max_connections;
         let app = router(self.state);
-        let served = axum::serve(self.listener, app)
+        let listener = limits::CappedListener::new(self.listener, max_connections);
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         poller.abort();

@@ -14,7 +14,8 @@ use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, Store};
 use orgiam_domain::{Error, Result};
 
 use crate::config::ServerConfig;
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, LEEWAY_SECS, Verified};
+use crate::limits::RateLimiters;
 
 pub type AppState = Arc<State>;
 
@@ -26,7 +27,12 @@ pub struct State {
     pub builtin_permissions: HashMap<RoleSid, Arc<[CatalogPermission]>>,
     pub pages: PageTokenCodec,
     pub hasher: SecretHasher,
+    pub rate: RateLimiters,
     keys: RwLock<Arc<KeyRing>>,
+    /// Tokens already verified: a hit skips the signature check. Expiry is re-checked on every
+    /// hit, the app's status is checked from `apps` on every request, and a key change
+    /// empties it.
+    verified: moka::sync::Cache<String, Verified>,
     apps: RwLock<HashMap<AppSid, Arc<App>>>,
     apps_rev: AtomicI64,
     keys_rev: AtomicI64,
@@ -52,8 +58,13 @@ impl State {
         let state = Self {
             pages: PageTokenCodec::new(&keys.page_key),
             hasher: SecretHasher::new(&keys.secret_key),
+            rate: RateLimiters::new(&config.limits),
             keys: RwLock::new(Arc::new(KeyRing::new(config.issuer(), &[]))),
             apps: RwLock::new(HashMap::new()),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
             apps_rev: AtomicI64::new(-1),
             keys_rev: AtomicI64::new(-1),
             store,
@@ -69,6 +80,19 @@ impl State {
         Ok(self.keys.read().map_err(|_| poisoned())?.clone())
     }
 
+    /// Verifies a bearer token, from the cache when it was verified before.
+    pub fn verify_token(&self, token: &str) -> Result<Verified> {
+        if let Some(v) = self.verified.get(token) {
+            if v.exp + LEEWAY_SECS as i64 >= orgiam_domain::time_fmt::now() {
+                return Ok(v);
+            }
+            self.verified.invalidate(token);
+        }
+        let v = self.keys()?.verify(token)?;
+        self.verified.insert(token.to_owned(), v.clone());
+        Ok(v)
+    }
+
     /// Brings apps and keys up to date with the store: one cheap read of each revision
     /// counter, and a reload of only what changed.
     pub async fn refresh(&self) -> Result<()> {
@@ -76,6 +100,7 @@ impl State {
         if keys_rev != self.keys_rev.load(Ordering::Acquire) {
             let ring = KeyRing::new(self.config.issuer(), &self.store.signing_keys().await?);
             *self.keys.write().map_err(|_| poisoned())? = Arc::new(ring);
+            self.verified.invalidate_all();
             self.keys_rev.store(keys_rev, Ordering::Release);
         }
         let since = self.apps_rev.load(Ordering::Acquire);

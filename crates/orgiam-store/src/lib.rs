@@ -1,6 +1,7 @@
 //! orgiam's storage: the `Store` trait implemented on SQLite (and, selected by the URL scheme,
 //! PostgreSQL).
 
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use orgiam_domain::store::Store;
 use orgiam_domain::{Error, Result};
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// A database URL whose `Debug` and `Display` hide the password.
@@ -53,9 +55,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
     if raw.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(raw).await?))
     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        Err(Error::bad_request(
-            "PostgreSQL is not supported by this build yet; use a sqlite:// URL",
-        ))
+        Ok(Arc::new(PgStore::connect(url).await?))
     } else {
         Err(Error::bad_request(format!(
             "database URL '{}' must start with sqlite:// or postgres://",
@@ -73,16 +73,35 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
             Error::bad_request("a referenced resource does not exist")
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => Error::Unavailable(e.to_string()),
+        // PostgreSQL: connection exceptions (08), insufficient resources (53), and the server
+        // shutting down or starting up (57P01-57P03) are outages, not bugs.
+        sqlx::Error::Database(d) if d.code().is_some_and(|c| is_outage_sqlstate(&c)) => {
             Error::Unavailable(e.to_string())
         }
         _ => Error::internal(e),
     }
 }
 
+fn is_outage_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
 #[cfg(test)]
 mod tests {
     use super::DatabaseUrl;
+
+    #[test]
+    fn outages_are_recognised() {
+        assert!(super::is_outage_sqlstate("08006"));
+        assert!(super::is_outage_sqlstate("53300"));
+        assert!(super::is_outage_sqlstate("57P03"));
+        assert!(!super::is_outage_sqlstate("23505"));
+    }
 
     #[test]
     fn hides_the_password() {

@@ -262,22 +262,30 @@ fn push_role_arm<'a>(
     q.push(" LIMIT ").push_bind(limit).push(")");
 }
 
-const ACCOUNT_COLUMNS: &str = "sid, org_sid, parent_sid, friendly_name, status, owner_sid, date_created";
+const ACCOUNT_COLUMNS: &str =
+    "sid, org_sid, parent_sid, friendly_name, status, owner_sid, date_created";
 
 fn account_from_row(row: &SqliteRow) -> Result<Account> {
     let opt = |i: usize| -> Result<Option<String>> { row.try_get(i).map_err(db_error) };
     Ok(Account {
-        sid: AccountSid::parse(&row.try_get::<String, _>(0).map_err(db_error)?).map_err(|_| corrupt("account sid"))?,
-        org: OrgSid::parse(&row.try_get::<String, _>(1).map_err(db_error)?).map_err(|_| corrupt("account org"))?,
-        parent: opt(2)?.map(|p| AccountSid::parse(&p).map_err(|_| corrupt("account parent"))).transpose()?,
+        sid: AccountSid::parse(&row.try_get::<String, _>(0).map_err(db_error)?)
+            .map_err(|_| corrupt("account sid"))?,
+        org: OrgSid::parse(&row.try_get::<String, _>(1).map_err(db_error)?)
+            .map_err(|_| corrupt("account org"))?,
+        parent: opt(2)?
+            .map(|p| AccountSid::parse(&p).map_err(|_| corrupt("account parent")))
+            .transpose()?,
         friendly_name: row.try_get(3).map_err(db_error)?,
         status: row.try_get(4).map_err(db_error)?,
-        owner: opt(5)?.map(|o| UserSid::parse(&o).map_err(|_| corrupt("account owner"))).transpose()?,
+        owner: opt(5)?
+            .map(|o| UserSid::parse(&o).map_err(|_| corrupt("account owner")))
+            .transpose()?,
         date_created: row.try_get(6).map_err(db_error)?,
     })
 }
 
-const ASSIGNMENT_COLUMNS: &str = "sid, org_sid, role_sid, scope, identity, resource_type, resource_id, date_created";
+const ASSIGNMENT_COLUMNS: &str =
+    "sid, org_sid, role_sid, scope, identity, resource_type, resource_id, date_created";
 
 fn assignment_from_row(row: &SqliteRow) -> Result<Assignment> {
     let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
@@ -302,7 +310,11 @@ fn push_sid_keyset(q: &mut QueryBuilder<'_, Sqlite>, cursor: Option<&Cursor>, li
         q.push(if desc { " AND sid < " } else { " AND sid > " });
         q.push_bind(c.key.first().cloned().unwrap_or_default());
     }
-    q.push(if desc { " ORDER BY sid DESC" } else { " ORDER BY sid" });
+    q.push(if desc {
+        " ORDER BY sid DESC"
+    } else {
+        " ORDER BY sid"
+    });
     q.push(" LIMIT ").push_bind(i64::from(limit));
     desc
 }
@@ -663,36 +675,50 @@ impl Store for SqliteStore {
     }
 
     async fn create_account(&self, account: &Account) -> Result<()> {
-        sqlx::query(&format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"))
-            .bind(account.sid.as_str())
-            .bind(account.org.as_str())
-            .bind(account.parent.as_ref().map(AccountSid::as_str))
-            .bind(&account.friendly_name)
-            .bind(&account.status)
-            .bind(account.owner.as_ref().map(UserSid::as_str))
-            .bind(account.date_created)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        sqlx::query(&format!(
+            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(account.sid.as_str())
+        .bind(account.org.as_str())
+        .bind(account.parent.as_ref().map(AccountSid::as_str))
+        .bind(&account.friendly_name)
+        .bind(&account.status)
+        .bind(account.owner.as_ref().map(UserSid::as_str))
+        .bind(account.date_created)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
     async fn account(&self, org: &OrgSid, sid: &AccountSid) -> Result<Option<Account>> {
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE org_sid = ? AND sid = ?"))
-            .bind(org.as_str())
-            .bind(sid.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE org_sid = ? AND sid = ?"
+        ))
+        .bind(org.as_str())
+        .bind(sid.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
         row.as_ref().map(account_from_row).transpose()
     }
 
-    async fn list_accounts(&self, org: &OrgSid, cursor: Option<&Cursor>, limit: u32) -> Result<Vec<Account>> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE org_sid = "));
+    async fn list_accounts(
+        &self,
+        org: &OrgSid,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Account>> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE org_sid = "
+        ));
         q.push_bind(org.as_str());
         let desc = push_sid_keyset(&mut q, cursor, limit);
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut out = rows.iter().map(account_from_row).collect::<Result<Vec<_>>>()?;
+        let mut out = rows
+            .iter()
+            .map(account_from_row)
+            .collect::<Result<Vec<_>>>()?;
         if desc {
             out.reverse();
         }
@@ -735,7 +761,11 @@ impl Store for SqliteStore {
     }
 
     async fn create_assignment(&self, a: &Assignment, builtin: bool) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
         sqlx::query(&format!("INSERT INTO role_assignments ({ASSIGNMENT_COLUMNS}, builtin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))
             .bind(a.sid.as_str())
             .bind(a.org.as_str())
@@ -774,7 +804,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_assignment(&self, org: &OrgSid, sid: &AssignmentSid) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
         let gone: Option<(String, bool)> = sqlx::query_as(
             "DELETE FROM role_assignments WHERE org_sid = ? AND sid = ? RETURNING identity, builtin",
         )
@@ -783,7 +817,9 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
-        let Some((identity, builtin)) = gone else { return Ok(false) };
+        let Some((identity, builtin)) = gone else {
+            return Ok(false);
+        };
         if builtin {
             sqlx::query("UPDATE users SET builtin_assignments = builtin_assignments - 1 WHERE org_sid = ? AND sid = ?")
                 .bind(org.as_str())
@@ -803,7 +839,9 @@ impl Store for SqliteStore {
         cursor: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<Assignment>> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE org_sid = "));
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE org_sid = "
+        ));
         q.push_bind(org.as_str());
         for (column, value) in [
             ("identity", &filter.identity),
@@ -817,7 +855,10 @@ impl Store for SqliteStore {
         }
         let desc = push_sid_keyset(&mut q, cursor, limit);
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut out = rows.iter().map(assignment_from_row).collect::<Result<Vec<_>>>()?;
+        let mut out = rows
+            .iter()
+            .map(assignment_from_row)
+            .collect::<Result<Vec<_>>>()?;
         if desc {
             out.reverse();
         }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::{Format, Serialized, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use orgiam_domain::model::{Account, AppStatus, MAX_TOKEN_TTL, MIN_TOKEN_TTL, Org, User};
@@ -14,6 +14,7 @@ use orgiam_domain::sid::{AccountSid, AppSid, OrgSid, UserSid};
 use orgiam_domain::store::Store;
 use orgiam_domain::{Error, time_fmt};
 use orgiam_server::bootstrap::{self, Bootstrapped};
+use orgiam_server::limits::{Limits, Rate};
 use orgiam_server::{Application, ServerConfig};
 use orgiam_store::DatabaseUrl;
 
@@ -62,15 +63,66 @@ struct Settings {
     public_url: Option<String>,
     log_format: String,
     poll_interval_ms: u64,
+    max_body_bytes: usize,
+    max_header_bytes: usize,
+    request_timeout_secs: u64,
+    max_connections: usize,
+    /// Token requests per second per client id (0 = unlimited), and the burst.
+    token_rate_per_second: u32,
+    token_burst: u32,
+    /// API requests per second per app (0 = unlimited), and the burst.
+    api_rate_per_second: u32,
+    api_burst: u32,
 }
+
+/// Settings read from `ORGIAM_<NAME>` besides the flags' own variables.
+const ENV_SETTINGS: &[&str] = &[
+    "poll_interval_ms",
+    "max_body_bytes",
+    "max_header_bytes",
+    "request_timeout_secs",
+    "max_connections",
+    "token_rate_per_second",
+    "token_burst",
+    "api_rate_per_second",
+    "api_burst",
+];
 
 impl Default for Settings {
     fn default() -> Self {
+        let l = Limits::default();
         Self {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
             log_format: "text".into(),
             poll_interval_ms: 250,
+            max_body_bytes: l.max_body_bytes,
+            max_header_bytes: l.max_header_bytes,
+            request_timeout_secs: l.request_timeout.as_secs(),
+            max_connections: l.max_connections,
+            token_rate_per_second: l.token_rate.per_second,
+            token_burst: l.token_rate.burst,
+            api_rate_per_second: l.api_rate.per_second,
+            api_burst: l.api_rate.burst,
+        }
+    }
+}
+
+impl Settings {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_header_bytes: self.max_header_bytes,
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1),
+            token_rate: Rate {
+                per_second: self.token_rate_per_second,
+                burst: self.token_burst,
+            },
+            api_rate: Rate {
+                per_second: self.api_rate_per_second,
+                burst: self.api_burst,
+            },
         }
     }
 }
@@ -83,6 +135,7 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
         }
         fig = fig.merge(Toml::file(path));
     }
+    fig = fig.merge(Env::prefixed("ORGIAM_").only(ENV_SETTINGS));
     let overrides: Vec<(&str, Option<&String>)> = vec![
         ("listen", args.listen.as_ref()),
         ("public_url", args.public_url.as_ref()),
@@ -194,6 +247,7 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
         listen,
         public_url: settings.public_url.clone(),
         poll_interval: Duration::from_millis(settings.poll_interval_ms.max(10)),
+        limits: settings.limits(),
     };
     let app = Application::build(config, store).await.map_err(fail)?;
     let base = display_base(settings.public_url.as_deref(), app.local_addr());
@@ -398,15 +452,15 @@ async fn create_account(
     }
     let (store, _) = open(url).await?;
     let org = existing_org(store.as_ref(), org).await?;
-    if let Some(p) = &parent {
-        if store.account(&org, p).await.map_err(fail)?.is_none() {
-            return Err(format!("--parent {p} is not an account of {org}"));
-        }
+    if let Some(p) = &parent
+        && store.account(&org, p).await.map_err(fail)?.is_none()
+    {
+        return Err(format!("--parent {p} is not an account of {org}"));
     }
-    if let Some(o) = &owner {
-        if store.user(&org, o).await.map_err(fail)?.is_none() {
-            return Err(format!("--owner {o} is not a user of {org}"));
-        }
+    if let Some(o) = &owner
+        && store.user(&org, o).await.map_err(fail)?.is_none()
+    {
+        return Err(format!("--owner {o} is not a user of {org}"));
     }
     let account = Account {
         sid: AccountSid::random(),
@@ -441,7 +495,8 @@ async fn create_user(
     name: Option<String>,
     json: bool,
 ) -> CmdResult {
-    let email = email.trim().to_owned();
+    // Emails are compared case-insensitively: stored lower-cased.
+    let email = email.trim().to_lowercase();
     let valid = email
         .split_once('@')
         .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !email.contains(' '));

@@ -1,7 +1,6 @@
 //! Role assignments: `/v2/Organizations/RoleAssignments` and the preview twin
 //! `/Organizations/{OrganizationSid}/RoleAssignments`.
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +14,7 @@ use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json};
+use crate::limits::Body;
 use crate::list::{Links, Page, PageRequest, Params, base_url};
 use crate::state::AppState;
 
@@ -134,9 +134,32 @@ async fn list(
     page.respond("content", &views)
 }
 
-/// A JSON body's string field: absent or null is `None`; anything but a string is a 400.
+/// The camelCase spelling of a snake_case field: twilio-node's typed create sends
+/// `roleSid`, `resourceType` and `resourceId` (see docs/SDK.md).
+fn camel(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A JSON body's string field (snake_case, or its camelCase alias): absent or null is `None`;
+/// anything but a string is a 400.
 fn field<'a>(body: &'a Value, name: &str) -> Result<Option<&'a str>> {
-    match body.get(name) {
+    let value = body
+        .get(name)
+        .filter(|v| !v.is_null())
+        .or_else(|| body.get(camel(name)));
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
         Some(_) => Err(Error::bad_request(format!("{name} must be a string"))),
@@ -322,7 +345,7 @@ pub async fn v2_create(
     State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     caller.require(perms::ROLE_ASSIGNMENTS_CREATE)?;
     Ok(create(s, caller, &headers, &body).await?)
@@ -358,7 +381,7 @@ pub async fn preview_create(
     caller: Caller,
     PathParam(org): PathParam<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     caller.require(perms::ROLE_ASSIGNMENTS_CREATE)?;
     check_path_org(&caller, &org)?;

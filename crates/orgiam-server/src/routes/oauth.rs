@@ -1,6 +1,5 @@
 //! OAuth 2.0 client credentials (RFC 6749 §4.4), JWKS and server metadata (RFC 8414).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +12,7 @@ use orgiam_domain::sid::AppSid;
 use orgiam_domain::time_fmt;
 
 use crate::error::{ApiError, json};
+use crate::limits::Body;
 use crate::list::base_url;
 use crate::state::AppState;
 
@@ -21,6 +21,7 @@ pub struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
+    retry_after: Option<u64>,
 }
 
 fn invalid_request(d: impl Into<String>) -> OAuthError {
@@ -28,6 +29,7 @@ fn invalid_request(d: impl Into<String>) -> OAuthError {
         status: StatusCode::BAD_REQUEST,
         error: "invalid_request",
         description: d.into(),
+        retry_after: None,
     }
 }
 
@@ -36,6 +38,7 @@ fn invalid_client(d: impl Into<String>) -> OAuthError {
         status: StatusCode::UNAUTHORIZED,
         error: "invalid_client",
         description: d.into(),
+        retry_after: None,
     }
 }
 
@@ -51,10 +54,11 @@ struct OAuthErrorBody<'a> {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let code = if self.status == StatusCode::UNAUTHORIZED {
-            20003
-        } else {
-            20001
+        let code = match self.status {
+            StatusCode::UNAUTHORIZED => 20003,
+            StatusCode::TOO_MANY_REQUESTS => 20429,
+            s if s.is_server_error() => 20500,
+            _ => 20001,
         };
         tracing::debug!(error = self.error, description = %self.description, "token request refused");
         let mut res = json(
@@ -76,6 +80,9 @@ impl IntoResponse for OAuthError {
                 HeaderValue::from_static("Basic realm=\"orgiam\""),
             );
         }
+        if let Some(secs) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         res
     }
 }
@@ -86,15 +93,18 @@ impl From<orgiam_domain::Error> for OAuthError {
         if status.is_server_error() {
             tracing::error!(error = %e, "token endpoint failed");
         }
-        let error = if status.is_server_error() {
-            "server_error"
-        } else {
-            "invalid_request"
+        let (error, retry_after) = match &e {
+            orgiam_domain::Error::TooManyRequests { retry_after, .. } => {
+                ("slow_down", Some(*retry_after))
+            }
+            _ if status.is_server_error() => ("server_error", None),
+            _ => ("invalid_request", None),
         };
         OAuthError {
             status,
             error,
             description: e.public_message(),
+            retry_after,
         }
     }
 }
@@ -151,7 +161,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, OAuthError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
@@ -180,6 +190,7 @@ pub async fn token(
                 description: format!(
                     "grant_type '{other}' is not supported: use client_credentials"
                 ),
+                retry_after: None,
             });
         }
     }
@@ -209,6 +220,7 @@ pub async fn token(
     let sid = AppSid::parse(&client_id).map_err(|_| {
         invalid_client("client_id must be an OAuth app SID (OQ followed by 32 hex digits)")
     })?;
+    state.rate.check_token(sid.as_str())?;
     let app = state.app(&sid).await?;
     let now = time_fmt::now();
     let secrets = app

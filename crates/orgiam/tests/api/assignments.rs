@@ -758,3 +758,20 @@ async fn paging_while_others_write_skips_and_repeats_nothing() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await.expect("writer");
 }
+
+#[tokio::test]
+async fn twilio_nodes_camel_case_body_is_accepted() {
+    let f = fixture().await;
+    let typed = Catalog::builtin()
+        .expect("catalog")
+        .roles
+        .into_iter()
+        .find(|r| r.friendly_name == "Billing Group Viewer")
+        .expect("typed role");
+    let r = f.create(json!({"roleSid": typed.sid, "scope": f.app.org, "identity": f.user, "resourceType": "billing_group", "resourceId": "BG9"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["resource_id"], "BG9");
+    f.create(json!({"roleSid": 7, "scope": f.app.org, "identity": f.user}))
+        .await
+        .assert_error(400, 20001, "role_sid");
+}

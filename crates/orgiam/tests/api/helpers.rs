@@ -16,27 +16,36 @@ use orgiam_server::{Application, ServerConfig};
 use orgiam_store::DatabaseUrl;
 use serde_json::Value;
 
-/// A folder removed when dropped.
-pub struct TempDir(pub PathBuf);
+/// A folder removed when dropped; and, for PostgreSQL runs, the test database dropped with it.
+pub struct TempDir(pub PathBuf, Option<(String, String)>);
 
 impl TempDir {
     pub fn new() -> Self {
         let p =
             std::env::temp_dir().join(format!("orgiam-test-{}", orgiam_domain::sid::random_body()));
         std::fs::create_dir_all(&p).expect("create temp dir");
-        Self(p)
+        Self(p, None)
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        if let Some((admin, name)) = &self.1 {
+            let _ = std::process::Command::new("psql")
+                .args([
+                    admin.as_str(),
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .output();
+        }
     }
 }
 
 /// A fresh database URL for the engine under test, and what keeps it alive.
 pub async fn fresh_database() -> (String, TempDir) {
-    let dir = TempDir::new();
+    let mut dir = TempDir::new();
     if std::env::var("ORGIAM_TEST_ENGINE").as_deref() == Ok("postgres") {
         let admin = std::env::var("ORGIAM_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -55,6 +64,7 @@ pub async fn fresh_database() -> (String, TempDir) {
             .map(|(b, _)| b)
             .unwrap_or(&admin)
             .to_owned();
+        dir.1 = Some((admin.clone(), name.clone()));
         (format!("{base}/{name}"), dir)
     } else {
         let url = format!("sqlite://{}", dir.0.join("orgiam.db").display());
@@ -85,6 +95,11 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A server whose configuration `tune` adjusts first.
+pub async fn spawn_app_with(tune: impl FnOnce(&mut ServerConfig)) -> TestApp {
     let (db_url, dir) = fresh_database().await;
     let store = orgiam_store::connect(&DatabaseUrl::new(&db_url))
         .await
@@ -98,7 +113,10 @@ pub async fn spawn_app() -> TestApp {
         listen: "127.0.0.1:0".parse().expect("addr"),
         public_url: None,
         poll_interval: Duration::from_millis(100),
+        limits: Default::default(),
     };
+    let mut config = config;
+    tune(&mut config);
     let app = Application::build(config, store.clone())
         .await
         .expect("build app");

@@ -5,5 +5,6 @@ mod assignments;
 mod auth;
 mod cli;
 mod helpers;
+mod limits;
 mod oauth;
 mod roles;

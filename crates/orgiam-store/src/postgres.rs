@@ -1,0 +1,951 @@
+//! The PostgreSQL store: one database shared by many replicas.
+//!
+//! Observable behaviour is the SQLite store's, statement for statement. What differs is how
+//! races are settled: SQLite serializes writers with `BEGIN IMMEDIATE`, PostgreSQL with row
+//! locks. Every write that bumps a revision counter does so first, and the counter's row lock,
+//! held until commit, makes those transactions commit in revision order, so a reader that sees
+//! counter `n` also sees every change numbered `n` or less. Text that is ordered or compared is
+//! declared `COLLATE "C"`: byte-wise, like SQLite's BINARY collation, whatever the database's
+//! locale.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::MigrateError;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+
+use orgiam_domain::model::{
+    Account, App, AppStatus, Assignment, AssignmentFilter, Level, MAX_BUILTIN_ASSIGNMENTS_PER_USER,
+    Org, Role, RoleFilter, SecretRecord, ServerKeys, SigningKey, User,
+};
+use orgiam_domain::page::{Cursor, Direction};
+use orgiam_domain::policy::Policy;
+use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid};
+use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, Store};
+use orgiam_domain::{Error, Result, time_fmt};
+
+use crate::{DatabaseUrl, db_error};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connections per process; replicas multiply it, so keep it well under `max_connections`.
+const MAX_CONNECTIONS: u32 = 16;
+/// How long a request waits for a pooled connection before the store counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Advisory lock that serializes catalog syncs of replicas starting together ("orgiamrl").
+const SYNC_ROLES_LOCK: i64 = 0x6f72_6769_616d_726c;
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Never prints connection options (they hold the password).
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("size", &self.pool.size())
+            .field("closed", &self.pool.is_closed())
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects and migrates. Replicas may start together: the migrator holds an advisory
+    /// lock while it works, so exactly one applies each migration.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url.expose())
+            .map_err(|e| {
+                Error::bad_request(format!("invalid PostgreSQL URL {}: {e}", url.redacted()))
+            })?
+            .application_name("orgiam");
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                tracing::error!(database = %url.redacted(), error = %e, "cannot connect to PostgreSQL");
+                db_error(e)
+            })?;
+        MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+        tracing::info!(database = %url.redacted(), "PostgreSQL store ready");
+        Ok(Self { pool })
+    }
+}
+
+/// An outage while migrating is a 503 like any other; anything else is a broken schema.
+fn migrate_error(e: MigrateError) -> Error {
+    match e {
+        MigrateError::Execute(e) => match db_error(e) {
+            Error::Unavailable(m) => Error::Unavailable(m),
+            other => Error::internal(format!("migrating the PostgreSQL store: {other}")),
+        },
+        other => Error::internal(format!("migrating the PostgreSQL store: {other}")),
+    }
+}
+
+/// Bumps a revision counter; the first write of its transaction. The row stays locked until
+/// commit, so transactions that bump the same counter commit in the order of their values.
+async fn bump(tx: &mut PgConnection, name: &str) -> Result<i64> {
+    sqlx::query_scalar("UPDATE revisions SET value = value + 1 WHERE name = $1 RETURNING value")
+        .bind(name)
+        .fetch_one(tx)
+        .await
+        .map_err(db_error)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(Error::internal)
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::internal(format!("stored {what} is malformed"))
+}
+
+/// `resource_types` is JSONB (for `?|`); it is read back as text and parsed, which keeps the
+/// array's order.
+const ROLE_COLUMNS: &str = "sid, org_sid, friendly_name, external_description, product_group, \
+    product_group_name, lowest_level, policy, resource_types::text AS resource_types, \
+    date_created, date_updated";
+
+fn role_from_row(row: &PgRow) -> Result<Role> {
+    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
+    let org: Option<String> = row.try_get(1).map_err(db_error)?;
+    let resource_types: Option<String> = row.try_get(8).map_err(db_error)?;
+    Ok(Role {
+        sid: RoleSid::parse(&get(0)?).map_err(|_| corrupt("role sid"))?,
+        org: org
+            .map(|o| OrgSid::parse(&o).map_err(|_| corrupt("role org")))
+            .transpose()?,
+        friendly_name: get(2)?,
+        external_description: get(3)?,
+        product_group: get(4)?,
+        product_group_name: get(5)?,
+        lowest_level: Level::parse(&get(6)?).ok_or_else(|| corrupt("role level"))?,
+        policy: serde_json::from_str(&get(7)?).map_err(|_| corrupt("role policy"))?,
+        resource_types: resource_types
+            .map(|r| serde_json::from_str(&r).map_err(|_| corrupt("role resource types")))
+            .transpose()?,
+        date_created: row.try_get(9).map_err(db_error)?,
+        date_updated: row.try_get(10).map_err(db_error)?,
+    })
+}
+
+const APP_COLUMNS: &str = "sid, org_sid, friendly_name, description, status, policy, \
+    access_token_ttl, date_created, date_updated";
+
+fn app_from_row(row: &PgRow) -> Result<App> {
+    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
+    Ok(App {
+        sid: AppSid::parse(&get(0)?).map_err(|_| corrupt("app sid"))?,
+        org: OrgSid::parse(&get(1)?).map_err(|_| corrupt("app org"))?,
+        friendly_name: get(2)?,
+        description: get(3)?,
+        status: AppStatus::parse(&get(4)?).ok_or_else(|| corrupt("app status"))?,
+        policy: serde_json::from_str::<Policy>(&get(5)?).map_err(|_| corrupt("app policy"))?,
+        access_token_ttl: row.try_get(6).map_err(db_error)?,
+        date_created: row.try_get(7).map_err(db_error)?,
+        date_updated: row.try_get(8).map_err(db_error)?,
+        secrets: Vec::new(),
+    })
+}
+
+/// Loads the secrets of the given apps in one query, oldest first (on a tie, the current
+/// secret, the one without an expiry, last).
+async fn attach_secrets(conn: &mut PgConnection, apps: &mut [App]) -> Result<()> {
+    if apps.is_empty() {
+        return Ok(());
+    }
+    let sids: Vec<String> = apps.iter().map(|a| a.sid.as_str().to_owned()).collect();
+    let rows = sqlx::query(
+        "SELECT app_sid, hash, expires_at FROM app_secrets WHERE app_sid = ANY($1) \
+         ORDER BY app_sid, created_at, expires_at IS NULL, hash",
+    )
+    .bind(sids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    for app in apps.iter_mut() {
+        app.secrets.clear();
+    }
+    for r in &rows {
+        let sid: String = r.try_get(0).map_err(db_error)?;
+        let record = SecretRecord {
+            hash: r.try_get(1).map_err(db_error)?,
+            expires_at: r.try_get(2).map_err(db_error)?,
+        };
+        if let Some(app) = apps.iter_mut().find(|a| a.sid.as_str() == sid) {
+            app.secrets.push(record);
+        }
+    }
+    Ok(())
+}
+
+async fn insert_app(tx: &mut PgConnection, app: &App) -> Result<()> {
+    let rev = bump(tx, APPS_REVISION).await?;
+    sqlx::query(
+        "INSERT INTO apps (sid, org_sid, friendly_name, description, status, policy, \
+         access_token_ttl, date_created, date_updated, rev) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(app.sid.as_str())
+    .bind(app.org.as_str())
+    .bind(&app.friendly_name)
+    .bind(&app.description)
+    .bind(app.status.as_str())
+    .bind(json(&app.policy)?)
+    .bind(app.access_token_ttl)
+    .bind(app.date_created)
+    .bind(app.date_updated)
+    .bind(rev)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    for s in &app.secrets {
+        sqlx::query(
+            "INSERT INTO app_secrets (app_sid, hash, expires_at, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(app.sid.as_str())
+        .bind(&s.hash)
+        .bind(s.expires_at)
+        .bind(app.date_created)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+async fn insert_org(conn: &mut PgConnection, org: &Org) -> Result<()> {
+    sqlx::query("INSERT INTO orgs (sid, friendly_name, date_created) VALUES ($1, $2, $3)")
+        .bind(org.sid.as_str())
+        .bind(&org.friendly_name)
+        .bind(org.date_created)
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE E'\\'`.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Appends one arm of the role listing: the rows of one owner (built-in or the organization).
+///
+/// Search uses ILIKE: on `COLLATE "C"` text it folds ASCII letters only, which is exactly
+/// SQLite's LIKE. The escape is written `E'\\'` so it means one backslash whatever
+/// `standard_conforming_strings` says.
+fn push_role_arm<'a>(
+    q: &mut QueryBuilder<'a, Postgres>,
+    org: Option<&'a str>,
+    filter: &'a RoleFilter,
+    cursor: Option<&'a Cursor>,
+    limit: i64,
+) {
+    q.push("(SELECT ");
+    q.push(ROLE_COLUMNS);
+    q.push(", name_key FROM roles WHERE ");
+    match org {
+        None => q.push("org_sid IS NULL"),
+        Some(o) => q.push("org_sid = ").push_bind(o),
+    };
+    if let Some(search) = &filter.search {
+        let escaped = like_escape(search);
+        q.push(" AND (name_key ILIKE ")
+            .push_bind(format!("%{escaped}%"))
+            .push(" ESCAPE E'\\\\' OR sid ILIKE ")
+            .push_bind(format!("{escaped}%"))
+            .push(" ESCAPE E'\\\\')");
+    }
+    if let Some(group) = &filter.product_group {
+        q.push(" AND product_group = ").push_bind(group.as_str());
+    }
+    if let Some(types) = &filter.resource_types {
+        // Any of them; a NULL `resource_types` never matches.
+        q.push(" AND resource_types ?| ")
+            .push_bind(types.clone())
+            .push("::text[]");
+    }
+    let desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
+    if let Some(c) = cursor {
+        q.push(if desc {
+            " AND (name_key, sid) < ("
+        } else {
+            " AND (name_key, sid) > ("
+        });
+        q.push_bind(c.key.first().map_or("", String::as_str));
+        q.push(", ");
+        q.push_bind(c.key.get(1).map_or("", String::as_str));
+        q.push(")");
+    }
+    q.push(if desc {
+        " ORDER BY name_key DESC, sid DESC"
+    } else {
+        " ORDER BY name_key, sid"
+    });
+    q.push(" LIMIT ").push_bind(limit).push(")");
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "sid, org_sid, parent_sid, friendly_name, status, owner_sid, date_created";
+
+fn account_from_row(row: &PgRow) -> Result<Account> {
+    let opt = |i: usize| -> Result<Option<String>> { row.try_get(i).map_err(db_error) };
+    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
+    Ok(Account {
+        sid: AccountSid::parse(&get(0)?).map_err(|_| corrupt("account sid"))?,
+        org: OrgSid::parse(&get(1)?).map_err(|_| corrupt("account org"))?,
+        parent: opt(2)?
+            .map(|p| AccountSid::parse(&p).map_err(|_| corrupt("account parent")))
+            .transpose()?,
+        friendly_name: get(3)?,
+        status: get(4)?,
+        owner: opt(5)?
+            .map(|o| UserSid::parse(&o).map_err(|_| corrupt("account owner")))
+            .transpose()?,
+        date_created: row.try_get(6).map_err(db_error)?,
+    })
+}
+
+const ASSIGNMENT_COLUMNS: &str =
+    "sid, org_sid, role_sid, scope, identity, resource_type, resource_id, date_created";
+
+fn assignment_from_row(row: &PgRow) -> Result<Assignment> {
+    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
+    Ok(Assignment {
+        sid: AssignmentSid::parse(&get(0)?).map_err(|_| corrupt("assignment sid"))?,
+        org: OrgSid::parse(&get(1)?).map_err(|_| corrupt("assignment org"))?,
+        role: RoleSid::parse(&get(2)?).map_err(|_| corrupt("assignment role"))?,
+        scope: get(3)?,
+        identity: UserSid::parse(&get(4)?).map_err(|_| corrupt("assignment identity"))?,
+        resource_type: non_empty(get(5)?),
+        resource_id: non_empty(get(6)?),
+        date_created: row.try_get(7).map_err(db_error)?,
+    })
+}
+
+/// Appends the keyset condition on `sid` and the order for a cursor; returns whether the
+/// rows come back descending.
+fn push_sid_keyset(
+    q: &mut QueryBuilder<'_, Postgres>,
+    cursor: Option<&Cursor>,
+    limit: u32,
+) -> bool {
+    let desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
+    if let Some(c) = cursor {
+        q.push(if desc { " AND sid < " } else { " AND sid > " });
+        q.push_bind(c.key.first().cloned().unwrap_or_default());
+    }
+    q.push(if desc {
+        " ORDER BY sid DESC"
+    } else {
+        " ORDER BY sid"
+    });
+    q.push(" LIMIT ").push_bind(i64::from(limit));
+    desc
+}
+
+impl PgStore {
+    /// A read-only transaction on one snapshot, for reads that span statements.
+    async fn snapshot(&self) -> Result<sqlx::Transaction<'static, Postgres>> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(db_error)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn engine(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn init_keys(&self, keys: &ServerKeys, signing_key: &SigningKey) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // The gate: a racing caller blocks on the unique index until the winner commits, then
+        // inserts nothing and leaves (its transaction rolls back unused).
+        let fresh = sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('page_key', $1) ON CONFLICT DO NOTHING",
+        )
+        .bind(&keys.page_key)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if fresh.rows_affected() == 0 {
+            return Ok(());
+        }
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('secret_key', $1)")
+            .bind(&keys.secret_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        bump(&mut tx, KEYS_REVISION).await?;
+        let k = signing_key;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, private_der, public_raw, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(k.kid.as_str())
+        .bind(&k.private_der)
+        .bind(&k.public_raw)
+        .bind(k.created_at)
+        .bind(k.retired_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn bootstrap(&self, org: &Org, app: &App) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // Racing bootstrappers queue on the marker's unique index; only the first gets past.
+        let first = sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('bootstrapped', $1) ON CONFLICT DO NOTHING",
+        )
+        .bind(org.sid.as_str().as_bytes())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if first.rows_affected() == 0 {
+            tx.commit().await.map_err(db_error)?;
+            return Ok(false);
+        }
+        // "No organization exists" must also hold against `create_org` running elsewhere:
+        // wait for in-flight inserts to finish and keep new ones out until we commit (reads
+        // go on). Under READ COMMITTED the count below then sees every committed org.
+        sqlx::query("LOCK TABLE orgs IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let orgs: i64 = sqlx::query_scalar("SELECT count(*) FROM orgs")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if orgs > 0 {
+            // Like SQLite: the marker stays, so this store is never bootstrapped later.
+            tx.commit().await.map_err(db_error)?;
+            return Ok(false);
+        }
+        insert_org(&mut tx, org).await?;
+        insert_app(&mut tx, app).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn server_keys(&self) -> Result<ServerKeys> {
+        let get = |key: &'static str| async move {
+            sqlx::query_scalar::<_, Vec<u8>>("SELECT value FROM meta WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| Error::internal(format!("the store has no {key}: not initialized")))
+        };
+        Ok(ServerKeys {
+            page_key: get("page_key").await?,
+            secret_key: get("secret_key").await?,
+        })
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
+        let rows = sqlx::query(
+            "SELECT kid, private_der, public_raw, created_at, retired_at FROM signing_keys \
+             ORDER BY created_at DESC, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SigningKey {
+                    kid: KeySid::parse(&r.try_get::<String, _>(0).map_err(db_error)?)
+                        .map_err(|_| corrupt("key id"))?,
+                    private_der: r.try_get(1).map_err(db_error)?,
+                    public_raw: r.try_get(2).map_err(db_error)?,
+                    created_at: r.try_get(3).map_err(db_error)?,
+                    retired_at: r.try_get(4).map_err(db_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn sync_builtin_roles(&self, roles: &[Role]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // Replicas starting together (perhaps with different catalogs, mid-deploy) take turns
+        // rather than deadlock on each other's upserts and deletes.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SYNC_ROLES_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        for r in roles {
+            sqlx::query(
+                "INSERT INTO roles (sid, org_sid, name_key, friendly_name, external_description, \
+                 product_group, product_group_name, lowest_level, policy, resource_types, \
+                 date_created, date_updated) \
+                 VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11) \
+                 ON CONFLICT (sid) DO UPDATE SET name_key = excluded.name_key, \
+                 friendly_name = excluded.friendly_name, external_description = excluded.external_description, \
+                 product_group = excluded.product_group, product_group_name = excluded.product_group_name, \
+                 lowest_level = excluded.lowest_level, policy = excluded.policy, \
+                 resource_types = excluded.resource_types, date_created = excluded.date_created, \
+                 date_updated = excluded.date_updated",
+            )
+            .bind(r.sid.as_str())
+            .bind(Role::name_key(&r.friendly_name))
+            .bind(&r.friendly_name)
+            .bind(&r.external_description)
+            .bind(&r.product_group)
+            .bind(&r.product_group_name)
+            .bind(r.lowest_level.as_str())
+            .bind(json(&r.policy)?)
+            .bind(r.resource_types.as_ref().map(json).transpose()?)
+            .bind(r.date_created)
+            .bind(r.date_updated)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        // Built-in roles dropped from the catalog disappear (all of them for an empty list).
+        let keep: Vec<String> = roles.iter().map(|r| r.sid.as_str().to_owned()).collect();
+        sqlx::query("DELETE FROM roles WHERE org_sid IS NULL AND sid <> ALL($1::text[])")
+            .bind(keep)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn create_org(&self, org: &Org) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        insert_org(&mut conn, org).await
+    }
+
+    async fn org(&self, sid: &OrgSid) -> Result<Option<Org>> {
+        let row = sqlx::query("SELECT sid, friendly_name, date_created FROM orgs WHERE sid = $1")
+            .bind(sid.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.map(|r| {
+            Ok(Org {
+                sid: sid.clone(),
+                friendly_name: r.try_get(1).map_err(db_error)?,
+                date_created: r.try_get(2).map_err(db_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_app(&self, app: &App) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        insert_app(&mut tx, app).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn app(&self, sid: &AppSid) -> Result<Option<App>> {
+        let mut tx = self.snapshot().await?;
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE sid = $1"))
+            .bind(sid.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut apps = [app_from_row(&row)?];
+        attach_secrets(&mut tx, &mut apps).await?;
+        tx.commit().await.map_err(db_error)?;
+        let [app] = apps;
+        Ok(Some(app))
+    }
+
+    async fn set_app_status(&self, sid: &AppSid, status: AppStatus) -> Result<App> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let rev = bump(&mut tx, APPS_REVISION).await?;
+        let changed = sqlx::query(
+            "UPDATE apps SET status = $1, date_updated = $2, rev = $3 \
+             WHERE sid = $4 AND status <> 'deleted'",
+        )
+        .bind(status.as_str())
+        .bind(time_fmt::now())
+        .bind(rev)
+        .bind(sid.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if changed.rows_affected() == 0 {
+            return Err(Error::not_found(format!("OAuth app {sid} was not found")));
+        }
+        if status == AppStatus::Deleted {
+            sqlx::query("DELETE FROM app_secrets WHERE app_sid = $1")
+                .bind(sid.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        self.app(sid)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("OAuth app {sid} was not found")))
+    }
+
+    async fn rotate_app_secret(
+        &self,
+        sid: &AppSid,
+        new_hash: &[u8],
+        old_expires_at: Option<i64>,
+    ) -> Result<App> {
+        let now = time_fmt::now();
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let rev = bump(&mut tx, APPS_REVISION).await?;
+        let changed = sqlx::query(
+            "UPDATE apps SET date_updated = $1, rev = $2 WHERE sid = $3 AND status <> 'deleted'",
+        )
+        .bind(now)
+        .bind(rev)
+        .bind(sid.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if changed.rows_affected() == 0 {
+            return Err(Error::not_found(format!("OAuth app {sid} was not found")));
+        }
+        // Only the current secret survives into the overlap window: at most two stay live.
+        sqlx::query(
+            "DELETE FROM app_secrets WHERE app_sid = $1 \
+             AND (expires_at IS NOT NULL OR $2::bigint IS NULL)",
+        )
+        .bind(sid.as_str())
+        .bind(old_expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        sqlx::query("UPDATE app_secrets SET expires_at = $1 WHERE app_sid = $2")
+            .bind(old_expires_at)
+            .bind(sid.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO app_secrets (app_sid, hash, expires_at, created_at) \
+             VALUES ($1, $2, NULL, $3)",
+        )
+        .bind(sid.as_str())
+        .bind(new_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.app(sid)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("OAuth app {sid} was not found")))
+    }
+
+    async fn revision(&self, name: &str) -> Result<i64> {
+        sqlx::query_scalar("SELECT value FROM revisions WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)
+            .map(Option::unwrap_or_default)
+    }
+
+    async fn apps_since(&self, since: i64) -> Result<(Vec<App>, i64)> {
+        // One snapshot: every change numbered up to the counter it shows has committed (the
+        // counter's row lock ordered the commits), and the secrets match the app rows.
+        let mut tx = self.snapshot().await?;
+        let now: i64 = sqlx::query_scalar("SELECT value FROM revisions WHERE name = $1")
+            .bind(APPS_REVISION)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {APP_COLUMNS} FROM apps WHERE rev > $1 AND rev <= $2 ORDER BY rev, sid"
+        ))
+        .bind(since)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let mut apps = rows.iter().map(app_from_row).collect::<Result<Vec<_>>>()?;
+        attach_secrets(&mut tx, &mut apps).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok((apps, now))
+    }
+
+    async fn list_roles(
+        &self,
+        org: &OrgSid,
+        filter: &RoleFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Role>> {
+        let limit = i64::from(limit);
+        let desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
+        let mut q = QueryBuilder::<Postgres>::new("SELECT * FROM (");
+        push_role_arm(&mut q, None, filter, cursor, limit);
+        q.push(" UNION ALL ");
+        push_role_arm(&mut q, Some(org.as_str()), filter, cursor, limit);
+        q.push(if desc {
+            ") AS visible ORDER BY name_key DESC, sid DESC"
+        } else {
+            ") AS visible ORDER BY name_key, sid"
+        });
+        q.push(" LIMIT ").push_bind(limit);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let mut roles = rows.iter().map(role_from_row).collect::<Result<Vec<_>>>()?;
+        if desc {
+            roles.reverse();
+        }
+        Ok(roles)
+    }
+
+    async fn role(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE sid = $1 AND (org_sid IS NULL OR org_sid = $2)"
+        ))
+        .bind(sid.as_str())
+        .bind(org.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(role_from_row).transpose()
+    }
+
+    async fn create_account(&self, account: &Account) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(account.sid.as_str())
+        .bind(account.org.as_str())
+        .bind(account.parent.as_ref().map(AccountSid::as_str))
+        .bind(&account.friendly_name)
+        .bind(&account.status)
+        .bind(account.owner.as_ref().map(UserSid::as_str))
+        .bind(account.date_created)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn account(&self, org: &OrgSid, sid: &AccountSid) -> Result<Option<Account>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE org_sid = $1 AND sid = $2"
+        ))
+        .bind(org.as_str())
+        .bind(sid.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn list_accounts(
+        &self,
+        org: &OrgSid,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Account>> {
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE org_sid = "
+        ));
+        q.push_bind(org.as_str());
+        let desc = push_sid_keyset(&mut q, cursor, limit);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let mut out = rows
+            .iter()
+            .map(account_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        if desc {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO users (sid, org_sid, email, friendly_name, date_created) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(user.sid.as_str())
+        .bind(user.org.as_str())
+        .bind(&user.email)
+        .bind(&user.friendly_name)
+        .bind(user.date_created)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match db_error(e) {
+            Error::Conflict(_) => {
+                Error::Conflict(format!("a user with email {} already exists", user.email))
+            }
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    async fn user(&self, org: &OrgSid, sid: &UserSid) -> Result<Option<User>> {
+        let row = sqlx::query(
+            "SELECT sid, email, friendly_name, date_created FROM users \
+             WHERE org_sid = $1 AND sid = $2",
+        )
+        .bind(org.as_str())
+        .bind(sid.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(|r| {
+            Ok(User {
+                sid: sid.clone(),
+                org: org.clone(),
+                email: r.try_get(1).map_err(db_error)?,
+                friendly_name: r.try_get(2).map_err(db_error)?,
+                date_created: r.try_get(3).map_err(db_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_assignment(&self, a: &Assignment, builtin: bool) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // An identical insert in flight elsewhere makes this one wait on the unique index,
+        // then fail as a conflict if that one commits.
+        sqlx::query(&format!(
+            "INSERT INTO role_assignments ({ASSIGNMENT_COLUMNS}, builtin) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(a.sid.as_str())
+        .bind(a.org.as_str())
+        .bind(a.role.as_str())
+        .bind(&a.scope)
+        .bind(a.identity.as_str())
+        .bind(a.resource_type.as_deref().unwrap_or(""))
+        .bind(a.resource_id.as_deref().unwrap_or(""))
+        .bind(a.date_created)
+        .bind(builtin)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match db_error(e) {
+            Error::Conflict(_) => {
+                Error::Conflict("An identical role assignment already exists".into())
+            }
+            other => other,
+        })?;
+        if builtin {
+            // The user's row lock serializes racing grants; the condition is re-checked on the
+            // latest row once the lock is ours.
+            let counted = sqlx::query(
+                "UPDATE users SET builtin_assignments = builtin_assignments + 1 \
+                 WHERE org_sid = $1 AND sid = $2 AND builtin_assignments < $3",
+            )
+            .bind(a.org.as_str())
+            .bind(a.identity.as_str())
+            .bind(MAX_BUILTIN_ASSIGNMENTS_PER_USER)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if counted.rows_affected() == 0 {
+                return Err(Error::bad_request(format!(
+                    "identity {} already holds {MAX_BUILTIN_ASSIGNMENTS_PER_USER} built-in role assignments, the most a user may hold",
+                    a.identity
+                )));
+            }
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn delete_assignment(&self, org: &OrgSid, sid: &AssignmentSid) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let gone: Option<(String, bool)> = sqlx::query_as(
+            "DELETE FROM role_assignments WHERE org_sid = $1 AND sid = $2 \
+             RETURNING identity, builtin",
+        )
+        .bind(org.as_str())
+        .bind(sid.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some((identity, builtin)) = gone else {
+            return Ok(false);
+        };
+        if builtin {
+            sqlx::query(
+                "UPDATE users SET builtin_assignments = builtin_assignments - 1 \
+                 WHERE org_sid = $1 AND sid = $2",
+            )
+            .bind(org.as_str())
+            .bind(identity)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn list_assignments(
+        &self,
+        org: &OrgSid,
+        filter: &AssignmentFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Assignment>> {
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE org_sid = "
+        ));
+        q.push_bind(org.as_str());
+        for (column, value) in [
+            ("identity", &filter.identity),
+            ("scope", &filter.scope),
+            ("resource_type", &filter.resource_type),
+            ("resource_id", &filter.resource_id),
+        ] {
+            if let Some(v) = value {
+                q.push(format!(" AND {column} = ")).push_bind(v.as_str());
+            }
+        }
+        let desc = push_sid_keyset(&mut q, cursor, limit);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let mut out = rows
+            .iter()
+            .map(assignment_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        if desc {
+            out.reverse();
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escape;
+
+    #[test]
+    fn escapes_like_metacharacters() {
+        assert_eq!(like_escape(r"100%_a\b"), r"100\%\_a\\b");
+        assert_eq!(like_escape("plain"), "plain");
+    }
+}

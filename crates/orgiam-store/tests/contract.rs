@@ -1,0 +1,1846 @@
+//! The `Store` contract. Every case runs twice, as `sqlite::<case>` on a fresh SQLite file and
+//! as `postgres::<case>` on a fresh PostgreSQL database; `engines_agree` runs one fixture
+//! through both and compares their answers.
+//!
+//! PostgreSQL: `ORGIAM_TEST_PG_URL` names a server and a database to connect to for creating
+//! the per-test databases (default `postgres://postgres@127.0.0.1:5432/postgres`); each test
+//! creates `orgiam_t_<random>` and drops it at the end, even when it fails. Set
+//! `ORGIAM_TEST_PG_URL=off` to skip the PostgreSQL half explicitly.
+//!
+//! Test databases use an ICU `en-US` default collation where the server has one, so ordering
+//! that forgot `COLLATE "C"` would show up here.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use orgiam_domain::Error;
+use orgiam_domain::catalog::Catalog;
+use orgiam_domain::model::{
+    Account, App, AppStatus, Assignment, AssignmentFilter, Level, Org, Role, RoleFilter,
+    SecretRecord, ServerKeys, SigningKey, User,
+};
+use orgiam_domain::page::{Cursor, Direction};
+use orgiam_domain::policy::{Pattern, Policy};
+use orgiam_domain::sid::{
+    AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid, random_body,
+};
+use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, Store};
+use orgiam_store::DatabaseUrl;
+use sqlx::Connection;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+enum Cleanup {
+    Dir(PathBuf),
+    PgDatabase { admin_url: String, name: String },
+}
+
+/// A fresh store, plus a raw pool on the same database for fixtures the trait cannot write.
+struct TestDb {
+    store: Arc<dyn Store>,
+    raw: Raw,
+    cleanup: Cleanup,
+}
+
+impl TestDb {
+    async fn sqlite() -> Self {
+        let dir = std::env::temp_dir().join(format!("orgiam_t_{}", random_body()));
+        let url = format!("sqlite://{}", dir.join("store.db").display());
+        let store = orgiam_store::connect(&DatabaseUrl::new(url.clone()))
+            .await
+            .expect("open the SQLite store");
+        assert_eq!(store.engine(), "sqlite");
+        let raw = sqlx::SqlitePool::connect(&url)
+            .await
+            .expect("open a raw SQLite pool");
+        Self {
+            store,
+            raw: Raw::Sqlite(raw),
+            cleanup: Cleanup::Dir(dir),
+        }
+    }
+
+    /// `None` when PostgreSQL was switched off with `ORGIAM_TEST_PG_URL=off`.
+    async fn postgres() -> Option<Self> {
+        let admin_url =
+            std::env::var("ORGIAM_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
+        if admin_url == "off" {
+            eprintln!("ORGIAM_TEST_PG_URL=off: skipping the PostgreSQL contract tests");
+            return None;
+        }
+        let name = format!("orgiam_t_{}", random_body());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "cannot reach PostgreSQL at {} ({e}); start one, point ORGIAM_TEST_PG_URL at it, \
+                 or set ORGIAM_TEST_PG_URL=off to skip these tests",
+                DatabaseUrl::new(admin_url.clone()).redacted()
+            )
+        });
+        let icu = format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+        );
+        if sqlx::query(&icu).execute(&mut admin).await.is_err() {
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut admin)
+                .await
+                .expect("create the test database");
+        }
+        let _ = admin.close().await;
+        let cleanup = Cleanup::PgDatabase {
+            admin_url: admin_url.clone(),
+            name: name.clone(),
+        };
+        let mut url = url::Url::parse(&admin_url).expect("ORGIAM_TEST_PG_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        let url = url.to_string();
+        let store = orgiam_store::connect(&DatabaseUrl::new(url.clone()))
+            .await
+            .expect("open the PostgreSQL store");
+        assert_eq!(store.engine(), "postgres");
+        let raw = sqlx::PgPool::connect(&url)
+            .await
+            .expect("open a raw PostgreSQL pool");
+        Some(Self {
+            store,
+            raw: Raw::Postgres(raw),
+            cleanup,
+        })
+    }
+
+    /// Inserts a custom role (one with an organization): the trait has no method for it.
+    async fn insert_custom_role(&self, r: &Role) {
+        let org = r.org.as_ref().expect("a custom role has an organization");
+        let policy = serde_json::to_string(&r.policy).unwrap();
+        let types = r
+            .resource_types
+            .as_ref()
+            .map(|t| serde_json::to_string(t).unwrap());
+        const COLUMNS: &str = "sid, org_sid, name_key, friendly_name, external_description, \
+            product_group, product_group_name, lowest_level, policy, resource_types, \
+            date_created, date_updated";
+        match &self.raw {
+            Raw::Sqlite(pool) => {
+                sqlx::query(&format!(
+                    "INSERT INTO roles ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ))
+                .bind(r.sid.as_str())
+                .bind(org.as_str())
+                .bind(Role::name_key(&r.friendly_name))
+                .bind(&r.friendly_name)
+                .bind(&r.external_description)
+                .bind(&r.product_group)
+                .bind(&r.product_group_name)
+                .bind(r.lowest_level.as_str())
+                .bind(policy)
+                .bind(types)
+                .bind(r.date_created)
+                .bind(r.date_updated)
+                .execute(pool)
+                .await
+                .expect("insert a custom role (SQLite)");
+            }
+            Raw::Postgres(pool) => {
+                sqlx::query(&format!(
+                    "INSERT INTO roles ({COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12)"
+                ))
+                .bind(r.sid.as_str())
+                .bind(org.as_str())
+                .bind(Role::name_key(&r.friendly_name))
+                .bind(&r.friendly_name)
+                .bind(&r.external_description)
+                .bind(&r.product_group)
+                .bind(&r.product_group_name)
+                .bind(r.lowest_level.as_str())
+                .bind(policy)
+                .bind(types)
+                .bind(r.date_created)
+                .bind(r.date_updated)
+                .execute(pool)
+                .await
+                .expect("insert a custom role (PostgreSQL)");
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::PgDatabase { admin_url, name } => {
+                // Best effort, also when the test failed; FORCE ends the pools' sessions.
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                let dropper = std::thread::spawn(move || {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    rt.block_on(async move {
+                        if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .execute(&mut admin)
+                            .await;
+                            let _ = admin.close().await;
+                        }
+                    });
+                });
+                let _ = dropper.join();
+            }
+        }
+    }
+}
+
+/// Declares each case once per engine: `sqlite::<case>` and `postgres::<case>`.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let db = super::TestDb::sqlite().await;
+                    super::$case(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(db) = super::TestDb::postgres().await else { return };
+                    super::$case(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    ping_and_uninitialized_keys,
+    keys_and_bootstrap_happen_exactly_once,
+    bootstrap_needs_a_store_without_orgs,
+    apps_status_and_revisions,
+    rotating_secrets_keeps_at_most_two,
+    builtin_role_sync_is_idempotent,
+    role_order_filters_and_search,
+    role_keyset_paging,
+    custom_roles_are_private,
+    accounts_parents_owners_and_paging,
+    user_email_is_unique_per_org,
+    identical_assignments_conflict,
+    builtin_assignment_limit,
+    assignment_listing_and_deletion,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures and reference semantics
+// ---------------------------------------------------------------------------------------------
+
+const T0: i64 = 1_700_000_000;
+
+fn org(name: &str) -> Org {
+    Org {
+        sid: OrgSid::random(),
+        friendly_name: name.to_owned(),
+        date_created: T0,
+    }
+}
+
+fn policy(allow: &[&str]) -> Policy {
+    Policy {
+        allow: allow.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
+        deny: None,
+    }
+}
+
+fn app(org: &OrgSid, hash: &[u8]) -> App {
+    App {
+        sid: AppSid::random(),
+        org: org.clone(),
+        friendly_name: "ci".into(),
+        description: "the CI pipeline".into(),
+        status: AppStatus::Active,
+        policy: Policy {
+            allow: vec![Pattern::parse("/twilio/iam/*").unwrap()],
+            deny: Some(vec![
+                Pattern::parse("/twilio/iam/role-assignments/delete").unwrap(),
+            ]),
+        },
+        access_token_ttl: 3600,
+        date_created: T0,
+        date_updated: T0,
+        secrets: vec![SecretRecord {
+            hash: hash.to_vec(),
+            expires_at: None,
+        }],
+    }
+}
+
+fn keys(i: u8) -> (ServerKeys, SigningKey) {
+    (
+        ServerKeys {
+            page_key: vec![i; 32],
+            secret_key: vec![i.wrapping_add(100); 32],
+        },
+        SigningKey {
+            kid: KeySid::random(),
+            private_der: vec![i; 48],
+            public_raw: vec![i; 32],
+            created_at: T0 + i64::from(i),
+            retired_at: None,
+        },
+    )
+}
+
+async fn new_org(db: &TestDb, name: &str) -> OrgSid {
+    let o = org(name);
+    db.store.create_org(&o).await.expect("create org");
+    o.sid
+}
+
+fn user(org: &OrgSid, email: &str) -> User {
+    User {
+        sid: UserSid::random(),
+        org: org.clone(),
+        email: email.to_owned(),
+        friendly_name: email.to_owned(),
+        date_created: T0,
+    }
+}
+
+async fn new_user(db: &TestDb, org: &OrgSid, email: &str) -> UserSid {
+    let u = user(org, email);
+    db.store.create_user(&u).await.expect("create user");
+    u.sid
+}
+
+fn account(org: &OrgSid, parent: Option<&AccountSid>, owner: Option<&UserSid>) -> Account {
+    Account {
+        sid: AccountSid::random(),
+        org: org.clone(),
+        parent: parent.cloned(),
+        friendly_name: "acct".into(),
+        status: "active".into(),
+        owner: owner.cloned(),
+        date_created: T0,
+    }
+}
+
+fn assignment(org: &OrgSid, role: &RoleSid, scope: &str, identity: &UserSid) -> Assignment {
+    Assignment {
+        sid: AssignmentSid::random(),
+        org: org.clone(),
+        role: role.clone(),
+        scope: scope.to_owned(),
+        identity: identity.clone(),
+        resource_type: None,
+        resource_id: None,
+        date_created: T0,
+    }
+}
+
+fn builtin_roles() -> Vec<Role> {
+    Catalog::builtin().expect("the built-in catalog").roles
+}
+
+fn custom_role(org: &OrgSid, name: &str, group: &str, types: Option<&[&str]>) -> Role {
+    Role {
+        sid: RoleSid::derived(&format!("{org}/{name}")),
+        org: Some(org.clone()),
+        friendly_name: name.to_owned(),
+        external_description: format!("{name}, made by the organization"),
+        product_group: group.to_owned(),
+        product_group_name: group.to_uppercase(),
+        lowest_level: Level::SubAccount,
+        policy: policy(&["/twilio/iam/role-assignments/list", "/twilio/voice/*"]),
+        resource_types: types.map(|t| t.iter().map(|s| (*s).to_owned()).collect()),
+        date_created: T0,
+        date_updated: T0 + 60,
+    }
+}
+
+/// Custom roles whose names exercise byte-wise order, case, ties and LIKE metacharacters.
+fn tricky_roles(org: &OrgSid) -> Vec<Role> {
+    let account: &[&str] = &["account"];
+    let both: &[&str] = &["subaccount", "account"];
+    let domain: &[&str] = &["domain"];
+    let none: &[&str] = &[];
+    [
+        ("Alpha", "custom-a", Some(account)),
+        ("alpha", "custom-a", None),
+        ("ALPHA helper", "custom-b", Some(both)),
+        ("Zeta", "custom-a", Some(domain)),
+        ("Émile Admin", "custom-b", Some(account)),
+        ("émile viewer", "custom-b", None),
+        ("Ångström", "custom-a", Some(none)),
+        ("100% Admin", "custom-a", None),
+        ("100 percent", "custom-a", Some(domain)),
+        ("under_score", "custom-b", None),
+        ("underXscore", "custom-b", Some(account)),
+        ("back\\slash", "custom-a", None),
+        ("backslash", "custom-a", Some(both)),
+        ("a-b", "custom-b", None),
+        ("ab", "custom-b", None),
+        ("a b", "custom-b", None),
+        ("AB", "custom-b", Some(domain)),
+        ("ß sharp", "custom-a", None),
+        ("_leading", "custom-a", None),
+        ("zz top", "custom-a", None),
+    ]
+    .into_iter()
+    .map(|(name, group, types)| custom_role(org, name, group, types))
+    .collect()
+}
+
+fn key_of(r: &Role) -> (String, String) {
+    (Role::name_key(&r.friendly_name), r.sid.as_str().to_owned())
+}
+
+fn sorted(mut roles: Vec<Role>) -> Vec<Role> {
+    roles.sort_by_key(key_of);
+    roles
+}
+
+/// The listing's semantics, restated: a lower-cased search is a substring of the lower-cased
+/// name or a prefix of the lower-cased SID; the group is exact; resource types are "any of".
+fn role_matches(r: &Role, f: &RoleFilter) -> bool {
+    let search = f.search.as_ref().is_none_or(|s| {
+        Role::name_key(&r.friendly_name).contains(s.as_str())
+            || r.sid.as_str().to_lowercase().starts_with(s.as_str())
+    });
+    let group = f
+        .product_group
+        .as_ref()
+        .is_none_or(|g| &r.product_group == g);
+    let types = f.resource_types.as_ref().is_none_or(|want| {
+        r.resource_types
+            .as_ref()
+            .is_some_and(|have| have.iter().any(|t| want.contains(t)))
+    });
+    search && group && types
+}
+
+fn expected_roles(all: &[Role], f: &RoleFilter) -> Vec<Role> {
+    sorted(all.iter().filter(|r| role_matches(r, f)).cloned().collect())
+}
+
+fn role_cursor(direction: Direction, r: &Role) -> Cursor {
+    let (name_key, sid) = key_of(r);
+    Cursor {
+        direction,
+        key: vec![name_key, sid],
+    }
+}
+
+fn sid_cursor(direction: Direction, sid: &str) -> Cursor {
+    Cursor {
+        direction,
+        key: vec![sid.to_owned()],
+    }
+}
+
+fn search(s: &str) -> RoleFilter {
+    RoleFilter {
+        search: Some(s.to_owned()),
+        ..RoleFilter::default()
+    }
+}
+
+fn group(g: &str) -> RoleFilter {
+    RoleFilter {
+        product_group: Some(g.to_owned()),
+        ..RoleFilter::default()
+    }
+}
+
+fn types(t: &[&str]) -> RoleFilter {
+    RoleFilter {
+        resource_types: Some(t.iter().map(|s| (*s).to_owned()).collect()),
+        ..RoleFilter::default()
+    }
+}
+
+/// Filters worth asking about the tricky fixture (all lower-cased, as the trait expects).
+fn role_filters(sample: &Role) -> Vec<RoleFilter> {
+    let sid = sample.sid.as_str().to_lowercase();
+    vec![
+        RoleFilter::default(),
+        search(""),
+        search("alpha"),
+        search("a"),
+        search("admin"),
+        search("%"),
+        search("100%"),
+        search("0% a"),
+        search("_"),
+        search("r_s"),
+        search("\\"),
+        search("k\\s"),
+        search("é"),
+        search("émile"),
+        search("ß"),
+        search("ix"),
+        search(&sid[..6]),
+        search(&sid),
+        search(&format!("{sid}0")),
+        search("no such role"),
+        group("custom-a"),
+        group("custom-b"),
+        group("billing"),
+        group("nope"),
+        types(&["account"]),
+        types(&["domain", "subaccount"]),
+        types(&["billing_group"]),
+        types(&["nope"]),
+        types(&[]),
+        RoleFilter {
+            search: Some("a".into()),
+            product_group: Some("custom-b".into()),
+            resource_types: Some(vec!["account".into(), "domain".into()]),
+        },
+        RoleFilter {
+            search: Some("admin".into()),
+            product_group: Some("billing".into()),
+            resource_types: None,
+        },
+    ]
+}
+
+/// Seeds the catalog and the tricky custom roles of `org`; returns every role `org` sees.
+async fn role_fixture(db: &TestDb, org: &OrgSid) -> Vec<Role> {
+    let builtin = builtin_roles();
+    db.store.sync_builtin_roles(&builtin).await.expect("sync");
+    let custom = tricky_roles(org);
+    for r in &custom {
+        db.insert_custom_role(r).await;
+    }
+    builtin.into_iter().chain(custom).collect()
+}
+
+/// Walks forward from the start, page by page.
+async fn walk_roles_forward(
+    store: &dyn Store,
+    org: &OrgSid,
+    f: &RoleFilter,
+    size: u32,
+) -> Vec<Role> {
+    let mut out: Vec<Role> = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let page = store
+            .list_roles(org, f, cursor.as_ref(), size)
+            .await
+            .expect("list roles");
+        assert!(page.len() <= size as usize);
+        assert_eq!(page, sorted(page.clone()), "a page is ascending");
+        let Some(last) = page.last() else { break };
+        cursor = Some(role_cursor(Direction::Next, last));
+        let short = page.len() < size as usize;
+        out.extend(page);
+        if short {
+            break;
+        }
+        assert!(out.len() < 10_000, "paging does not end");
+    }
+    out
+}
+
+/// Walks backward from after the last row (the end found with one call), page by page.
+async fn walk_roles_backward(
+    store: &dyn Store,
+    org: &OrgSid,
+    f: &RoleFilter,
+    size: u32,
+) -> Vec<Role> {
+    let all = store
+        .list_roles(org, f, None, 100_000)
+        .await
+        .expect("list roles");
+    let Some(last) = all.last().cloned() else {
+        return Vec::new();
+    };
+    let mut pages: Vec<Vec<Role>> = vec![vec![last.clone()]];
+    let mut cursor = role_cursor(Direction::Previous, &last);
+    loop {
+        let page = store
+            .list_roles(org, f, Some(&cursor), size)
+            .await
+            .expect("list roles");
+        assert!(page.len() <= size as usize);
+        assert_eq!(
+            page,
+            sorted(page.clone()),
+            "a previous page is ascending too"
+        );
+        let Some(first) = page.first() else { break };
+        cursor = role_cursor(Direction::Previous, first);
+        let short = page.len() < size as usize;
+        pages.push(page);
+        if short {
+            break;
+        }
+        assert!(pages.len() < 10_000, "paging does not end");
+    }
+    pages.into_iter().rev().flatten().collect()
+}
+
+fn is_conflict<T: std::fmt::Debug>(r: &Result<T, Error>) -> bool {
+    matches!(r, Err(Error::Conflict(_)))
+}
+
+fn is_bad_request<T: std::fmt::Debug>(r: &Result<T, Error>) -> bool {
+    matches!(r, Err(Error::BadRequest(_)))
+}
+
+fn secret_set(app: &App) -> BTreeSet<(Vec<u8>, Option<i64>)> {
+    app.secrets
+        .iter()
+        .map(|s| (s.hash.clone(), s.expires_at))
+        .collect()
+}
+
+fn by_sid(mut apps: Vec<App>) -> Vec<App> {
+    apps.sort_by(|a, b| a.sid.cmp(&b.sid));
+    apps
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases
+// ---------------------------------------------------------------------------------------------
+
+async fn ping_and_uninitialized_keys(db: &TestDb) {
+    db.store.ping().await.expect("ping");
+    assert!(matches!(
+        db.store.server_keys().await,
+        Err(Error::Internal(_))
+    ));
+    assert!(db.store.signing_keys().await.expect("keys").is_empty());
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 0);
+    assert_eq!(db.store.revision(KEYS_REVISION).await.expect("rev"), 0);
+    assert_eq!(db.store.revision("no-such-counter").await.expect("rev"), 0);
+    let (apps, rev) = db.store.apps_since(0).await.expect("apps since");
+    assert!(apps.is_empty());
+    assert_eq!(rev, 0);
+}
+
+async fn keys_and_bootstrap_happen_exactly_once(db: &TestDb) {
+    let mut set = tokio::task::JoinSet::new();
+    let candidates: Vec<_> = (0..8u8).map(keys).collect();
+    for (k, s) in candidates.clone() {
+        let store = Arc::clone(&db.store);
+        set.spawn(async move { store.init_keys(&k, &s).await });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("join").expect("init_keys");
+    }
+    let got = db.store.server_keys().await.expect("server keys");
+    let signing = db.store.signing_keys().await.expect("signing keys");
+    assert_eq!(signing.len(), 1, "one signing key");
+    let winner = candidates
+        .iter()
+        .position(|(k, _)| k.page_key == got.page_key)
+        .expect("the keys are one caller's");
+    assert_eq!(got.secret_key, candidates[winner].0.secret_key);
+    assert_eq!(signing[0].kid, candidates[winner].1.kid);
+    assert_eq!(signing[0].private_der, candidates[winner].1.private_der);
+    assert_eq!(signing[0].public_raw, candidates[winner].1.public_raw);
+    assert_eq!(signing[0].created_at, candidates[winner].1.created_at);
+    assert_eq!(signing[0].retired_at, None);
+    assert_eq!(db.store.revision(KEYS_REVISION).await.expect("rev"), 1);
+    // Later calls change nothing.
+    let (k, s) = keys(99);
+    db.store.init_keys(&k, &s).await.expect("init_keys again");
+    assert_eq!(
+        db.store.server_keys().await.expect("keys").page_key,
+        got.page_key
+    );
+    assert_eq!(db.store.signing_keys().await.expect("keys").len(), 1);
+    assert_eq!(db.store.revision(KEYS_REVISION).await.expect("rev"), 1);
+
+    let attempts: Vec<(Org, App)> = (0..8)
+        .map(|i| {
+            let o = org(&format!("first {i}"));
+            let a = app(&o.sid, &[i; 32]);
+            (o, a)
+        })
+        .collect();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (o, a)) in attempts.clone().into_iter().enumerate() {
+        let store = Arc::clone(&db.store);
+        set.spawn(async move { (i, store.bootstrap(&o, &a).await) });
+    }
+    let mut winners = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let (i, created) = r.expect("join");
+        if created.expect("bootstrap") {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one bootstrap: {winners:?}");
+    let w = winners[0];
+    for (i, (o, a)) in attempts.iter().enumerate() {
+        let org = db.store.org(&o.sid).await.expect("org");
+        let app = db.store.app(&a.sid).await.expect("app");
+        if i == w {
+            assert_eq!(org.as_ref(), Some(o));
+            assert_eq!(app.as_ref(), Some(a));
+        } else {
+            assert_eq!(org, None);
+            assert_eq!(app, None);
+        }
+    }
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 1);
+    let (apps, rev) = db.store.apps_since(0).await.expect("apps since");
+    assert_eq!(apps, vec![attempts[w].1.clone()]);
+    assert_eq!(rev, 1);
+    let (o, a) = (org("late"), app(&OrgSid::random(), b"late"));
+    assert!(!db.store.bootstrap(&o, &a).await.expect("bootstrap"));
+}
+
+async fn bootstrap_needs_a_store_without_orgs(db: &TestDb) {
+    new_org(db, "made by hand").await;
+    let o = org("bootstrap");
+    let a = app(&o.sid, b"secret");
+    assert!(!db.store.bootstrap(&o, &a).await.expect("bootstrap"));
+    assert_eq!(db.store.org(&o.sid).await.expect("org"), None);
+    assert_eq!(db.store.app(&a.sid).await.expect("app"), None);
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 0);
+    assert!(!db.store.bootstrap(&o, &a).await.expect("bootstrap"));
+}
+
+async fn apps_status_and_revisions(db: &TestDb) {
+    let stray = app(&OrgSid::random(), b"stray");
+    assert!(is_bad_request(&db.store.create_app(&stray).await));
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 0);
+
+    let o = new_org(db, "acme").await;
+    let a = app(&o, b"secret a");
+    let b = app(&o, b"secret b");
+    db.store.create_app(&a).await.expect("create a");
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 1);
+    db.store.create_app(&b).await.expect("create b");
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 2);
+    assert_eq!(db.store.app(&a.sid).await.expect("app"), Some(a.clone()));
+    assert!(is_conflict(&db.store.create_app(&a).await));
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 2);
+
+    let (apps, rev) = db.store.apps_since(0).await.expect("since 0");
+    assert_eq!((by_sid(apps), rev), (by_sid(vec![a.clone(), b.clone()]), 2));
+    let (apps, rev) = db.store.apps_since(1).await.expect("since 1");
+    assert_eq!((apps, rev), (vec![b.clone()], 2));
+    let (apps, rev) = db.store.apps_since(2).await.expect("since 2");
+    assert_eq!((apps, rev), (vec![], 2));
+
+    let before = orgiam_domain::time_fmt::now();
+    let disabled = db
+        .store
+        .set_app_status(&a.sid, AppStatus::Disabled)
+        .await
+        .expect("disable");
+    assert_eq!(disabled.status, AppStatus::Disabled);
+    assert_eq!(disabled.secrets, a.secrets);
+    assert!(disabled.date_updated >= before);
+    assert_eq!(disabled.date_created, a.date_created);
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 3);
+    let (apps, rev) = db.store.apps_since(2).await.expect("since 2");
+    assert_eq!((apps, rev), (vec![disabled.clone()], 3));
+
+    let active = db
+        .store
+        .set_app_status(&a.sid, AppStatus::Active)
+        .await
+        .expect("enable");
+    assert_eq!(active.status, AppStatus::Active);
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 4);
+
+    let deleted = db
+        .store
+        .set_app_status(&a.sid, AppStatus::Deleted)
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status, AppStatus::Deleted);
+    assert!(
+        deleted.secrets.is_empty(),
+        "a deleted app loses its secrets"
+    );
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 5);
+    let (apps, rev) = db.store.apps_since(4).await.expect("since 4");
+    assert_eq!((apps, rev), (vec![deleted.clone()], 5));
+
+    // A deleted app cannot come back, nor get a secret; failed writes leave no revision.
+    for status in [AppStatus::Active, AppStatus::Disabled, AppStatus::Deleted] {
+        assert!(matches!(
+            db.store.set_app_status(&a.sid, status).await,
+            Err(Error::NotFound(_))
+        ));
+    }
+    assert!(matches!(
+        db.store.rotate_app_secret(&a.sid, b"new", None).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 5);
+    assert_eq!(db.store.app(&a.sid).await.expect("app"), Some(deleted));
+
+    let unknown = AppSid::random();
+    assert_eq!(db.store.app(&unknown).await.expect("app"), None);
+    assert!(matches!(
+        db.store.set_app_status(&unknown, AppStatus::Disabled).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 5);
+}
+
+async fn rotating_secrets_keeps_at_most_two(db: &TestDb) {
+    let o = new_org(db, "acme").await;
+    let a = app(&o, b"h1");
+    db.store.create_app(&a).await.expect("create");
+    let rev0 = db.store.revision(APPS_REVISION).await.expect("rev");
+
+    let r = db
+        .store
+        .rotate_app_secret(&a.sid, b"h2", Some(T0 + 100))
+        .await
+        .expect("rotate");
+    assert_eq!(
+        secret_set(&r),
+        BTreeSet::from([(b"h1".to_vec(), Some(T0 + 100)), (b"h2".to_vec(), None)])
+    );
+    assert_eq!(
+        db.store.revision(APPS_REVISION).await.expect("rev"),
+        rev0 + 1
+    );
+    let (apps, _) = db.store.apps_since(rev0).await.expect("since");
+    assert_eq!(apps.len(), 1);
+    assert_eq!(secret_set(&apps[0]), secret_set(&r));
+
+    // The secret in its grace period goes; only the current one overlaps with the new one.
+    let r = db
+        .store
+        .rotate_app_secret(&a.sid, b"h3", Some(T0 + 200))
+        .await
+        .expect("rotate");
+    assert_eq!(
+        secret_set(&r),
+        BTreeSet::from([(b"h2".to_vec(), Some(T0 + 200)), (b"h3".to_vec(), None)])
+    );
+
+    // No grace: only the new secret stays.
+    let r = db
+        .store
+        .rotate_app_secret(&a.sid, b"h4", None)
+        .await
+        .expect("rotate");
+    assert_eq!(secret_set(&r), BTreeSet::from([(b"h4".to_vec(), None)]));
+    assert!(r.date_updated >= a.date_updated);
+    assert_eq!(
+        db.store.revision(APPS_REVISION).await.expect("rev"),
+        rev0 + 3
+    );
+
+    // Reusing the current hash is a conflict and changes nothing.
+    assert!(is_conflict(
+        &db.store
+            .rotate_app_secret(&a.sid, b"h4", Some(T0 + 300))
+            .await
+    ));
+    let now = db.store.app(&a.sid).await.expect("app").expect("exists");
+    assert_eq!(secret_set(&now), BTreeSet::from([(b"h4".to_vec(), None)]));
+    assert_eq!(
+        db.store.revision(APPS_REVISION).await.expect("rev"),
+        rev0 + 3
+    );
+
+    // A disabled app still rotates.
+    db.store
+        .set_app_status(&a.sid, AppStatus::Disabled)
+        .await
+        .expect("disable");
+    let r = db
+        .store
+        .rotate_app_secret(&a.sid, b"h5", Some(T0 + 400))
+        .await
+        .expect("rotate a disabled app");
+    assert_eq!(r.status, AppStatus::Disabled);
+    assert_eq!(r.secrets.len(), 2);
+}
+
+async fn builtin_role_sync_is_idempotent(db: &TestDb) {
+    let o = new_org(db, "acme").await;
+    let catalog = builtin_roles();
+    db.store.sync_builtin_roles(&catalog).await.expect("sync");
+    db.store
+        .sync_builtin_roles(&catalog)
+        .await
+        .expect("sync again");
+    let listed = db
+        .store
+        .list_roles(&o, &RoleFilter::default(), None, 1000)
+        .await
+        .expect("list");
+    assert_eq!(listed, sorted(catalog.clone()));
+    for r in &catalog {
+        assert_eq!(
+            db.store.role(&o, &r.sid).await.expect("role").as_ref(),
+            Some(r)
+        );
+    }
+
+    // A custom role survives every sync.
+    let custom = custom_role(&o, "Custom", "custom-a", None);
+    db.insert_custom_role(&custom).await;
+
+    // Renamed roles are updated, dropped ones disappear.
+    let mut next = catalog.clone();
+    let dropped = next.remove(0);
+    next[0].friendly_name = "Renamed Role".into();
+    next[0].resource_types = Some(vec!["b".into(), "a".into()]);
+    next[0].date_updated += 1;
+    db.store
+        .sync_builtin_roles(&next)
+        .await
+        .expect("sync changed");
+    let listed = db
+        .store
+        .list_roles(&o, &RoleFilter::default(), None, 1000)
+        .await
+        .expect("list");
+    let mut want = next.clone();
+    want.push(custom.clone());
+    assert_eq!(listed, sorted(want));
+    assert_eq!(db.store.role(&o, &dropped.sid).await.expect("role"), None);
+    assert_eq!(
+        db.store
+            .role(&o, &next[0].sid)
+            .await
+            .expect("role")
+            .as_ref(),
+        Some(&next[0])
+    );
+
+    // An empty catalog removes every built-in role.
+    db.store.sync_builtin_roles(&[]).await.expect("sync empty");
+    let listed = db
+        .store
+        .list_roles(&o, &RoleFilter::default(), None, 1000)
+        .await
+        .expect("list");
+    assert_eq!(listed, vec![custom]);
+}
+
+async fn role_order_filters_and_search(db: &TestDb) {
+    let o = new_org(db, "acme").await;
+    let all = role_fixture(db, &o).await;
+    let listed = db
+        .store
+        .list_roles(&o, &RoleFilter::default(), None, 1000)
+        .await
+        .expect("list");
+    assert_eq!(
+        listed,
+        sorted(all.clone()),
+        "ordered by (name_key, sid), byte-wise"
+    );
+    // Ties on the case-insensitive name fall back to the SID.
+    let alphas: Vec<&Role> = listed
+        .iter()
+        .filter(|r| Role::name_key(&r.friendly_name) == "alpha")
+        .collect();
+    assert_eq!(alphas.len(), 2);
+    assert!(alphas[0].sid < alphas[1].sid);
+    // Byte-wise: 'é' (0xC3...) sorts after every ASCII letter.
+    let pos = |name: &str| {
+        listed
+            .iter()
+            .position(|r| r.friendly_name == name)
+            .expect(name)
+    };
+    assert!(pos("zz top") < pos("Émile Admin"));
+    assert!(pos("_leading") < pos("a b"));
+    assert!(pos("a b") < pos("a-b"));
+    assert!(pos("a-b") < pos("ab"));
+
+    let sample = all
+        .iter()
+        .find(|r| r.friendly_name == "Zeta")
+        .expect("Zeta");
+    for f in role_filters(sample) {
+        let got = db.store.list_roles(&o, &f, None, 1000).await.expect("list");
+        assert_eq!(got, expected_roles(&all, &f), "filter {f:?}");
+    }
+
+    // Metacharacters are literal.
+    let names =
+        |roles: Vec<Role>| -> Vec<String> { roles.into_iter().map(|r| r.friendly_name).collect() };
+    let list = |f: RoleFilter| {
+        let store = Arc::clone(&db.store);
+        let o = o.clone();
+        async move { store.list_roles(&o, &f, None, 1000).await.expect("list") }
+    };
+    assert_eq!(names(list(search("%")).await), vec!["100% Admin"]);
+    assert_eq!(
+        names(list(search("_")).await),
+        vec!["_leading", "under_score"]
+    );
+    assert_eq!(names(list(search("r_s")).await), vec!["under_score"]);
+    assert_eq!(names(list(search("\\")).await), vec!["back\\slash"]);
+    // A prefix of the SID, not a substring.
+    let tail = sample.sid.as_str()[10..20].to_lowercase();
+    assert!(
+        list(search(&tail))
+            .await
+            .iter()
+            .all(|r| Role::name_key(&r.friendly_name).contains(&tail))
+    );
+    assert_eq!(
+        list(search(&sample.sid.as_str().to_lowercase())).await,
+        vec![sample.clone()]
+    );
+    // Limits cut the ordered list.
+    for limit in [0, 1, 5, 60] {
+        let got = db
+            .store
+            .list_roles(&o, &RoleFilter::default(), None, limit)
+            .await
+            .expect("list");
+        assert_eq!(got, listed[..limit as usize].to_vec());
+    }
+}
+
+async fn role_keyset_paging(db: &TestDb) {
+    let o = new_org(db, "acme").await;
+    let all = role_fixture(db, &o).await;
+    let filters = [
+        RoleFilter::default(),
+        search("a"),
+        group("custom-b"),
+        types(&["account", "domain"]),
+    ];
+    for f in &filters {
+        let want = expected_roles(&all, f);
+        for size in [1, 2, 3, 7, 50] {
+            let fwd = walk_roles_forward(db.store.as_ref(), &o, f, size).await;
+            assert_eq!(fwd, want, "forward, size {size}, {f:?}");
+            let back = walk_roles_backward(db.store.as_ref(), &o, f, size).await;
+            assert_eq!(back, want, "backward, size {size}, {f:?}");
+        }
+    }
+    // Positions between and beyond rows.
+    let want = sorted(all.clone());
+    for key in [
+        ("", ""),
+        ("b", ""),
+        ("alpha", ""),
+        ("alpha", "IX~"),
+        ("émile", ""),
+        ("\u{10FFFF}", ""),
+    ] {
+        let k = (key.0.to_owned(), key.1.to_owned());
+        let after: Vec<Role> = want.iter().filter(|r| key_of(r) > k).cloned().collect();
+        let before: Vec<Role> = want.iter().filter(|r| key_of(r) < k).cloned().collect();
+        let next = Cursor {
+            direction: Direction::Next,
+            key: vec![k.0.clone(), k.1.clone()],
+        };
+        let prev = Cursor {
+            direction: Direction::Previous,
+            ..next.clone()
+        };
+        let got = db
+            .store
+            .list_roles(&o, &RoleFilter::default(), Some(&next), 5)
+            .await
+            .expect("list");
+        assert_eq!(
+            got,
+            after.iter().take(5).cloned().collect::<Vec<_>>(),
+            "after {k:?}"
+        );
+        let got = db
+            .store
+            .list_roles(&o, &RoleFilter::default(), Some(&prev), 5)
+            .await
+            .expect("list");
+        let tail = before[before.len().saturating_sub(5)..].to_vec();
+        assert_eq!(got, tail, "before {k:?}");
+    }
+    // The ends.
+    let first = want.first().expect("rows");
+    let last = want.last().expect("rows");
+    let none = db
+        .store
+        .list_roles(
+            &o,
+            &RoleFilter::default(),
+            Some(&role_cursor(Direction::Previous, first)),
+            5,
+        )
+        .await
+        .expect("list");
+    assert!(none.is_empty());
+    let none = db
+        .store
+        .list_roles(
+            &o,
+            &RoleFilter::default(),
+            Some(&role_cursor(Direction::Next, last)),
+            5,
+        )
+        .await
+        .expect("list");
+    assert!(none.is_empty());
+}
+
+async fn custom_roles_are_private(db: &TestDb) {
+    let a = new_org(db, "a").await;
+    let b = new_org(db, "b").await;
+    db.store
+        .sync_builtin_roles(&builtin_roles())
+        .await
+        .expect("sync");
+    let ra = custom_role(&a, "Shared Name", "custom", Some(&["account"]));
+    let rb = custom_role(&b, "Shared Name", "custom", Some(&["account"]));
+    db.insert_custom_role(&ra).await;
+    db.insert_custom_role(&rb).await;
+
+    for (me, mine, theirs) in [(&a, &ra, &rb), (&b, &rb, &ra)] {
+        assert_eq!(
+            db.store.role(me, &mine.sid).await.expect("role").as_ref(),
+            Some(mine)
+        );
+        assert_eq!(db.store.role(me, &theirs.sid).await.expect("role"), None);
+        for f in [
+            RoleFilter::default(),
+            search("shared"),
+            search(&theirs.sid.as_str().to_lowercase()),
+            group("custom"),
+            types(&["account"]),
+        ] {
+            let got = db.store.list_roles(me, &f, None, 1000).await.expect("list");
+            assert!(!got.contains(theirs), "{f:?}");
+        }
+        let got = db
+            .store
+            .list_roles(me, &group("custom"), None, 1000)
+            .await
+            .expect("list");
+        assert_eq!(got, vec![mine.clone()]);
+    }
+    // An organization without custom roles sees the catalog only.
+    let c = new_org(db, "c").await;
+    let got = db
+        .store
+        .list_roles(&c, &RoleFilter::default(), None, 1000)
+        .await
+        .expect("list");
+    assert_eq!(got, sorted(builtin_roles()));
+}
+
+async fn accounts_parents_owners_and_paging(db: &TestDb) {
+    let a = new_org(db, "a").await;
+    let b = new_org(db, "b").await;
+    let ua = new_user(db, &a, "owner@a.example").await;
+    let ub = new_user(db, &b, "owner@b.example").await;
+
+    let top = account(&a, None, Some(&ua));
+    db.store.create_account(&top).await.expect("account");
+    let sub = account(&a, Some(&top.sid), None);
+    db.store.create_account(&sub).await.expect("subaccount");
+    let subsub = account(&a, Some(&sub.sid), Some(&ua));
+    db.store
+        .create_account(&subsub)
+        .await
+        .expect("sub-subaccount");
+    let other = account(&b, None, Some(&ub));
+    db.store.create_account(&other).await.expect("account of b");
+
+    // The parent and owner belong to the same organization.
+    for bad in [
+        account(&a, Some(&other.sid), None),
+        account(&a, Some(&AccountSid::random()), None),
+        account(&a, None, Some(&ub)),
+        account(&a, None, Some(&UserSid::random())),
+        account(&OrgSid::random(), None, None),
+    ] {
+        assert!(
+            is_bad_request(&db.store.create_account(&bad).await),
+            "{bad:?}"
+        );
+        assert_eq!(
+            db.store.account(&bad.org, &bad.sid).await.expect("get"),
+            None
+        );
+    }
+    assert!(is_conflict(&db.store.create_account(&top).await));
+    let mut same_sid_elsewhere = top.clone();
+    same_sid_elsewhere.org = b.clone();
+    same_sid_elsewhere.owner = None;
+    assert!(is_conflict(
+        &db.store.create_account(&same_sid_elsewhere).await
+    ));
+
+    assert_eq!(
+        db.store.account(&a, &sub.sid).await.expect("get"),
+        Some(sub.clone())
+    );
+    assert_eq!(db.store.account(&b, &sub.sid).await.expect("get"), None);
+
+    let mut mine = vec![top.clone(), sub.clone(), subsub.clone()];
+    for _ in 0..6 {
+        let acct = account(&a, Some(&top.sid), None);
+        db.store.create_account(&acct).await.expect("account");
+        mine.push(acct);
+    }
+    mine.sort_by(|x, y| x.sid.cmp(&y.sid));
+    let listed = db.store.list_accounts(&a, None, 100).await.expect("list");
+    assert_eq!(listed, mine);
+    assert_eq!(
+        db.store.list_accounts(&b, None, 100).await.expect("list"),
+        vec![other.clone()]
+    );
+    for size in [1u32, 2, 4] {
+        let mut fwd = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = db
+                .store
+                .list_accounts(&a, cursor.as_ref(), size)
+                .await
+                .expect("list");
+            let Some(last) = page.last() else { break };
+            cursor = Some(sid_cursor(Direction::Next, last.sid.as_str()));
+            let short = page.len() < size as usize;
+            fwd.extend(page);
+            if short {
+                break;
+            }
+        }
+        assert_eq!(fwd, mine, "forward, size {size}");
+        let last = mine.last().expect("rows");
+        let mut pages = vec![vec![last.clone()]];
+        let mut cursor = sid_cursor(Direction::Previous, last.sid.as_str());
+        loop {
+            let page = db
+                .store
+                .list_accounts(&a, Some(&cursor), size)
+                .await
+                .expect("list");
+            let Some(first) = page.first() else { break };
+            cursor = sid_cursor(Direction::Previous, first.sid.as_str());
+            let short = page.len() < size as usize;
+            pages.push(page);
+            if short {
+                break;
+            }
+        }
+        let back: Vec<Account> = pages.into_iter().rev().flatten().collect();
+        assert_eq!(back, mine, "backward, size {size}");
+    }
+}
+
+async fn user_email_is_unique_per_org(db: &TestDb) {
+    let a = new_org(db, "a").await;
+    let b = new_org(db, "b").await;
+    let first = user(&a, "ann@example.com");
+    db.store.create_user(&first).await.expect("user");
+    let dup = user(&a, "ann@example.com");
+    match db.store.create_user(&dup).await {
+        Err(Error::Conflict(m)) => assert!(m.contains("ann@example.com"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(db.store.user(&a, &dup.sid).await.expect("get"), None);
+    // Another organization may hold the same email.
+    let elsewhere = user(&b, "ann@example.com");
+    db.store.create_user(&elsewhere).await.expect("user in b");
+    assert!(is_conflict(&db.store.create_user(&first).await));
+    assert!(is_bad_request(
+        &db.store
+            .create_user(&user(&OrgSid::random(), "x@y.z"))
+            .await
+    ));
+
+    assert_eq!(
+        db.store.user(&a, &first.sid).await.expect("get"),
+        Some(first.clone())
+    );
+    assert_eq!(db.store.user(&b, &first.sid).await.expect("get"), None);
+    assert_eq!(
+        db.store.user(&b, &elsewhere.sid).await.expect("get"),
+        Some(elsewhere)
+    );
+}
+
+async fn identical_assignments_conflict(db: &TestDb) {
+    let o = new_org(db, "acme").await;
+    let u = new_user(db, &o, "u@example.com").await;
+    let roles = builtin_roles();
+    db.store.sync_builtin_roles(&roles).await.expect("sync");
+    let role = &roles[0].sid;
+
+    let first = assignment(&o, role, o.as_str(), &u);
+    db.store
+        .create_assignment(&first, true)
+        .await
+        .expect("create");
+    let mut same = first.clone();
+    same.sid = AssignmentSid::random();
+    match db.store.create_assignment(&same, true).await {
+        Err(Error::Conflict(m)) => assert!(m.contains("identical"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(is_conflict(
+        &db.store.create_assignment(&first, false).await
+    ));
+
+    // A resource makes it a different assignment; the same resource again conflicts.
+    let mut scoped = same.clone();
+    scoped.resource_type = Some("billing_group".into());
+    scoped.resource_id = Some("BG1".into());
+    db.store
+        .create_assignment(&scoped, true)
+        .await
+        .expect("create");
+    let mut scoped_again = scoped.clone();
+    scoped_again.sid = AssignmentSid::random();
+    assert!(is_conflict(
+        &db.store.create_assignment(&scoped_again, true).await
+    ));
+    let mut other_id = scoped_again.clone();
+    other_id.resource_id = Some("BG2".into());
+    db.store
+        .create_assignment(&other_id, true)
+        .await
+        .expect("create");
+
+    // Referenced rows must exist.
+    let mut no_user = assignment(&o, role, o.as_str(), &UserSid::random());
+    assert!(is_bad_request(
+        &db.store.create_assignment(&no_user, true).await
+    ));
+    no_user.identity = u.clone();
+    no_user.role = RoleSid::random();
+    assert!(is_bad_request(
+        &db.store.create_assignment(&no_user, false).await
+    ));
+
+    // Racing identical creates: exactly one wins, for built-in and other roles alike.
+    for builtin in [true, false] {
+        let scope = AccountSid::random();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let store = Arc::clone(&db.store);
+            let a = assignment(&o, role, scope.as_str(), &u);
+            set.spawn(async move { store.create_assignment(&a, builtin).await });
+        }
+        let (mut ok, mut conflicts) = (0, 0);
+        while let Some(r) = set.join_next().await {
+            match r.expect("join") {
+                Ok(()) => ok += 1,
+                Err(Error::Conflict(_)) => conflicts += 1,
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        assert_eq!((ok, conflicts), (1, 7), "builtin: {builtin}");
+        let listed = db
+            .store
+            .list_assignments(
+                &o,
+                &AssignmentFilter {
+                    scope: Some(scope.as_str().to_owned()),
+                    ..AssignmentFilter::default()
+                },
+                None,
+                100,
+            )
+            .await
+            .expect("list");
+        assert_eq!(listed.len(), 1);
+    }
+    // Built-ins counted: first, scoped, other_id and one racer = 4; 21 more fit, not 22.
+    for i in 0..21 {
+        let a = assignment(&o, role, &format!("scope-{i}"), &u);
+        db.store
+            .create_assignment(&a, true)
+            .await
+            .expect("within the limit");
+    }
+    let over = assignment(&o, role, "scope-over", &u);
+    assert!(is_bad_request(
+        &db.store.create_assignment(&over, true).await
+    ));
+}
+
+async fn builtin_assignment_limit(db: &TestDb) {
+    let o = new_org(db, "acme").await;
+    let u = new_user(db, &o, "u@example.com").await;
+    let other = new_user(db, &o, "other@example.com").await;
+    let roles = builtin_roles();
+    db.store.sync_builtin_roles(&roles).await.expect("sync");
+    let role = &roles[0].sid;
+
+    let mut held = Vec::new();
+    for i in 0..25 {
+        let a = assignment(&o, &roles[i % roles.len()].sid, &format!("AC{i:032x}"), &u);
+        db.store
+            .create_assignment(&a, true)
+            .await
+            .expect("within the limit");
+        held.push(a);
+    }
+    let over = assignment(&o, role, "AC-over", &u);
+    match db.store.create_assignment(&over, true).await {
+        Err(Error::BadRequest(m)) => {
+            assert!(m.contains(u.as_str()), "{m}");
+            assert!(m.contains("25"), "{m}");
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+    let count = |filter: AssignmentFilter| {
+        let store = Arc::clone(&db.store);
+        let o = o.clone();
+        async move {
+            store
+                .list_assignments(&o, &filter, None, 100)
+                .await
+                .expect("list")
+                .len()
+        }
+    };
+    let of_u = AssignmentFilter {
+        identity: Some(u.as_str().to_owned()),
+        ..AssignmentFilter::default()
+    };
+    assert_eq!(
+        count(of_u.clone()).await,
+        25,
+        "the refused one left nothing behind"
+    );
+    // An identical one is still a conflict, not a 400.
+    let mut dup = held[0].clone();
+    dup.sid = AssignmentSid::random();
+    assert!(is_conflict(&db.store.create_assignment(&dup, true).await));
+
+    // Other roles do not count; other users have their own limit.
+    let custom_kind = assignment(&o, role, "AC-custom", &u);
+    db.store
+        .create_assignment(&custom_kind, false)
+        .await
+        .expect("not a built-in");
+    db.store
+        .create_assignment(&assignment(&o, role, "AC-x", &other), true)
+        .await
+        .expect("another user");
+
+    // Deleting frees a slot; deleting a non-built-in does not.
+    assert!(
+        db.store
+            .delete_assignment(&o, &held[0].sid)
+            .await
+            .expect("delete")
+    );
+    db.store
+        .create_assignment(&over, true)
+        .await
+        .expect("fits after a delete");
+    assert!(
+        db.store
+            .delete_assignment(&o, &custom_kind.sid)
+            .await
+            .expect("delete")
+    );
+    let again = assignment(&o, role, "AC-again", &u);
+    assert!(is_bad_request(
+        &db.store.create_assignment(&again, true).await
+    ));
+
+    // At the edge, racing grants take exactly the free slots.
+    for a in &held[1..4] {
+        assert!(
+            db.store
+                .delete_assignment(&o, &a.sid)
+                .await
+                .expect("delete")
+        );
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let store = Arc::clone(&db.store);
+        let a = assignment(&o, role, &format!("AC-race-{i}"), &u);
+        set.spawn(async move { store.create_assignment(&a, true).await });
+    }
+    let (mut ok, mut refused) = (0, 0);
+    while let Some(r) = set.join_next().await {
+        match r.expect("join") {
+            Ok(()) => ok += 1,
+            Err(Error::BadRequest(_)) => refused += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!((ok, refused), (3, 5));
+    assert_eq!(count(of_u).await, 25);
+}
+
+async fn assignment_listing_and_deletion(db: &TestDb) {
+    let a = new_org(db, "a").await;
+    let b = new_org(db, "b").await;
+    let u1 = new_user(db, &a, "one@example.com").await;
+    let u2 = new_user(db, &a, "two@example.com").await;
+    let ub = new_user(db, &b, "b@example.com").await;
+    let roles = builtin_roles();
+    db.store.sync_builtin_roles(&roles).await.expect("sync");
+    let acct = AccountSid::random();
+
+    let mut mine = Vec::new();
+    for (i, (identity, scope, resource)) in [
+        (&u1, a.as_str(), None),
+        (&u1, acct.as_str(), None),
+        (&u1, acct.as_str(), Some(("billing_group", "BG1"))),
+        (&u2, acct.as_str(), Some(("billing_group", "BG1"))),
+        (&u2, acct.as_str(), Some(("billing_group", "BG2"))),
+        (&u2, a.as_str(), Some(("messaging_service", "MG1"))),
+        (&u2, a.as_str(), None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut x = assignment(&a, &roles[i].sid, scope, identity);
+        if let Some((t, id)) = resource {
+            x.resource_type = Some(t.to_owned());
+            x.resource_id = Some(id.to_owned());
+        }
+        db.store
+            .create_assignment(&x, i % 2 == 0)
+            .await
+            .expect("create");
+        mine.push(x);
+    }
+    let theirs = assignment(&b, &roles[0].sid, b.as_str(), &ub);
+    db.store
+        .create_assignment(&theirs, true)
+        .await
+        .expect("create");
+    mine.sort_by(|x, y| x.sid.cmp(&y.sid));
+
+    let filters = [
+        AssignmentFilter::default(),
+        AssignmentFilter {
+            identity: Some(u1.as_str().into()),
+            ..AssignmentFilter::default()
+        },
+        AssignmentFilter {
+            scope: Some(acct.as_str().into()),
+            ..AssignmentFilter::default()
+        },
+        AssignmentFilter {
+            resource_type: Some("billing_group".into()),
+            ..AssignmentFilter::default()
+        },
+        AssignmentFilter {
+            resource_id: Some("BG1".into()),
+            ..AssignmentFilter::default()
+        },
+        AssignmentFilter {
+            identity: Some(u2.as_str().into()),
+            scope: Some(acct.as_str().into()),
+            resource_type: Some("billing_group".into()),
+            resource_id: Some("BG2".into()),
+        },
+        AssignmentFilter {
+            identity: Some(ub.as_str().into()),
+            ..AssignmentFilter::default()
+        },
+        AssignmentFilter {
+            resource_type: Some(String::new()),
+            ..AssignmentFilter::default()
+        },
+    ];
+    for f in &filters {
+        let want: Vec<Assignment> = mine
+            .iter()
+            .filter(|x| {
+                f.identity
+                    .as_deref()
+                    .is_none_or(|v| x.identity.as_str() == v)
+                    && f.scope.as_deref().is_none_or(|v| x.scope == v)
+                    && f.resource_type
+                        .as_deref()
+                        .is_none_or(|v| x.resource_type.as_deref().unwrap_or("") == v)
+                    && f.resource_id
+                        .as_deref()
+                        .is_none_or(|v| x.resource_id.as_deref().unwrap_or("") == v)
+            })
+            .cloned()
+            .collect();
+        let got = db
+            .store
+            .list_assignments(&a, f, None, 100)
+            .await
+            .expect("list");
+        assert_eq!(got, want, "{f:?}");
+        for size in [1u32, 2, 3] {
+            let mut fwd = Vec::new();
+            let mut cursor: Option<Cursor> = None;
+            loop {
+                let page = db
+                    .store
+                    .list_assignments(&a, f, cursor.as_ref(), size)
+                    .await
+                    .expect("list");
+                let Some(last) = page.last() else { break };
+                cursor = Some(sid_cursor(Direction::Next, last.sid.as_str()));
+                let short = page.len() < size as usize;
+                fwd.extend(page);
+                if short {
+                    break;
+                }
+            }
+            assert_eq!(fwd, want, "forward, size {size}, {f:?}");
+            let Some(last) = want.last() else { continue };
+            let mut pages = vec![vec![last.clone()]];
+            let mut cursor = sid_cursor(Direction::Previous, last.sid.as_str());
+            loop {
+                let page = db
+                    .store
+                    .list_assignments(&a, f, Some(&cursor), size)
+                    .await
+                    .expect("list");
+                let Some(first) = page.first() else { break };
+                cursor = sid_cursor(Direction::Previous, first.sid.as_str());
+                let short = page.len() < size as usize;
+                pages.push(page);
+                if short {
+                    break;
+                }
+            }
+            let back: Vec<Assignment> = pages.into_iter().rev().flatten().collect();
+            assert_eq!(back, want, "backward, size {size}, {f:?}");
+        }
+    }
+    assert_eq!(
+        db.store
+            .list_assignments(&b, &AssignmentFilter::default(), None, 100)
+            .await
+            .expect("list"),
+        vec![theirs.clone()]
+    );
+
+    // Deleting across organizations finds nothing and deletes nothing.
+    let target = mine[0].clone();
+    assert!(
+        !db.store
+            .delete_assignment(&b, &target.sid)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !db.store
+            .delete_assignment(&a, &theirs.sid)
+            .await
+            .expect("delete")
+    );
+    assert_eq!(
+        db.store
+            .list_assignments(&a, &AssignmentFilter::default(), None, 100)
+            .await
+            .expect("list"),
+        mine
+    );
+    assert!(
+        db.store
+            .delete_assignment(&a, &target.sid)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !db.store
+            .delete_assignment(&a, &target.sid)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !db.store
+            .delete_assignment(&a, &AssignmentSid::random())
+            .await
+            .expect("delete")
+    );
+    let rest = db
+        .store
+        .list_assignments(&a, &AssignmentFilter::default(), None, 100)
+        .await
+        .expect("list");
+    assert_eq!(rest, mine[1..].to_vec());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Both engines, one fixture
+// ---------------------------------------------------------------------------------------------
+
+/// Builds the same rows (same SIDs) in a store.
+async fn shared_fixture(db: &TestDb) -> (OrgSid, Vec<Role>) {
+    let o = Org {
+        sid: OrgSid::derived("engines-agree"),
+        friendly_name: "both".into(),
+        date_created: T0,
+    };
+    db.store.create_org(&o).await.expect("org");
+    let roles = role_fixture(db, &o.sid).await;
+    let u = User {
+        sid: UserSid::derived("user"),
+        ..user(&o.sid, "user@example.com")
+    };
+    db.store.create_user(&u).await.expect("user");
+    for (i, role) in roles.iter().take(12).enumerate() {
+        let acct = Account {
+            sid: AccountSid::derived(&format!("acct-{i}")),
+            ..account(&o.sid, None, Some(&u.sid))
+        };
+        db.store.create_account(&acct).await.expect("account");
+        let x = Assignment {
+            sid: AssignmentSid::derived(&format!("asg-{i}")),
+            resource_type: (i % 3 == 0).then(|| "billing_group".to_owned()),
+            resource_id: (i % 3 == 0).then(|| format!("BG{i}")),
+            ..assignment(&o.sid, &role.sid, acct.sid.as_str(), &u.sid)
+        };
+        db.store
+            .create_assignment(&x, true)
+            .await
+            .expect("assignment");
+    }
+    (o.sid, roles)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn engines_agree() {
+    let Some(pg) = TestDb::postgres().await else {
+        return;
+    };
+    let lite = TestDb::sqlite().await;
+    let (org, roles) = shared_fixture(&lite).await;
+    assert_eq!(shared_fixture(&pg).await, (org.clone(), roles.clone()));
+
+    let sample = roles.last().expect("roles");
+    let mut filters = role_filters(sample);
+    // Outside the trait's promise (not lower-cased), the engines still agree: ASCII folds,
+    // other letters do not.
+    filters.extend([search("ALPHA"), search("É"), search("Ix"), search("ÉMILE")]);
+    let mut cursors: Vec<Option<Cursor>> = vec![None];
+    let ordered = sorted(roles.clone());
+    for r in ordered.iter().step_by(5) {
+        cursors.push(Some(role_cursor(Direction::Next, r)));
+        cursors.push(Some(role_cursor(Direction::Previous, r)));
+    }
+    for key in [["b", ""], ["émile", "IX"], ["", ""], ["zz", "~"]] {
+        for direction in [Direction::Next, Direction::Previous] {
+            cursors.push(Some(Cursor {
+                direction,
+                key: key.iter().map(|s| (*s).to_owned()).collect(),
+            }));
+        }
+    }
+    let mut compared = 0;
+    for f in &filters {
+        for c in &cursors {
+            for limit in [1, 4, 1000] {
+                let l = lite
+                    .store
+                    .list_roles(&org, f, c.as_ref(), limit)
+                    .await
+                    .expect("sqlite");
+                let p = pg
+                    .store
+                    .list_roles(&org, f, c.as_ref(), limit)
+                    .await
+                    .expect("postgres");
+                assert_eq!(l, p, "filter {f:?}, cursor {c:?}, limit {limit}");
+                compared += 1;
+            }
+        }
+        for size in [2, 9] {
+            let l = walk_roles_backward(lite.store.as_ref(), &org, f, size).await;
+            let p = walk_roles_backward(pg.store.as_ref(), &org, f, size).await;
+            assert_eq!(l, p);
+            let l = walk_roles_forward(lite.store.as_ref(), &org, f, size).await;
+            let p = walk_roles_forward(pg.store.as_ref(), &org, f, size).await;
+            assert_eq!(l, p);
+        }
+    }
+    assert!(compared > 500);
+
+    let sids = ["", "AC", "AC8", "ACf", "AD"];
+    for sid in sids {
+        for direction in [Direction::Next, Direction::Previous] {
+            let c = sid_cursor(direction, sid);
+            assert_eq!(
+                lite.store
+                    .list_accounts(&org, Some(&c), 5)
+                    .await
+                    .expect("sqlite"),
+                pg.store
+                    .list_accounts(&org, Some(&c), 5)
+                    .await
+                    .expect("postgres"),
+            );
+            for f in [
+                AssignmentFilter::default(),
+                AssignmentFilter {
+                    resource_type: Some("billing_group".into()),
+                    ..AssignmentFilter::default()
+                },
+            ] {
+                let c = Cursor {
+                    key: vec![sid.replace("AC", "IY")],
+                    ..c.clone()
+                };
+                assert_eq!(
+                    lite.store
+                        .list_assignments(&org, &f, Some(&c), 5)
+                        .await
+                        .expect("sqlite"),
+                    pg.store
+                        .list_assignments(&org, &f, Some(&c), 5)
+                        .await
+                        .expect("postgres"),
+                );
+            }
+        }
+    }
+
+    // Email uniqueness compares bytes in both (so case matters in both).
+    let upper = User {
+        sid: UserSid::derived("upper"),
+        ..user(&org, "USER@example.com")
+    };
+    let l = lite.store.create_user(&upper).await;
+    let p = pg.store.create_user(&upper).await;
+    assert_eq!(l.is_ok(), p.is_ok(), "{l:?} vs {p:?}");
+}
+
+/// An unreachable server is an outage (503), and the error never shows the password.
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable() {
+    let url = DatabaseUrl::new("postgresql://orgiam:s3cret@127.0.0.1:1/orgiam");
+    let started = std::time::Instant::now();
+    match orgiam_store::connect(&url).await {
+        Err(Error::Unavailable(m)) => assert!(!m.contains("s3cret"), "{m}"),
+        Err(e) => panic!("expected unavailable, got {e:?}"),
+        Ok(_) => panic!("connected to nothing"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
