@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod import;
 pub mod model;
 pub mod page;
 pub mod policy;

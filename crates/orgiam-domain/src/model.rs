@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::{Permission, Policy};
 use crate::sid::{
-    AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, PermissionSid, RoleSid, UserSid,
+    AccountSid, AppSid, AssignmentSid, AuditSid, KeySid, OrgSid, PermissionSid, RoleSid, UserSid,
 };
 
 /// The lowest scope at which a role may be assigned.
@@ -233,3 +233,90 @@ pub struct AssignmentFilter {
 
 /// A user holds at most this many assignments of built-in roles, across all scopes.
 pub const MAX_BUILTIN_ASSIGNMENTS_PER_USER: i64 = 25;
+
+/// Who makes a change: an app (its `OQ` SID) with the request id, or the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub sid: String,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    pub fn cli() -> Self {
+        Self {
+            sid: "cli".into(),
+            request_id: None,
+        }
+    }
+
+    pub fn app(sid: &AppSid, request_id: Option<String>) -> Self {
+        Self {
+            sid: sid.to_string(),
+            request_id,
+        }
+    }
+}
+
+/// A change to access, recorded in the same transaction as the change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEvent {
+    pub sid: AuditSid,
+    /// `None` for install-wide events (signing keys), shown to every organization.
+    pub org: Option<OrgSid>,
+    pub date_created: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub request_id: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+impl AuditEvent {
+    /// A new event of `actor`, now.
+    pub fn new(
+        org: Option<&OrgSid>,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> Self {
+        Self {
+            sid: AuditSid::random(),
+            org: org.cloned(),
+            date_created: crate::time_fmt::now(),
+            actor: actor.sid.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            request_id: actor.request_id.clone(),
+            before,
+            after,
+        }
+    }
+}
+
+/// The filters of an audit listing (combined with AND).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    /// Unix seconds, inclusive.
+    pub since: Option<i64>,
+    /// Unix seconds, exclusive.
+    pub until: Option<i64>,
+}
+
+/// Audit actions.
+pub mod actions {
+    pub const APP_CREATED: &str = "app.created";
+    pub const APP_DISABLED: &str = "app.disabled";
+    pub const APP_ENABLED: &str = "app.enabled";
+    pub const APP_DELETED: &str = "app.deleted";
+    pub const APP_SECRET_ROTATED: &str = "app.secret_rotated";
+    pub const KEY_ROTATED: &str = "key.rotated";
+    pub const ROLE_ASSIGNMENT_CREATED: &str = "role_assignment.created";
+    pub const ROLE_ASSIGNMENT_DELETED: &str = "role_assignment.deleted";
+    pub const ROLES_IMPORTED: &str = "roles.imported";
+}

@@ -135,6 +135,8 @@ sid_type!(/// A request id, sent back as `Twilio-Request-Id`.
     RequestSid, "RQ");
 sid_type!(/// A signing key id (`kid`).
     KeySid, "KY");
+sid_type!(/// An audit event.
+    AuditSid, "AE");
 
 #[cfg(test)]
 mod tests {

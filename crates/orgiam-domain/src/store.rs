@@ -5,8 +5,8 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::model::{
-    Account, App, AppStatus, Assignment, AssignmentFilter, Org, Role, RoleFilter, ServerKeys,
-    SigningKey, User,
+    Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter, Org,
+    Role, RoleFilter, ServerKeys, SigningKey, User,
 };
 use crate::page::Cursor;
 use crate::sid::{AccountSid, AppSid, AssignmentSid, OrgSid, RoleSid, UserSid};
@@ -15,6 +15,10 @@ use crate::sid::{AccountSid, AppSid, AssignmentSid, OrgSid, RoleSid, UserSid};
 /// processes on one SQLite file) can poll one cheap value and reload only what changed.
 pub const APPS_REVISION: &str = "apps";
 pub const KEYS_REVISION: &str = "keys";
+pub const ROLES_REVISION: &str = "roles";
+
+/// Supplies an import's roles batch by batch; `Ok(None)` when done. An error aborts the import.
+pub type RoleBatches<'a> = dyn FnMut() -> Result<Option<Vec<Role>>> + Send + 'a;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -46,11 +50,11 @@ pub trait Store: Send + Sync + 'static {
     async fn org(&self, sid: &OrgSid) -> Result<Option<Org>>;
 
     /// Creates an app with its first secret (`app.secrets`). The organization must exist.
-    async fn create_app(&self, app: &App) -> Result<()>;
+    async fn create_app(&self, app: &App, actor: &Actor) -> Result<()>;
     /// Any app, including deleted ones.
     async fn app(&self, sid: &AppSid) -> Result<Option<App>>;
     /// Sets the status; a deleted app loses its secrets and cannot come back.
-    async fn set_app_status(&self, sid: &AppSid, status: AppStatus) -> Result<App>;
+    async fn set_app_status(&self, sid: &AppSid, status: AppStatus, actor: &Actor) -> Result<App>;
     /// Adds a new secret; live older secrets expire at `old_expires_at` (dropped when `None`).
     /// At most two secrets stay live.
     async fn rotate_app_secret(
@@ -58,10 +62,23 @@ pub trait Store: Send + Sync + 'static {
         sid: &AppSid,
         new_hash: &[u8],
         old_expires_at: Option<i64>,
+        actor: &Actor,
     ) -> Result<App>;
+
+    /// Makes `key` the signing key. Older keys are retired (they keep verifying until the
+    /// tokens they signed expire) or, with `revoke_old`, removed at once. Keys retired longer
+    /// ago than `MAX_TOKEN_TTL` are pruned.
+    async fn rotate_signing_key(
+        &self,
+        key: &SigningKey,
+        revoke_old: bool,
+        actor: &Actor,
+    ) -> Result<()>;
 
     /// The current value of a revision counter (0 before any change).
     async fn revision(&self, name: &str) -> Result<i64>;
+    /// Every revision counter, in one read.
+    async fn revisions(&self) -> Result<std::collections::HashMap<String, i64>>;
     /// Apps changed after revision `since`, with their secrets; and the revision they reflect.
     async fn apps_since(&self, since: i64) -> Result<(Vec<App>, i64)>;
 
@@ -98,9 +115,19 @@ pub trait Store: Send + Sync + 'static {
     /// Creates an assignment. Identical assignments are a 409 (the schema enforces it); a
     /// `builtin` role counts against the user's limit of built-in assignments (a 400 naming
     /// `identity` when reached, race-free).
-    async fn create_assignment(&self, assignment: &Assignment, builtin: bool) -> Result<()>;
+    async fn create_assignment(
+        &self,
+        assignment: &Assignment,
+        builtin: bool,
+        actor: &Actor,
+    ) -> Result<()>;
     /// Deletes one assignment of `org`; whether it existed.
-    async fn delete_assignment(&self, org: &OrgSid, sid: &AssignmentSid) -> Result<bool>;
+    async fn delete_assignment(
+        &self,
+        org: &OrgSid,
+        sid: &AssignmentSid,
+        actor: &Actor,
+    ) -> Result<bool>;
     /// Assignments of `org` ordered by SID, after (or before) the cursor's `[sid]`; ascending.
     async fn list_assignments(
         &self,
@@ -109,4 +136,24 @@ pub trait Store: Send + Sync + 'static {
         cursor: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<Assignment>>;
+
+    /// Adds custom roles to `org`, all in one transaction (nothing is half-imported); bumps
+    /// the roles revision. Returns how many were imported.
+    async fn import_roles(
+        &self,
+        org: &OrgSid,
+        batches: &mut RoleBatches<'_>,
+        actor: &Actor,
+    ) -> Result<u64>;
+
+    /// Audit events visible to `org` (its own and install-wide ones), newest first, after (or,
+    /// for a `Previous` cursor, before) the cursor's `[seq]`; in newest-first order either way.
+    /// Returns each event with its position.
+    async fn list_audit_events(
+        &self,
+        org: &OrgSid,
+        filter: &AuditFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<(i64, AuditEvent)>>;
 }

@@ -7,9 +7,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use orgiam_domain::Error;
-use orgiam_domain::model::{App, AppStatus};
+use orgiam_domain::model::{Actor, App, AppStatus};
 use orgiam_domain::policy::Permission;
-use orgiam_domain::sid::OrgSid;
+use orgiam_domain::sid::{OrgSid, RequestSid};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -20,15 +20,26 @@ pub mod perms {
     pub const ROLE_ASSIGNMENTS_CREATE: &str = "/twilio/iam/role-assignments/create";
     pub const ROLE_ASSIGNMENTS_DELETE: &str = "/twilio/iam/role-assignments/delete";
     pub const ACCOUNTS_LIST: &str = "/twilio/iam/accounts/list";
+    pub const AUDIT_EVENTS_LIST: &str = "/twilio/iam/audit-events/list";
 }
 
 /// The authenticated caller: an active app of one organization.
 pub struct Caller {
     pub app: Arc<App>,
     pub org: OrgSid,
+    /// This request's id (audit events carry it).
+    pub request_id: Option<RequestSid>,
 }
 
 impl Caller {
+    /// The caller as the actor of a change.
+    pub fn actor(&self) -> Actor {
+        Actor::app(
+            &self.app.sid,
+            self.request_id.as_ref().map(ToString::to_string),
+        )
+    }
+
     /// 403 unless the app's policy grants `permission`.
     pub fn require(&self, permission: &str) -> Result<(), ApiError> {
         let granted = Permission::parse(permission).is_ok_and(|p| self.app.policy.allows(&p));
@@ -111,6 +122,7 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Self {
             org: verified.org,
             app,
+            request_id: parts.extensions.get::<RequestSid>().cloned(),
         })
     }
 }

@@ -26,8 +26,8 @@ struct Body<'a> {
 }
 
 /// A JSON response from already-serialized bytes.
-pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
-    let mut res = (status, bytes).into_response();
+pub fn json_bytes(status: StatusCode, bytes: impl Into<axum::body::Body>) -> Response {
+    let mut res = (status, bytes.into()).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

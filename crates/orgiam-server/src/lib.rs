@@ -47,7 +47,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
 /// `Caller` extractor authenticates and rate-limits per app.
 pub fn router(state: AppState) -> Router {
     let limits = Arc::new(state.config.limits.clone());
-    use routes::{accounts, assignments, oauth, ops, permissions, roles};
+    use routes::{accounts, assignments, audit, oauth, ops, permissions, roles};
     Router::new()
         .route("/v2/token", post(oauth::token))
         .route("/v1/token", post(oauth::token))
@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/Organizations/{org}/Accounts", get(accounts::list))
         .route("/Organizations/{org}/Accounts/{sid}", get(accounts::fetch))
         .route("/v1/Roles/{sid}/Permissions", get(permissions::list))
+        .route("/v2/Organizations/AuditEvents", get(audit::list))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -199,6 +199,11 @@ impl<T> Page<T> {
 
     /// `{"<key>": [...], "meta": {...}}` from the serialized rows.
     pub fn respond<V: Serialize>(&self, key: &str, items: &[V]) -> Result<Response> {
+        Ok(json_bytes(StatusCode::OK, self.body(key, items)?))
+    }
+
+    /// The body of [`Page::respond`].
+    pub fn body<V: Serialize>(&self, key: &str, items: &[V]) -> Result<Vec<u8>> {
         let items = serde_json::to_vec(items).map_err(Error::internal)?;
         let mut body = Vec::with_capacity(items.len() + self.meta_json.len() + key.len() + 16);
         body.extend_from_slice(b"{\"");
@@ -208,6 +213,6 @@ impl<T> Page<T> {
         body.extend_from_slice(b",\"meta\":");
         body.extend_from_slice(&self.meta_json);
         body.push(b'}');
-        Ok(json_bytes(StatusCode::OK, body))
+        Ok(body)
     }
 }

@@ -10,7 +10,7 @@ use orgiam_domain::model::{App, CatalogPermission};
 use orgiam_domain::page::PageTokenCodec;
 use orgiam_domain::secret::SecretHasher;
 use orgiam_domain::sid::{AppSid, RoleSid};
-use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, Store};
+use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, Store};
 use orgiam_domain::{Error, Result};
 
 use crate::config::ServerConfig;
@@ -33,6 +33,10 @@ pub struct State {
     /// hit, the app's status is checked from `apps` on every request, and a key change
     /// empties it.
     verified: moka::sync::Cache<String, Verified>,
+    /// Rendered role pages, keyed by the roles revision they were read at, the organization,
+    /// the link base and the query: a repeated listing touches no database.
+    pub role_pages: moka::sync::Cache<String, axum::body::Bytes>,
+    roles_rev: AtomicI64,
     apps: RwLock<HashMap<AppSid, Arc<App>>>,
     apps_rev: AtomicI64,
     keys_rev: AtomicI64,
@@ -65,6 +69,13 @@ impl State {
                 .max_capacity(100_000)
                 .time_to_idle(std::time::Duration::from_secs(600))
                 .build(),
+            role_pages: moka::sync::Cache::builder()
+                .max_capacity(64 * 1024 * 1024)
+                .weigher(|k: &String, v: &axum::body::Bytes| {
+                    u32::try_from(k.len() + v.len()).unwrap_or(u32::MAX)
+                })
+                .build(),
+            roles_rev: AtomicI64::new(-1),
             apps_rev: AtomicI64::new(-1),
             keys_rev: AtomicI64::new(-1),
             store,
@@ -96,7 +107,9 @@ impl State {
     /// Brings apps and keys up to date with the store: one cheap read of each revision
     /// counter, and a reload of only what changed.
     pub async fn refresh(&self) -> Result<()> {
-        let keys_rev = self.store.revision(KEYS_REVISION).await?;
+        let revisions = self.store.revisions().await?;
+        let rev = |name: &str| revisions.get(name).copied().unwrap_or(0);
+        let keys_rev = rev(KEYS_REVISION);
         if keys_rev != self.keys_rev.load(Ordering::Acquire) {
             let ring = KeyRing::new(self.config.issuer(), &self.store.signing_keys().await?);
             *self.keys.write().map_err(|_| poisoned())? = Arc::new(ring);
@@ -104,7 +117,7 @@ impl State {
             self.keys_rev.store(keys_rev, Ordering::Release);
         }
         let since = self.apps_rev.load(Ordering::Acquire);
-        if self.store.revision(APPS_REVISION).await? != since {
+        if rev(APPS_REVISION) != since {
             let (changed, rev) = self.store.apps_since(since.max(0)).await?;
             let mut apps = self.apps.write().map_err(|_| poisoned())?;
             for app in changed {
@@ -112,7 +125,16 @@ impl State {
             }
             self.apps_rev.store(rev, Ordering::Release);
         }
+        let roles_rev = rev(ROLES_REVISION);
+        if roles_rev != self.roles_rev.swap(roles_rev, Ordering::AcqRel) {
+            self.role_pages.invalidate_all();
+        }
         Ok(())
+    }
+
+    /// The roles revision this server has seen (part of every cached page's key).
+    pub fn roles_revision(&self) -> i64 {
+        self.roles_rev.load(Ordering::Acquire)
     }
 
     /// An app from memory; on a miss (one created moments ago by another process), from the store.

@@ -23,8 +23,9 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 }
 
 /// Wraps every request: no header value (and so no token or secret) is ever logged.
-pub async fn trace(req: Request, next: Next) -> Response {
+pub async fn trace(mut req: Request, next: Next) -> Response {
     let id = RequestSid::random();
+    req.extensions_mut().insert(id.clone());
     let route = req
         .extensions()
         .get::<MatchedPath>()

@@ -1,6 +1,7 @@
 //! orgiam's storage: the `Store` trait implemented on SQLite (and, selected by the URL scheme,
 //! PostgreSQL).
 
+mod events;
 mod postgres;
 mod sqlite;
 

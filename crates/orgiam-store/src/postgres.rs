@@ -17,15 +17,21 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use orgiam_domain::model::{
-    Account, App, AppStatus, Assignment, AssignmentFilter, Level, MAX_BUILTIN_ASSIGNMENTS_PER_USER,
-    Org, Role, RoleFilter, SecretRecord, ServerKeys, SigningKey, User,
+    Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter, Level,
+    MAX_BUILTIN_ASSIGNMENTS_PER_USER, MAX_TOKEN_TTL, Org, Role, RoleFilter, SecretRecord,
+    ServerKeys, SigningKey, User, actions,
 };
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::policy::Policy;
-use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid};
-use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, Store};
+use orgiam_domain::sid::{
+    AccountSid, AppSid, AssignmentSid, AuditSid, KeySid, OrgSid, RoleSid, UserSid,
+};
+use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, RoleBatches, Store};
 use orgiam_domain::{Error, Result, time_fmt};
 
+use crate::events::{
+    app_created_event, assignment_created_event, key_event, rotation_event, status_event,
+};
 use crate::{DatabaseUrl, db_error};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -219,6 +225,107 @@ async fn insert_app(tx: &mut PgConnection, app: &App) -> Result<()> {
     Ok(())
 }
 
+/// Records an audit event in the caller's transaction.
+async fn insert_event(tx: &mut PgConnection, e: &AuditEvent) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (sid, org_sid, date_created, actor, action, target, request_id, before, after) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(e.sid.as_str())
+    .bind(e.org.as_ref().map(OrgSid::as_str))
+    .bind(e.date_created)
+    .bind(&e.actor)
+    .bind(&e.action)
+    .bind(&e.target)
+    .bind(&e.request_id)
+    .bind(e.before.as_ref().map(json).transpose()?)
+    .bind(e.after.as_ref().map(json).transpose()?)
+    .execute(tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+fn event_from_row(row: &PgRow) -> Result<(i64, AuditEvent)> {
+    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
+    let value = |i: usize| -> Result<Option<serde_json::Value>> {
+        let raw: Option<String> = row.try_get(i).map_err(db_error)?;
+        raw.map(|r| serde_json::from_str(&r).map_err(|_| corrupt("audit value")))
+            .transpose()
+    };
+    let org: Option<String> = row.try_get(2).map_err(db_error)?;
+    Ok((
+        row.try_get(0).map_err(db_error)?,
+        AuditEvent {
+            sid: AuditSid::parse(&get(1)?).map_err(|_| corrupt("audit sid"))?,
+            org: org
+                .map(|o| OrgSid::parse(&o).map_err(|_| corrupt("audit org")))
+                .transpose()?,
+            date_created: row.try_get(3).map_err(db_error)?,
+            actor: get(4)?,
+            action: get(5)?,
+            target: get(6)?,
+            request_id: row.try_get(7).map_err(db_error)?,
+            before: value(8)?,
+            after: value(9)?,
+        },
+    ))
+}
+
+async fn insert_signing_key(tx: &mut PgConnection, k: &SigningKey) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, private_der, public_raw, created_at, retired_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(k.kid.as_str())
+    .bind(&k.private_der)
+    .bind(&k.public_raw)
+    .bind(k.created_at)
+    .bind(k.retired_at)
+    .execute(tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Rows per multi-row INSERT of an import (12 parameters each, under PostgreSQL's 65535).
+const IMPORT_CHUNK: usize = 1000;
+
+async fn insert_roles(tx: &mut PgConnection, org: Option<&OrgSid>, roles: &[Role]) -> Result<()> {
+    for chunk in roles.chunks(IMPORT_CHUNK) {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "INSERT INTO roles (sid, org_sid, name_key, friendly_name, external_description, \
+             product_group, product_group_name, lowest_level, policy, resource_types, \
+             date_created, date_updated) ",
+        );
+        let mut rows = Vec::with_capacity(chunk.len());
+        for r in chunk {
+            rows.push((
+                r,
+                json(&r.policy)?,
+                r.resource_types.as_ref().map(json).transpose()?,
+            ));
+        }
+        q.push_values(rows, |mut b, (r, policy, types)| {
+            b.push_bind(r.sid.as_str())
+                .push_bind(org.map(OrgSid::as_str))
+                .push_bind(Role::name_key(&r.friendly_name))
+                .push_bind(r.friendly_name.as_str())
+                .push_bind(r.external_description.as_str())
+                .push_bind(r.product_group.as_str())
+                .push_bind(r.product_group_name.as_str())
+                .push_bind(r.lowest_level.as_str())
+                .push_bind(policy)
+                .push_bind(types)
+                .push_unseparated("::jsonb")
+                .push_bind(r.date_created)
+                .push_bind(r.date_updated);
+        });
+        q.build().execute(&mut *tx).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
 async fn insert_org(conn: &mut PgConnection, org: &Org) -> Result<()> {
     sqlx::query("INSERT INTO orgs (sid, friendly_name, date_created) VALUES ($1, $2, $3)")
         .bind(org.sid.as_str())
@@ -402,19 +509,7 @@ impl Store for PgStore {
             .await
             .map_err(db_error)?;
         bump(&mut tx, KEYS_REVISION).await?;
-        let k = signing_key;
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, private_der, public_raw, created_at, retired_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(k.kid.as_str())
-        .bind(&k.private_der)
-        .bind(&k.public_raw)
-        .bind(k.created_at)
-        .bind(k.retired_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        insert_signing_key(&mut tx, signing_key).await?;
         tx.commit().await.map_err(db_error)
     }
 
@@ -450,6 +545,11 @@ impl Store for PgStore {
         }
         insert_org(&mut tx, org).await?;
         insert_app(&mut tx, app).await?;
+        let actor = Actor {
+            sid: "bootstrap".into(),
+            request_id: None,
+        };
+        insert_event(&mut tx, &app_created_event(app, &actor)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
@@ -559,9 +659,10 @@ impl Store for PgStore {
         .transpose()
     }
 
-    async fn create_app(&self, app: &App) -> Result<()> {
+    async fn create_app(&self, app: &App, actor: &Actor) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         insert_app(&mut tx, app).await?;
+        insert_event(&mut tx, &app_created_event(app, actor)).await?;
         tx.commit().await.map_err(db_error)
     }
 
@@ -580,9 +681,19 @@ impl Store for PgStore {
         Ok(Some(app))
     }
 
-    async fn set_app_status(&self, sid: &AppSid, status: AppStatus) -> Result<App> {
+    async fn set_app_status(&self, sid: &AppSid, status: AppStatus, actor: &Actor) -> Result<App> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let rev = bump(&mut tx, APPS_REVISION).await?;
+        let before: Option<(String, String)> = sqlx::query_as(
+            "SELECT status, org_sid FROM apps WHERE sid = $1 AND status <> 'deleted' FOR UPDATE",
+        )
+        .bind(sid.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some((before, org)) = before else {
+            return Err(Error::not_found(format!("OAuth app {sid} was not found")));
+        };
         let changed = sqlx::query(
             "UPDATE apps SET status = $1, date_updated = $2, rev = $3 \
              WHERE sid = $4 AND status <> 'deleted'",
@@ -604,6 +715,8 @@ impl Store for PgStore {
                 .await
                 .map_err(db_error)?;
         }
+        let org = OrgSid::parse(&org).map_err(|_| corrupt("app org"))?;
+        insert_event(&mut tx, &status_event(&org, sid, &before, status, actor)).await?;
         tx.commit().await.map_err(db_error)?;
         self.app(sid)
             .await?
@@ -615,6 +728,7 @@ impl Store for PgStore {
         sid: &AppSid,
         new_hash: &[u8],
         old_expires_at: Option<i64>,
+        actor: &Actor,
     ) -> Result<App> {
         let now = time_fmt::now();
         let mut tx = self.pool.begin().await.map_err(db_error)?;
@@ -657,6 +771,13 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        let org: String = sqlx::query_scalar("SELECT org_sid FROM apps WHERE sid = $1")
+            .bind(sid.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let org = OrgSid::parse(&org).map_err(|_| corrupt("app org"))?;
+        insert_event(&mut tx, &rotation_event(&org, sid, old_expires_at, actor)).await?;
         tx.commit().await.map_err(db_error)?;
         self.app(sid)
             .await?
@@ -670,6 +791,50 @@ impl Store for PgStore {
             .await
             .map_err(db_error)
             .map(Option::unwrap_or_default)
+    }
+
+    async fn revisions(&self) -> Result<std::collections::HashMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT name, value FROM revisions")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        key: &SigningKey,
+        revoke_old: bool,
+        actor: &Actor,
+    ) -> Result<()> {
+        let now = time_fmt::now();
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        bump(&mut tx, KEYS_REVISION).await?;
+        let old: Vec<String> =
+            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        if revoke_old {
+            sqlx::query("DELETE FROM signing_keys")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        } else {
+            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            sqlx::query("DELETE FROM signing_keys WHERE retired_at < $1")
+                .bind(now - MAX_TOKEN_TTL - 60)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        insert_signing_key(&mut tx, key).await?;
+        insert_event(&mut tx, &key_event(key, &old, revoke_old, actor)).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn apps_since(&self, since: i64) -> Result<(Vec<App>, i64)> {
@@ -828,7 +993,7 @@ impl Store for PgStore {
         .transpose()
     }
 
-    async fn create_assignment(&self, a: &Assignment, builtin: bool) -> Result<()> {
+    async fn create_assignment(&self, a: &Assignment, builtin: bool, actor: &Actor) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         // An identical insert in flight elsewhere makes this one wait on the unique index,
         // then fail as a conflict if that one commits.
@@ -873,23 +1038,43 @@ impl Store for PgStore {
                 )));
             }
         }
+        insert_event(&mut tx, &assignment_created_event(a, actor)).await?;
         tx.commit().await.map_err(db_error)
     }
 
-    async fn delete_assignment(&self, org: &OrgSid, sid: &AssignmentSid) -> Result<bool> {
+    async fn delete_assignment(
+        &self,
+        org: &OrgSid,
+        sid: &AssignmentSid,
+        actor: &Actor,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let gone: Option<(String, bool)> = sqlx::query_as(
+        let gone: Option<(String, bool, String, String, String, String)> = sqlx::query_as(
             "DELETE FROM role_assignments WHERE org_sid = $1 AND sid = $2 \
-             RETURNING identity, builtin",
+             RETURNING identity, builtin, role_sid, scope, resource_type, resource_id",
         )
         .bind(org.as_str())
         .bind(sid.as_str())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
-        let Some((identity, builtin)) = gone else {
+        let Some((identity, builtin, role, scope, rtype, rid)) = gone else {
             return Ok(false);
         };
+        let before = serde_json::json!({
+            "role_sid": role, "scope": scope, "identity": identity,
+            "resource_type": (!rtype.is_empty()).then_some(rtype),
+            "resource_id": (!rid.is_empty()).then_some(rid),
+        });
+        let event = AuditEvent::new(
+            Some(org),
+            actor,
+            actions::ROLE_ASSIGNMENT_DELETED,
+            sid.as_str(),
+            Some(before),
+            None,
+        );
+        insert_event(&mut tx, &event).await?;
         if builtin {
             sqlx::query(
                 "UPDATE users SET builtin_assignments = builtin_assignments - 1 \
@@ -933,6 +1118,83 @@ impl Store for PgStore {
             .map(assignment_from_row)
             .collect::<Result<Vec<_>>>()?;
         if desc {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    async fn import_roles(
+        &self,
+        org: &OrgSid,
+        batches: &mut RoleBatches<'_>,
+        actor: &Actor,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        bump(&mut tx, ROLES_REVISION).await?;
+        let mut count = 0u64;
+        while let Some(batch) = batches()? {
+            insert_roles(&mut tx, Some(org), &batch).await?;
+            count += batch.len() as u64;
+        }
+        let event = AuditEvent::new(
+            Some(org),
+            actor,
+            actions::ROLES_IMPORTED,
+            org.as_str(),
+            None,
+            Some(serde_json::json!({"roles": count})),
+        );
+        insert_event(&mut tx, &event).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(count)
+    }
+
+    async fn list_audit_events(
+        &self,
+        org: &OrgSid,
+        filter: &AuditFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<(i64, AuditEvent)>> {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT seq, sid, org_sid, date_created, actor, action, target, request_id, before, after \
+             FROM audit_events WHERE (org_sid IS NULL OR org_sid = ",
+        );
+        q.push_bind(org.as_str()).push(")");
+        for (column, value) in [
+            ("action", &filter.action),
+            ("actor", &filter.actor),
+            ("target", &filter.target),
+        ] {
+            if let Some(v) = value {
+                q.push(format!(" AND {column} = ")).push_bind(v.as_str());
+            }
+        }
+        if let Some(t) = filter.since {
+            q.push(" AND date_created >= ").push_bind(t);
+        }
+        if let Some(t) = filter.until {
+            q.push(" AND date_created < ").push_bind(t);
+        }
+        // Newest first: "after" the cursor means older (a smaller seq).
+        let back = cursor.is_some_and(|c| c.direction == Direction::Previous);
+        if let Some(c) = cursor {
+            let seq: i64 = c.key.first().and_then(|k| k.parse().ok()).unwrap_or(0);
+            q.push(if back { " AND seq > " } else { " AND seq < " })
+                .push_bind(seq);
+        }
+        q.push(if back {
+            " ORDER BY seq ASC"
+        } else {
+            " ORDER BY seq DESC"
+        });
+        q.push(" LIMIT ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let mut out = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        if back {
             out.reverse();
         }
         Ok(out)

@@ -42,6 +42,36 @@ and prints its client id and secret once, with curl commands to get a token and 
     /// Manage the organization's users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage an organization's custom roles.
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// Manage the install's token-signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Show an organization's audit trail (every change to access), newest first.
+    #[command(after_help = "Example:\n  orgiam audit --org OR... --action app.disabled --limit 20")]
+    Audit {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        /// Only this action (app.created, app.disabled, app.enabled, app.deleted,
+        /// app.secret_rotated, key.rotated, role_assignment.created, role_assignment.deleted,
+        /// roles.imported).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only changes by this actor (an OQ app SID, or cli).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only changes to this target SID.
+        #[arg(long)]
+        target: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch an access token from a running server and print it.
     #[command(
         after_help = "Example:\n  TOKEN=$(orgiam token --client-id OQ... --client-secret S)\n  \
@@ -121,6 +151,43 @@ pub enum UsersCommand {
         /// The user's display name (defaults to the email).
         #[arg(long)]
         name: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RolesCommand {
+    /// Import custom roles from a JSON-lines file (one Role object per line, without sid and
+    /// dates). Every line is checked first; nothing is imported unless all are valid.
+    #[command(
+        after_help = "Example:\n  orgiam roles import --org OR... roles.jsonl\n\n\
+A line looks like:\n  {\"friendly_name\": \"Invoice Reader\", \"external_description\": \"Reads invoices\", \"product_group\": \"billing\",\n   \"lowest_level\": \"ACCOUNT\", \"policy\": {\"allow\": [\"/twilio/billing/invoices/read\"], \"deny\": null}, \"resource_types\": null}"
+    )]
+    Import {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        /// The JSON-lines file.
+        file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Start signing with a new key. The old key stays published and keeps verifying until the
+    /// tokens it signed have expired; with --revoke-old they stop working within a second.
+    #[command(
+        after_help = "Example:\n  orgiam keys rotate\n  orgiam keys rotate --revoke-old --json"
+    )]
+    Rotate {
+        /// Remove the previous keys at once (their tokens are refused).
+        #[arg(long)]
+        revoke_old: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,

@@ -7,7 +7,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use orgiam_domain::model::{Account, AppStatus, MAX_TOKEN_TTL, MIN_TOKEN_TTL, Org, User};
+use orgiam_domain::model::{
+    Account, Actor, AppStatus, AuditFilter, MAX_TOKEN_TTL, MIN_TOKEN_TTL, Org, User,
+};
 use orgiam_domain::policy::{Pattern, Policy};
 use orgiam_domain::secret;
 use orgiam_domain::sid::{AccountSid, AppSid, OrgSid, UserSid};
@@ -19,8 +21,8 @@ use orgiam_server::{Application, ServerConfig};
 use orgiam_store::DatabaseUrl;
 
 use crate::cli::{
-    AccountsCommand, AppRef, AppsCommand, Cli, Command, OrgsCommand, ServeArgs, TokenArgs,
-    UsersCommand,
+    AccountsCommand, AppRef, AppsCommand, Cli, Command, KeysCommand, OrgsCommand, RolesCommand,
+    ServeArgs, TokenArgs, UsersCommand,
 };
 
 type CmdResult = Result<(), String>;
@@ -51,6 +53,29 @@ pub async fn run(cli: Cli) -> CmdResult {
             name,
             json,
         }) => create_user(&url, &org, email, name, json).await,
+        Command::Roles(RolesCommand::Import { org, file, json }) => {
+            import_roles(&url, &org, &file, json).await
+        }
+        Command::Keys(KeysCommand::Rotate { revoke_old, json }) => {
+            rotate_key(&url, revoke_old, json).await
+        }
+        Command::Audit {
+            org,
+            action,
+            actor,
+            target,
+            limit,
+            json,
+        } => {
+            let filter = AuditFilter {
+                action,
+                actor,
+                target,
+                since: None,
+                until: None,
+            };
+            audit(&url, &org, filter, limit, json).await
+        }
         Command::Token(args) => token(args).await,
     }
 }
@@ -337,7 +362,7 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
             let org = existing_org(store.as_ref(), org.as_str()).await?;
             let (mut app, client_secret) = bootstrap::new_app(&hasher, &org, &name, policy, ttl);
             app.description = description;
-            store.create_app(&app).await.map_err(fail)?;
+            store.create_app(&app, &Actor::cli()).await.map_err(fail)?;
             print(
                 json,
                 serde_json::json!({"client_id": app.sid, "client_secret": client_secret}),
@@ -357,7 +382,12 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
             let client_secret = secret::generate();
             let old_expires_at = (grace > 0).then(|| time_fmt::now() + i64::from(grace));
             store
-                .rotate_app_secret(&sid, &hasher.hash(&client_secret), old_expires_at)
+                .rotate_app_secret(
+                    &sid,
+                    &hasher.hash(&client_secret),
+                    old_expires_at,
+                    &Actor::cli(),
+                )
                 .await
                 .map_err(fail)?;
             print(
@@ -375,7 +405,10 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
 async fn set_status(url: &DatabaseUrl, r: AppRef, status: AppStatus) -> CmdResult {
     let sid = app_sid(&r.app)?;
     let (store, _) = open(url).await?;
-    let app = store.set_app_status(&sid, status).await.map_err(fail)?;
+    let app = store
+        .set_app_status(&sid, status, &Actor::cli())
+        .await
+        .map_err(fail)?;
     print(
         r.json,
         serde_json::json!({"sid": app.sid, "status": app.status.as_str()}),
@@ -518,5 +551,151 @@ async fn create_user(
         serde_json::json!({"sid": user.sid}),
         format!("Created user {} <{}> in {}", user.sid, user.email, user.org),
     );
+    Ok(())
+}
+
+/// Lines per batch handed to the store during an import.
+const IMPORT_BATCH: usize = 5000;
+
+fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{what} [{{bar:40}}] {{human_pos}}/{{human_len}} ({{per_sec}}, {{eta}} left)"
+    )) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+async fn import_roles(
+    url: &DatabaseUrl,
+    org: &str,
+    file: &std::path::Path,
+    json: bool,
+) -> CmdResult {
+    use std::io::BufRead;
+    let open_file = || {
+        std::fs::File::open(file)
+            .map(std::io::BufReader::new)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))
+    };
+    let (store, _) = open(url).await?;
+    let org = existing_org(store.as_ref(), org).await?;
+    let groups = orgiam_domain::catalog::Catalog::builtin()
+        .map_err(|e| e.to_string())?
+        .groups;
+    let now = time_fmt::now();
+    let started = std::time::Instant::now();
+
+    // Pass 1: check every line, so a bad one is reported before anything is written.
+    let mut total = 0u64;
+    for (i, line) in open_file()?.lines().enumerate() {
+        let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        orgiam_domain::import::parse_line(&line, &org, &groups, now)
+            .map_err(|e| format!("line {}: {e}", i + 1))?;
+        total += 1;
+    }
+    if total == 0 {
+        return Err(format!("{} holds no roles", file.display()));
+    }
+
+    // Pass 2: the same lines, in batches, in one transaction.
+    let bar = progress(total, "importing");
+    let mut lines = open_file()?.lines().enumerate();
+    let mut next_batch = || -> orgiam_domain::Result<Option<Vec<orgiam_domain::model::Role>>> {
+        let mut batch = Vec::with_capacity(IMPORT_BATCH);
+        for (i, line) in lines.by_ref() {
+            let line = line.map_err(|e| Error::bad_request(format!("line {}: {e}", i + 1)))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let role = orgiam_domain::import::parse_line(&line, &org, &groups, now)
+                .map_err(|e| Error::bad_request(format!("line {}: {e}", i + 1)))?;
+            batch.push(role);
+            if batch.len() == IMPORT_BATCH {
+                break;
+            }
+        }
+        bar.inc(batch.len() as u64);
+        Ok((!batch.is_empty()).then_some(batch))
+    };
+    let imported = store
+        .import_roles(&org, &mut next_batch, &Actor::cli())
+        .await
+        .map_err(fail)?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let rate = imported as f64 / secs.max(1e-9);
+    print(
+        json,
+        serde_json::json!({"org": org, "imported": imported, "seconds": (secs * 1000.0).round() / 1000.0, "roles_per_second": rate.round()}),
+        format!("Imported {imported} custom roles into {org} in {secs:.2} s ({rate:.0} roles/s)."),
+    );
+    Ok(())
+}
+
+async fn rotate_key(url: &DatabaseUrl, revoke_old: bool, json: bool) -> CmdResult {
+    let (store, _) = open(url).await?;
+    let key = orgiam_server::keys::generate_signing_key().map_err(fail)?;
+    store
+        .rotate_signing_key(&key, revoke_old, &Actor::cli())
+        .await
+        .map_err(fail)?;
+    let old = if revoke_old {
+        "revoked: their tokens stop working within a second"
+    } else {
+        "retired: they verify until their tokens expire"
+    };
+    print(
+        json,
+        serde_json::json!({"kid": key.kid, "previous_keys": if revoke_old { "revoked" } else { "retired" }}),
+        format!("New signing key {}; previous keys {old}.", key.kid),
+    );
+    Ok(())
+}
+
+async fn audit(
+    url: &DatabaseUrl,
+    org: &str,
+    filter: AuditFilter,
+    limit: u32,
+    json: bool,
+) -> CmdResult {
+    let (store, _) = open(url).await?;
+    let org = existing_org(store.as_ref(), org).await?;
+    let events = store
+        .list_audit_events(&org, &filter, None, limit.clamp(1, 10_000))
+        .await
+        .map_err(fail)?;
+    let views: Vec<serde_json::Value> = events
+        .iter()
+        .map(|(_, e)| orgiam_server::routes::audit::event_json(e))
+        .collect();
+    if json {
+        println!("{}", serde_json::json!({"events": views}));
+        return Ok(());
+    }
+    if events.is_empty() {
+        println!("No audit events.");
+    }
+    for (_, e) in &events {
+        println!(
+            "{}  {:<24} {:<34} by {}{}",
+            time_fmt::format(e.date_created),
+            e.action,
+            e.target,
+            e.actor,
+            e.request_id
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+    }
     Ok(())
 }

@@ -311,7 +311,7 @@ async fn create(
     };
     state
         .store
-        .create_assignment(&assignment, role.org.is_none())
+        .create_assignment(&assignment, role.org.is_none(), &caller.actor())
         .await?;
     tracing::info!(assignment = %assignment.sid, role = %assignment.role, "role assignment created");
     Ok(json(StatusCode::CREATED, &view(&assignment)))
@@ -320,7 +320,11 @@ async fn create(
 async fn delete(state: AppState, caller: Caller, raw: &str) -> Result<Response> {
     let sid = AssignmentSid::parse(raw)
         .map_err(|e| Error::bad_request(format!("RoleAssignmentSid {e}")))?;
-    if !state.store.delete_assignment(&caller.org, &sid).await? {
+    if !state
+        .store
+        .delete_assignment(&caller.org, &sid, &caller.actor())
+        .await?
+    {
         return Err(Error::not_found(format!(
             "Role assignment {sid} was not found"
         )));

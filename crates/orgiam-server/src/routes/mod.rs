@@ -1,5 +1,6 @@
 pub mod accounts;
 pub mod assignments;
+pub mod audit;
 pub mod oauth;
 pub mod ops;
 pub mod permissions;

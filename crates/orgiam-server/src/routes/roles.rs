@@ -14,7 +14,7 @@ use orgiam_domain::sid::RoleSid;
 use orgiam_domain::{Error, time_fmt};
 
 use crate::auth::{Caller, perms};
-use crate::error::{ApiError, PathParam, json};
+use crate::error::{ApiError, PathParam, json, json_bytes};
 use crate::list::{Links, Page, PageRequest, Params, base_url};
 use crate::state::{AppState, State as ServerState};
 
@@ -150,6 +150,20 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;
+    let base = base_url(
+        state.config.public_url.as_deref(),
+        &headers,
+        &state.config.listen.to_string(),
+    );
+    let cache_key = format!(
+        "{}\n{}\n{base}\n{}",
+        state.roles_revision(),
+        caller.org,
+        query.as_deref().unwrap_or("")
+    );
+    if let Some(body) = state.role_pages.get(&cache_key) {
+        return Ok(json_bytes(StatusCode::OK, body));
+    }
     let params = Params::parse(query.as_deref());
     let expand = params.flag("Expand")?;
     let (filter, canonical) = filter(&params)?;
@@ -163,11 +177,6 @@ pub async fn list(
         .store
         .list_roles(&caller.org, &filter, req.cursor.as_ref(), req.fetch_limit())
         .await?;
-    let base = base_url(
-        state.config.public_url.as_deref(),
-        &headers,
-        &state.config.listen.to_string(),
-    );
     let links = Links {
         base: &base,
         path: PATH,
@@ -189,7 +198,9 @@ pub async fn list(
         .zip(&expanded)
         .map(|(r, e)| view(r, e.as_deref()))
         .collect();
-    Ok(page.respond("roles", &views)?)
+    let body = axum::body::Bytes::from(page.body("roles", &views)?);
+    state.role_pages.insert(cache_key, body.clone());
+    Ok(json_bytes(StatusCode::OK, body))
 }
 
 /// `GET /v2/Organizations/Roles/{RoleSid}`.

@@ -260,7 +260,10 @@ impl TestApp {
             deny: (!deny.is_empty()).then(|| parse(deny)),
         };
         let (app, secret) = bootstrap::new_app(&self.hasher, org, "test app", policy, ttl);
-        self.store.create_app(&app).await.expect("create app");
+        self.store
+            .create_app(&app, &orgiam_domain::model::Actor::cli())
+            .await
+            .expect("create app");
         (app.sid, secret)
     }
 
