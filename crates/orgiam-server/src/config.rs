@@ -15,6 +15,9 @@ pub struct ServerConfig {
     /// by the CLI are honoured within this).
     pub poll_interval: Duration,
     pub limits: Limits,
+    /// Keep rendered role pages in memory (dropped whenever custom roles change). Turn off
+    /// to measure the store's own query cost.
+    pub role_page_cache: bool,
 }
 
 impl Default for ServerConfig {
@@ -24,6 +27,7 @@ impl Default for ServerConfig {
             public_url: None,
             poll_interval: Duration::from_millis(250),
             limits: Limits::default(),
+            role_page_cache: true,
         }
     }
 }

@@ -98,6 +98,8 @@ struct Settings {
     /// API requests per second per app (0 = unlimited), and the burst.
     api_rate_per_second: u32,
     api_burst: u32,
+    /// Keep rendered role pages in memory.
+    role_page_cache: bool,
 }
 
 /// Settings read from `ORGIAM_<NAME>` besides the flags' own variables.
@@ -111,6 +113,7 @@ const ENV_SETTINGS: &[&str] = &[
     "token_burst",
     "api_rate_per_second",
     "api_burst",
+    "role_page_cache",
 ];
 
 impl Default for Settings {
@@ -129,6 +132,7 @@ impl Default for Settings {
             token_burst: l.token_rate.burst,
             api_rate_per_second: l.api_rate.per_second,
             api_burst: l.api_rate.burst,
+            role_page_cache: true,
         }
     }
 }
@@ -273,6 +277,7 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
         public_url: settings.public_url.clone(),
         poll_interval: Duration::from_millis(settings.poll_interval_ms.max(10)),
         limits: settings.limits(),
+        role_page_cache: settings.role_page_cache,
     };
     let app = Application::build(config, store).await.map_err(fail)?;
     let base = display_base(settings.public_url.as_deref(), app.local_addr());

@@ -67,14 +67,8 @@ fn free_text(params: &Params, name: &str) -> Result<Option<String>> {
     }
 }
 
-async fn list(
-    state: AppState,
-    caller: Caller,
-    headers: HeaderMap,
-    query: Option<String>,
-    path: &str,
-) -> Result<Response> {
-    let params = Params::parse(query.as_deref());
+/// The filters of a listing. Pure parsing; fuzzed.
+pub fn list_filter(params: &Params) -> Result<AssignmentFilter> {
     let identity = params.non_blank("Identity").map(str::to_owned);
     if let Some(i) = &identity {
         UserSid::parse(i).map_err(|e| Error::bad_request(format!("Identity {e}")))?;
@@ -85,12 +79,23 @@ async fn list(
             "Scope must be an organization (OR) or account (AC) SID",
         ));
     }
-    let filter = AssignmentFilter {
+    Ok(AssignmentFilter {
         identity,
         scope,
-        resource_type: free_text(&params, "ResourceType")?,
-        resource_id: free_text(&params, "ResourceId")?,
-    };
+        resource_type: free_text(params, "ResourceType")?,
+        resource_id: free_text(params, "ResourceId")?,
+    })
+}
+
+async fn list(
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    query: Option<String>,
+    path: &str,
+) -> Result<Response> {
+    let params = Params::parse(query.as_deref());
+    let filter = list_filter(&params)?;
     let canonical = serde_json::json!([
         filter.identity,
         filter.scope,
@@ -212,12 +217,17 @@ fn scope_name(l: Level) -> &'static str {
     }
 }
 
-async fn create(
-    state: AppState,
-    caller: Caller,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response> {
+/// The fields of a create request.
+pub struct CreateRequest {
+    pub role_sid: RoleSid,
+    pub scope: String,
+    pub identity: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+}
+
+/// Parses a create request's JSON body (snake_case, or twilio-node's camelCase). Pure; fuzzed.
+pub fn parse_create(headers: &HeaderMap, body: &[u8]) -> Result<CreateRequest> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
         if !(ct.starts_with("application/json") || ct.contains("+json")) {
@@ -238,7 +248,30 @@ async fn create(
     let identity = required(&body, "identity")?;
     let resource_type = field(&body, "resource_type")?.filter(|s| !s.is_empty());
     let resource_id = field(&body, "resource_id")?.filter(|s| !s.is_empty());
+    Ok(CreateRequest {
+        role_sid,
+        scope: scope.to_owned(),
+        identity: identity.to_owned(),
+        resource_type: resource_type.map(str::to_owned),
+        resource_id: resource_id.map(str::to_owned),
+    })
+}
 
+async fn create(
+    state: AppState,
+    caller: Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response> {
+    let CreateRequest {
+        role_sid,
+        scope,
+        identity,
+        resource_type,
+        resource_id,
+    } = parse_create(headers, body)?;
+    let (scope, identity) = (scope.as_str(), identity.as_str());
+    let (resource_type, resource_id) = (resource_type.as_deref(), resource_id.as_deref());
     let role: Role = state
         .store
         .role(&caller.org, &role_sid)

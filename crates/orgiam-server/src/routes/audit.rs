@@ -44,6 +44,18 @@ fn time_param(params: &Params, name: &str) -> Result<Option<i64>> {
         .transpose()
 }
 
+/// The filters of a listing. Pure parsing; fuzzed.
+pub fn filter(params: &Params) -> Result<AuditFilter> {
+    let text = |n: &str| params.non_blank(n).map(str::to_owned);
+    Ok(AuditFilter {
+        action: text("Action"),
+        actor: text("Actor"),
+        target: text("Target"),
+        since: time_param(params, "StartDate")?,
+        until: time_param(params, "EndDate")?,
+    })
+}
+
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,14 +64,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     caller.require(perms::AUDIT_EVENTS_LIST)?;
     let params = Params::parse(query.as_deref());
-    let text = |n: &str| params.non_blank(n).map(str::to_owned);
-    let filter = AuditFilter {
-        action: text("Action"),
-        actor: text("Actor"),
-        target: text("Target"),
-        since: time_param(&params, "StartDate")?,
-        until: time_param(&params, "EndDate")?,
-    };
+    let filter = filter(&params)?;
     let canonical = json!([
         filter.action,
         filter.actor,

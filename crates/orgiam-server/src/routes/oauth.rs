@@ -157,12 +157,12 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((user, decode(pass))))
 }
 
-/// `POST /v2/token` and `/v1/token`.
-pub async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, OAuthError> {
+/// The client credentials of a token request (RFC 6749 §4.4, §2.3.1): the form's, or an `OQ`
+/// HTTP Basic pair's. Pure parsing, no I/O; fuzzed.
+pub fn client_credentials(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(AppSid, String), OAuthError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
         if !ct
@@ -174,7 +174,7 @@ pub async fn token(
             ));
         }
     }
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let field = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)
@@ -220,6 +220,16 @@ pub async fn token(
     let sid = AppSid::parse(&client_id).map_err(|_| {
         invalid_client("client_id must be an OAuth app SID (OQ followed by 32 hex digits)")
     })?;
+    Ok((sid, secret))
+}
+
+/// `POST /v2/token` and `/v1/token`.
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, OAuthError> {
+    let (sid, secret) = client_credentials(&headers, &body)?;
     state.rate.check_token(sid.as_str())?;
     let app = state.app(&sid).await?;
     let now = time_fmt::now();

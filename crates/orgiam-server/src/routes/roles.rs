@@ -109,7 +109,8 @@ pub fn role_permissions(state: &ServerState, role: &Role) -> Arc<[CatalogPermiss
 }
 
 /// The parsed filters of a role listing, with their canonical form for page-token binding.
-fn filter(params: &Params) -> Result<(RoleFilter, String), Error> {
+/// Pure parsing; fuzzed.
+pub fn filter(params: &Params) -> Result<(RoleFilter, String), Error> {
     let search = params.non_blank("Search").map(str::to_lowercase);
     if search
         .as_ref()
@@ -161,7 +162,8 @@ pub async fn list(
         caller.org,
         query.as_deref().unwrap_or("")
     );
-    if let Some(body) = state.role_pages.get(&cache_key) {
+    let cached = state.config.role_page_cache;
+    if let Some(body) = cached.then(|| state.role_pages.get(&cache_key)).flatten() {
         return Ok(json_bytes(StatusCode::OK, body));
     }
     let params = Params::parse(query.as_deref());
@@ -199,7 +201,9 @@ pub async fn list(
         .map(|(r, e)| view(r, e.as_deref()))
         .collect();
     let body = axum::body::Bytes::from(page.body("roles", &views)?);
-    state.role_pages.insert(cache_key, body.clone());
+    if cached {
+        state.role_pages.insert(cache_key, body.clone());
+    }
     Ok(json_bytes(StatusCode::OK, body))
 }
 

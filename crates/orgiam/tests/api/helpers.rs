@@ -114,6 +114,7 @@ pub async fn spawn_app_with(tune: impl FnOnce(&mut ServerConfig)) -> TestApp {
         public_url: None,
         poll_interval: Duration::from_millis(100),
         limits: Default::default(),
+        role_page_cache: true,
     };
     let mut config = config;
     tune(&mut config);
