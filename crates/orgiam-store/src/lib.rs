@@ -79,8 +79,7 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => Error::Unavailable(e.to_string()),
-        // PostgreSQL: connection exceptions (08), insufficient resources (53), and the server
-        // shutting down or starting up (57P01-57P03) are outages, not bugs.
+        // PostgreSQL outages are not bugs (see `is_outage_sqlstate`).
         sqlx::Error::Database(d) if d.code().is_some_and(|c| is_outage_sqlstate(&c)) => {
             Error::Unavailable(e.to_string())
         }
@@ -89,7 +88,10 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
 }
 
 fn is_outage_sqlstate(code: &str) -> bool {
-    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
+    // 08: connection exception; 53: insufficient resources; 28: the login was refused;
+    // 3D000: the database is gone; 57P01-57P03: the server is shutting down or starting.
+    ["08", "53", "28"].iter().any(|c| code.starts_with(c))
+        || matches!(code, "3D000" | "57P01" | "57P02" | "57P03")
 }
 
 #[cfg(test)]

@@ -14,7 +14,11 @@ pub async fn healthz() -> Response {
 
 /// `GET /readyz`: the store answers.
 pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    state.store.ping().await?;
+    // Whatever the cause, a store that does not answer means "not ready".
+    state.store.ping().await.map_err(|e| match e {
+        orgiam_domain::Error::Unavailable(m) => orgiam_domain::Error::Unavailable(m),
+        other => orgiam_domain::Error::Unavailable(other.to_string()),
+    })?;
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({"status": "ready", "store": state.store.engine()}),

@@ -2,8 +2,11 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use orgiam_domain::model::{Account, Org, SigningKey, User};
@@ -382,4 +385,119 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     None
+}
+
+pub fn orgiam() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_orgiam"))
+}
+
+/// A running `orgiam serve` and the lines it printed up to "listening on".
+pub struct Served {
+    pub child: Child,
+    pub lines: Vec<String>,
+    pub base: String,
+}
+
+/// A started `orgiam serve` whose output is still to be read.
+pub struct Starting {
+    child: Child,
+    rx: mpsc::Receiver<String>,
+}
+
+/// Starts `orgiam serve` on 127.0.0.1:0 with extra environment.
+pub fn start_serve(db_url: &str, dir: &TempDir, env: &[(&str, &str)]) -> Starting {
+    let mut child = orgiam()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("ORGIAM_DATABASE_URL", db_url)
+        .env("ORGIAM_LOG", "warn")
+        .envs(env.iter().copied())
+        .current_dir(&dir.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn orgiam serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Starting { child, rx }
+}
+
+impl Starting {
+    /// Waits for "listening on" and returns the server with what it printed.
+    pub fn ready(self) -> Served {
+        let mut lines = Vec::new();
+        loop {
+            let line = self
+                .rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("serve prints 'listening on'");
+            let done = line.contains("listening on");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        let last = lines.last().cloned().unwrap_or_default();
+        let base = last
+            .split("listening on ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .expect("base url")
+            .to_owned();
+        Served {
+            child: self.child,
+            lines,
+            base,
+        }
+    }
+}
+
+pub fn serve(db_url: &str, dir: &TempDir) -> Served {
+    start_serve(db_url, dir, &[]).ready()
+}
+
+/// The bootstrap credentials a first start printed: (org, client id, client secret).
+pub fn printed_credentials(lines: &[String]) -> Option<(String, String, String)> {
+    let after = |marker: &str| {
+        lines.iter().find_map(|l| {
+            l.split(marker)
+                .nth(1)
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_owned())
+        })
+    };
+    Some((
+        after("bootstrapped organization ")?,
+        after("client_id:")?,
+        after("client_secret:")?,
+    ))
+}
+
+pub fn stop(mut s: Served) {
+    let pid = s.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = s.child.wait().expect("wait");
+    assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+}
+
+pub fn bash(cmd: &str) -> String {
+    let out = Command::new("bash")
+        .args(["-c", cmd])
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
 }

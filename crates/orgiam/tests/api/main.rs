@@ -8,4 +8,5 @@ mod cli;
 mod helpers;
 mod limits;
 mod oauth;
+mod replicas;
 mod roles;
