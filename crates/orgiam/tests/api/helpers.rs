@@ -396,16 +396,23 @@ pub struct Served {
     pub child: Child,
     pub lines: Vec<String>,
     pub base: String,
+    /// Where its stderr (the logs) goes.
+    pub log: PathBuf,
 }
 
 /// A started `orgiam serve` whose output is still to be read.
 pub struct Starting {
     child: Child,
     rx: mpsc::Receiver<String>,
+    log: PathBuf,
 }
 
 /// Starts `orgiam serve` on 127.0.0.1:0 with extra environment.
 pub fn start_serve(db_url: &str, dir: &TempDir, env: &[(&str, &str)]) -> Starting {
+    let log = dir
+        .0
+        .join(format!("serve-{}.log", orgiam_domain::sid::random_body()));
+    let log_file = std::fs::File::create(&log).expect("log file");
     let mut child = orgiam()
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("ORGIAM_DATABASE_URL", db_url)
@@ -413,7 +420,7 @@ pub fn start_serve(db_url: &str, dir: &TempDir, env: &[(&str, &str)]) -> Startin
         .envs(env.iter().copied())
         .current_dir(&dir.0)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log_file)
         .spawn()
         .expect("spawn orgiam serve");
     let stdout = child.stdout.take().expect("stdout");
@@ -425,7 +432,7 @@ pub fn start_serve(db_url: &str, dir: &TempDir, env: &[(&str, &str)]) -> Startin
             }
         }
     });
-    Starting { child, rx }
+    Starting { child, rx, log }
 }
 
 impl Starting {
@@ -454,6 +461,7 @@ impl Starting {
             child: self.child,
             lines,
             base,
+            log: self.log,
         }
     }
 }
