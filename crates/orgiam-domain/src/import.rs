@@ -104,10 +104,10 @@ pub fn parse_line(
     if r.policy.format.is_some_and(|f| f != 1) {
         return Err("policy.format must be 1".into());
     }
-    if let Some(types) = &r.resource_types {
-        if types.is_empty() || types.iter().any(|t| !valid_slug(t)) {
-            return Err("resource_types must be null or a non-empty array of slugs".into());
-        }
+    if let Some(types) = &r.resource_types
+        && (types.is_empty() || types.iter().any(|t| !valid_slug(t)))
+    {
+        return Err("resource_types must be null or a non-empty array of slugs".into());
     }
     Ok(Role {
         sid: RoleSid::random(),

@@ -67,7 +67,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes `key` the signing key. Older keys are retired (they keep verifying until the
     /// tokens they signed expire) or, with `revoke_old`, removed at once. Keys retired longer
-    /// ago than `MAX_TOKEN_TTL` are pruned.
+    /// ago than `MAX_TOKEN_TTL` (plus a minute of leeway) are pruned.
     async fn rotate_signing_key(
         &self,
         key: &SigningKey,

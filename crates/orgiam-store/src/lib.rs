@@ -3,6 +3,7 @@
 
 mod events;
 mod postgres;
+mod rows;
 mod sqlite;
 
 use std::sync::Arc;
@@ -92,7 +93,10 @@ fn is_outage_sqlstate(code: &str) -> bool {
     // 3D000: the database is gone; 57P01-57P03: the server is shutting down or starting;
     // 40001/40P01: a serialization failure or deadlock, worth a retry by the client.
     ["08", "53", "28"].iter().any(|c| code.starts_with(c))
-        || matches!(code, "3D000" | "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+        || matches!(
+            code,
+            "3D000" | "57P01" | "57P02" | "57P03" | "40001" | "40P01"
+        )
 }
 
 #[cfg(test)]

@@ -13,24 +13,25 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::MigrateError;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use orgiam_domain::model::{
-    Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter, Level,
+    Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter,
     MAX_BUILTIN_ASSIGNMENTS_PER_USER, MAX_TOKEN_TTL, Org, Role, RoleFilter, SecretRecord,
     ServerKeys, SigningKey, User, actions,
 };
 use orgiam_domain::page::{Cursor, Direction};
-use orgiam_domain::policy::Policy;
-use orgiam_domain::sid::{
-    AccountSid, AppSid, AssignmentSid, AuditSid, KeySid, OrgSid, RoleSid, UserSid,
-};
+use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid};
 use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, RoleBatches, Store};
 use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::events::{
     app_created_event, assignment_created_event, key_event, rotation_event, status_event,
+};
+use crate::rows::{
+    self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, corrupt, json,
+    like_escape,
 };
 use crate::{DatabaseUrl, db_error};
 
@@ -42,6 +43,8 @@ const MAX_CONNECTIONS: u32 = 16;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Advisory lock that serializes catalog syncs of replicas starting together ("orgiamrl").
 const SYNC_ROLES_LOCK: i64 = 0x6f72_6769_616d_726c;
+/// Advisory lock that orders audit events' commits ("orgiamae").
+const AUDIT_LOCK: i64 = 0x6f72_6769_616d_6165;
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -103,61 +106,11 @@ async fn bump(tx: &mut PgConnection, name: &str) -> Result<i64> {
         .map_err(db_error)
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(Error::internal)
-}
-
-fn corrupt(what: &str) -> Error {
-    Error::internal(format!("stored {what} is malformed"))
-}
-
 /// `resource_types` is JSONB (for `?|`); it is read back as text and parsed, which keeps the
 /// array's order.
 const ROLE_COLUMNS: &str = "sid, org_sid, friendly_name, external_description, product_group, \
     product_group_name, lowest_level, policy, resource_types::text AS resource_types, \
     date_created, date_updated";
-
-fn role_from_row(row: &PgRow) -> Result<Role> {
-    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
-    let org: Option<String> = row.try_get(1).map_err(db_error)?;
-    let resource_types: Option<String> = row.try_get(8).map_err(db_error)?;
-    Ok(Role {
-        sid: RoleSid::parse(&get(0)?).map_err(|_| corrupt("role sid"))?,
-        org: org
-            .map(|o| OrgSid::parse(&o).map_err(|_| corrupt("role org")))
-            .transpose()?,
-        friendly_name: get(2)?,
-        external_description: get(3)?,
-        product_group: get(4)?,
-        product_group_name: get(5)?,
-        lowest_level: Level::parse(&get(6)?).ok_or_else(|| corrupt("role level"))?,
-        policy: serde_json::from_str(&get(7)?).map_err(|_| corrupt("role policy"))?,
-        resource_types: resource_types
-            .map(|r| serde_json::from_str(&r).map_err(|_| corrupt("role resource types")))
-            .transpose()?,
-        date_created: row.try_get(9).map_err(db_error)?,
-        date_updated: row.try_get(10).map_err(db_error)?,
-    })
-}
-
-const APP_COLUMNS: &str = "sid, org_sid, friendly_name, description, status, policy, \
-    access_token_ttl, date_created, date_updated";
-
-fn app_from_row(row: &PgRow) -> Result<App> {
-    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
-    Ok(App {
-        sid: AppSid::parse(&get(0)?).map_err(|_| corrupt("app sid"))?,
-        org: OrgSid::parse(&get(1)?).map_err(|_| corrupt("app org"))?,
-        friendly_name: get(2)?,
-        description: get(3)?,
-        status: AppStatus::parse(&get(4)?).ok_or_else(|| corrupt("app status"))?,
-        policy: serde_json::from_str::<Policy>(&get(5)?).map_err(|_| corrupt("app policy"))?,
-        access_token_ttl: row.try_get(6).map_err(db_error)?,
-        date_created: row.try_get(7).map_err(db_error)?,
-        date_updated: row.try_get(8).map_err(db_error)?,
-        secrets: Vec::new(),
-    })
-}
 
 /// Loads the secrets of the given apps in one query, oldest first (on a tie, the current
 /// secret, the one without an expiry, last).
@@ -227,6 +180,14 @@ async fn insert_app(tx: &mut PgConnection, app: &App) -> Result<()> {
 
 /// Records an audit event in the caller's transaction.
 async fn insert_event(tx: &mut PgConnection, e: &AuditEvent) -> Result<()> {
+    // `seq` comes from a sequence, taken at insert time; the lock (held to commit, and the
+    // event is each transaction's last write) makes events commit in `seq` order, so a reader
+    // asking for events newer than one it saw never misses one committed late.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
     sqlx::query(
         "INSERT INTO audit_events (sid, org_sid, date_created, actor, action, target, request_id, before, after) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -244,32 +205,6 @@ async fn insert_event(tx: &mut PgConnection, e: &AuditEvent) -> Result<()> {
     .await
     .map_err(db_error)?;
     Ok(())
-}
-
-fn event_from_row(row: &PgRow) -> Result<(i64, AuditEvent)> {
-    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
-    let value = |i: usize| -> Result<Option<serde_json::Value>> {
-        let raw: Option<String> = row.try_get(i).map_err(db_error)?;
-        raw.map(|r| serde_json::from_str(&r).map_err(|_| corrupt("audit value")))
-            .transpose()
-    };
-    let org: Option<String> = row.try_get(2).map_err(db_error)?;
-    Ok((
-        row.try_get(0).map_err(db_error)?,
-        AuditEvent {
-            sid: AuditSid::parse(&get(1)?).map_err(|_| corrupt("audit sid"))?,
-            org: org
-                .map(|o| OrgSid::parse(&o).map_err(|_| corrupt("audit org")))
-                .transpose()?,
-            date_created: row.try_get(3).map_err(db_error)?,
-            actor: get(4)?,
-            action: get(5)?,
-            target: get(6)?,
-            request_id: row.try_get(7).map_err(db_error)?,
-            before: value(8)?,
-            after: value(9)?,
-        },
-    ))
 }
 
 async fn insert_signing_key(tx: &mut PgConnection, k: &SigningKey) -> Result<()> {
@@ -337,18 +272,6 @@ async fn insert_org(conn: &mut PgConnection, org: &Org) -> Result<()> {
     Ok(())
 }
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE E'\\'`.
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Appends one arm of the role listing: the rows of one owner (built-in or the organization).
 ///
 /// Search uses ILIKE: on `COLLATE "C"` text it folds ASCII letters only, which is exactly
@@ -403,45 +326,6 @@ fn push_role_arm<'a>(
         " ORDER BY name_key, sid"
     });
     q.push(" LIMIT ").push_bind(limit).push(")");
-}
-
-const ACCOUNT_COLUMNS: &str =
-    "sid, org_sid, parent_sid, friendly_name, status, owner_sid, date_created";
-
-fn account_from_row(row: &PgRow) -> Result<Account> {
-    let opt = |i: usize| -> Result<Option<String>> { row.try_get(i).map_err(db_error) };
-    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
-    Ok(Account {
-        sid: AccountSid::parse(&get(0)?).map_err(|_| corrupt("account sid"))?,
-        org: OrgSid::parse(&get(1)?).map_err(|_| corrupt("account org"))?,
-        parent: opt(2)?
-            .map(|p| AccountSid::parse(&p).map_err(|_| corrupt("account parent")))
-            .transpose()?,
-        friendly_name: get(3)?,
-        status: get(4)?,
-        owner: opt(5)?
-            .map(|o| UserSid::parse(&o).map_err(|_| corrupt("account owner")))
-            .transpose()?,
-        date_created: row.try_get(6).map_err(db_error)?,
-    })
-}
-
-const ASSIGNMENT_COLUMNS: &str =
-    "sid, org_sid, role_sid, scope, identity, resource_type, resource_id, date_created";
-
-fn assignment_from_row(row: &PgRow) -> Result<Assignment> {
-    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
-    let non_empty = |s: String| (!s.is_empty()).then_some(s);
-    Ok(Assignment {
-        sid: AssignmentSid::parse(&get(0)?).map_err(|_| corrupt("assignment sid"))?,
-        org: OrgSid::parse(&get(1)?).map_err(|_| corrupt("assignment org"))?,
-        role: RoleSid::parse(&get(2)?).map_err(|_| corrupt("assignment role"))?,
-        scope: get(3)?,
-        identity: UserSid::parse(&get(4)?).map_err(|_| corrupt("assignment identity"))?,
-        resource_type: non_empty(get(5)?),
-        resource_id: non_empty(get(6)?),
-        date_created: row.try_get(7).map_err(db_error)?,
-    })
 }
 
 /// Appends the keyset condition on `sid` and the order for a cursor; returns whether the
@@ -674,7 +558,7 @@ impl Store for PgStore {
             .await
             .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
-        let mut apps = [app_from_row(&row)?];
+        let mut apps = [rows::app(&row)?];
         attach_secrets(&mut tx, &mut apps).await?;
         tx.commit().await.map_err(db_error)?;
         let [app] = apps;
@@ -810,11 +694,14 @@ impl Store for PgStore {
         let now = time_fmt::now();
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         bump(&mut tx, KEYS_REVISION).await?;
-        let old: Vec<String> =
-            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_error)?;
+        let old: Vec<String> = sqlx::query_scalar(if revoke_old {
+            "SELECT kid FROM signing_keys ORDER BY kid"
+        } else {
+            "SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY kid"
+        })
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
         if revoke_old {
             sqlx::query("DELETE FROM signing_keys")
                 .execute(&mut *tx)
@@ -854,7 +741,7 @@ impl Store for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-        let mut apps = rows.iter().map(app_from_row).collect::<Result<Vec<_>>>()?;
+        let mut apps = rows.iter().map(rows::app).collect::<Result<Vec<_>>>()?;
         attach_secrets(&mut tx, &mut apps).await?;
         tx.commit().await.map_err(db_error)?;
         Ok((apps, now))
@@ -880,7 +767,7 @@ impl Store for PgStore {
         });
         q.push(" LIMIT ").push_bind(limit);
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut roles = rows.iter().map(role_from_row).collect::<Result<Vec<_>>>()?;
+        let mut roles = rows.iter().map(rows::role).collect::<Result<Vec<_>>>()?;
         if desc {
             roles.reverse();
         }
@@ -896,7 +783,7 @@ impl Store for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        row.as_ref().map(role_from_row).transpose()
+        row.as_ref().map(rows::role).transpose()
     }
 
     async fn create_account(&self, account: &Account) -> Result<()> {
@@ -925,7 +812,7 @@ impl Store for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        row.as_ref().map(account_from_row).transpose()
+        row.as_ref().map(rows::account).transpose()
     }
 
     async fn list_accounts(
@@ -940,10 +827,7 @@ impl Store for PgStore {
         q.push_bind(org.as_str());
         let desc = push_sid_keyset(&mut q, cursor, limit);
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut out = rows
-            .iter()
-            .map(account_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        let mut out = rows.iter().map(rows::account).collect::<Result<Vec<_>>>()?;
         if desc {
             out.reverse();
         }
@@ -1061,8 +945,20 @@ impl Store for PgStore {
         let Some((identity, builtin, role, scope, rtype, rid)) = gone else {
             return Ok(false);
         };
+        let identity_text = identity.clone();
+        if builtin {
+            sqlx::query(
+                "UPDATE users SET builtin_assignments = builtin_assignments - 1 \
+                 WHERE org_sid = $1 AND sid = $2",
+            )
+            .bind(org.as_str())
+            .bind(identity)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
         let before = serde_json::json!({
-            "role_sid": role, "scope": scope, "identity": identity,
+            "role_sid": role, "scope": scope, "identity": identity_text,
             "resource_type": (!rtype.is_empty()).then_some(rtype),
             "resource_id": (!rid.is_empty()).then_some(rid),
         });
@@ -1075,17 +971,6 @@ impl Store for PgStore {
             None,
         );
         insert_event(&mut tx, &event).await?;
-        if builtin {
-            sqlx::query(
-                "UPDATE users SET builtin_assignments = builtin_assignments - 1 \
-                 WHERE org_sid = $1 AND sid = $2",
-            )
-            .bind(org.as_str())
-            .bind(identity)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        }
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
@@ -1115,7 +1000,7 @@ impl Store for PgStore {
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
         let mut out = rows
             .iter()
-            .map(assignment_from_row)
+            .map(rows::assignment)
             .collect::<Result<Vec<_>>>()?;
         if desc {
             out.reverse();
@@ -1156,10 +1041,9 @@ impl Store for PgStore {
         cursor: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<(i64, AuditEvent)>> {
-        let mut q = QueryBuilder::<Postgres>::new(
-            "SELECT seq, sid, org_sid, date_created, actor, action, target, request_id, before, after \
-             FROM audit_events WHERE (org_sid IS NULL OR org_sid = ",
-        );
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE (org_sid IS NULL OR org_sid = "
+        ));
         q.push_bind(org.as_str()).push(")");
         for (column, value) in [
             ("action", &filter.action),
@@ -1190,24 +1074,10 @@ impl Store for PgStore {
         });
         q.push(" LIMIT ").push_bind(i64::from(limit));
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut out = rows
-            .iter()
-            .map(event_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        let mut out = rows.iter().map(rows::event).collect::<Result<Vec<_>>>()?;
         if back {
             out.reverse();
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_escape;
-
-    #[test]
-    fn escapes_like_metacharacters() {
-        assert_eq!(like_escape(r"100%_a\b"), r"100\%\_a\\b");
-        assert_eq!(like_escape("plain"), "plain");
     }
 }

@@ -4,27 +4,26 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use orgiam_domain::model::{
-    Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter, Level,
+    Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter,
     MAX_BUILTIN_ASSIGNMENTS_PER_USER, MAX_TOKEN_TTL, Org, Role, RoleFilter, SecretRecord,
     ServerKeys, SigningKey, User, actions,
 };
 use orgiam_domain::page::{Cursor, Direction};
-use orgiam_domain::policy::Policy;
-use orgiam_domain::sid::{
-    AccountSid, AppSid, AssignmentSid, AuditSid, KeySid, OrgSid, RoleSid, UserSid,
-};
+use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid};
 use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, RoleBatches, Store};
 use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::db_error;
 use crate::events::{
     app_created_event, assignment_created_event, key_event, rotation_event, status_event,
+};
+use crate::rows::{
+    self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, corrupt, json,
+    like_escape,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -81,58 +80,8 @@ async fn bump(tx: &mut sqlx::SqliteConnection, name: &str) -> Result<i64> {
         .map_err(db_error)
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(Error::internal)
-}
-
-fn corrupt(what: &str) -> Error {
-    Error::internal(format!("stored {what} is malformed"))
-}
-
 const ROLE_COLUMNS: &str = "sid, org_sid, friendly_name, external_description, product_group, \
     product_group_name, lowest_level, policy, resource_types, date_created, date_updated";
-
-fn role_from_row(row: &SqliteRow) -> Result<Role> {
-    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
-    let org: Option<String> = row.try_get(1).map_err(db_error)?;
-    let resource_types: Option<String> = row.try_get(8).map_err(db_error)?;
-    Ok(Role {
-        sid: RoleSid::parse(&get(0)?).map_err(|_| corrupt("role sid"))?,
-        org: org
-            .map(|o| OrgSid::parse(&o).map_err(|_| corrupt("role org")))
-            .transpose()?,
-        friendly_name: get(2)?,
-        external_description: get(3)?,
-        product_group: get(4)?,
-        product_group_name: get(5)?,
-        lowest_level: Level::parse(&get(6)?).ok_or_else(|| corrupt("role level"))?,
-        policy: serde_json::from_str(&get(7)?).map_err(|_| corrupt("role policy"))?,
-        resource_types: resource_types
-            .map(|r| serde_json::from_str(&r).map_err(|_| corrupt("role resource types")))
-            .transpose()?,
-        date_created: row.try_get(9).map_err(db_error)?,
-        date_updated: row.try_get(10).map_err(db_error)?,
-    })
-}
-
-const APP_COLUMNS: &str = "sid, org_sid, friendly_name, description, status, policy, \
-    access_token_ttl, date_created, date_updated";
-
-fn app_from_row(row: &SqliteRow) -> Result<App> {
-    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
-    Ok(App {
-        sid: AppSid::parse(&get(0)?).map_err(|_| corrupt("app sid"))?,
-        org: OrgSid::parse(&get(1)?).map_err(|_| corrupt("app org"))?,
-        friendly_name: get(2)?,
-        description: get(3)?,
-        status: AppStatus::parse(&get(4)?).ok_or_else(|| corrupt("app status"))?,
-        policy: serde_json::from_str::<Policy>(&get(5)?).map_err(|_| corrupt("app policy"))?,
-        access_token_ttl: row.try_get(6).map_err(db_error)?,
-        date_created: row.try_get(7).map_err(db_error)?,
-        date_updated: row.try_get(8).map_err(db_error)?,
-        secrets: Vec::new(),
-    })
-}
 
 /// Loads the secrets of the given apps.
 async fn attach_secrets(conn: &mut sqlx::SqliteConnection, apps: &mut [App]) -> Result<()> {
@@ -212,32 +161,6 @@ async fn insert_event(tx: &mut sqlx::SqliteConnection, e: &AuditEvent) -> Result
     Ok(())
 }
 
-fn event_from_row(row: &SqliteRow) -> Result<(i64, AuditEvent)> {
-    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
-    let value = |i: usize| -> Result<Option<serde_json::Value>> {
-        let raw: Option<String> = row.try_get(i).map_err(db_error)?;
-        raw.map(|r| serde_json::from_str(&r).map_err(|_| corrupt("audit value")))
-            .transpose()
-    };
-    let org: Option<String> = row.try_get(2).map_err(db_error)?;
-    Ok((
-        row.try_get(0).map_err(db_error)?,
-        AuditEvent {
-            sid: AuditSid::parse(&get(1)?).map_err(|_| corrupt("audit sid"))?,
-            org: org
-                .map(|o| OrgSid::parse(&o).map_err(|_| corrupt("audit org")))
-                .transpose()?,
-            date_created: row.try_get(3).map_err(db_error)?,
-            actor: get(4)?,
-            action: get(5)?,
-            target: get(6)?,
-            request_id: row.try_get(7).map_err(db_error)?,
-            before: value(8)?,
-            after: value(9)?,
-        },
-    ))
-}
-
 async fn insert_signing_key(tx: &mut sqlx::SqliteConnection, k: &SigningKey) -> Result<()> {
     sqlx::query("INSERT INTO signing_keys (kid, private_der, public_raw, created_at, retired_at) VALUES (?, ?, ?, ?, ?)")
         .bind(k.kid.as_str())
@@ -303,18 +226,6 @@ async fn insert_org(conn: &mut sqlx::SqliteConnection, org: &Org) -> Result<()> 
     Ok(())
 }
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Appends one arm of the role listing: the rows of one owner (built-in or the organization).
 fn push_role_arm<'a>(
     q: &mut QueryBuilder<'a, Sqlite>,
@@ -367,46 +278,6 @@ fn push_role_arm<'a>(
         " ORDER BY name_key, sid"
     });
     q.push(" LIMIT ").push_bind(limit).push(")");
-}
-
-const ACCOUNT_COLUMNS: &str =
-    "sid, org_sid, parent_sid, friendly_name, status, owner_sid, date_created";
-
-fn account_from_row(row: &SqliteRow) -> Result<Account> {
-    let opt = |i: usize| -> Result<Option<String>> { row.try_get(i).map_err(db_error) };
-    Ok(Account {
-        sid: AccountSid::parse(&row.try_get::<String, _>(0).map_err(db_error)?)
-            .map_err(|_| corrupt("account sid"))?,
-        org: OrgSid::parse(&row.try_get::<String, _>(1).map_err(db_error)?)
-            .map_err(|_| corrupt("account org"))?,
-        parent: opt(2)?
-            .map(|p| AccountSid::parse(&p).map_err(|_| corrupt("account parent")))
-            .transpose()?,
-        friendly_name: row.try_get(3).map_err(db_error)?,
-        status: row.try_get(4).map_err(db_error)?,
-        owner: opt(5)?
-            .map(|o| UserSid::parse(&o).map_err(|_| corrupt("account owner")))
-            .transpose()?,
-        date_created: row.try_get(6).map_err(db_error)?,
-    })
-}
-
-const ASSIGNMENT_COLUMNS: &str =
-    "sid, org_sid, role_sid, scope, identity, resource_type, resource_id, date_created";
-
-fn assignment_from_row(row: &SqliteRow) -> Result<Assignment> {
-    let get = |i: usize| -> Result<String> { row.try_get::<String, _>(i).map_err(db_error) };
-    let non_empty = |s: String| (!s.is_empty()).then_some(s);
-    Ok(Assignment {
-        sid: AssignmentSid::parse(&get(0)?).map_err(|_| corrupt("assignment sid"))?,
-        org: OrgSid::parse(&get(1)?).map_err(|_| corrupt("assignment org"))?,
-        role: RoleSid::parse(&get(2)?).map_err(|_| corrupt("assignment role"))?,
-        scope: get(3)?,
-        identity: UserSid::parse(&get(4)?).map_err(|_| corrupt("assignment identity"))?,
-        resource_type: non_empty(get(5)?),
-        resource_id: non_empty(get(6)?),
-        date_created: row.try_get(7).map_err(db_error)?,
-    })
 }
 
 /// Appends the keyset condition on `sid` and the order for a cursor; returns whether the
@@ -617,7 +488,7 @@ impl Store for SqliteStore {
             .await
             .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
-        let mut apps = [app_from_row(&row)?];
+        let mut apps = [rows::app(&row)?];
         attach_secrets(&mut conn, &mut apps).await?;
         let [app] = apps;
         Ok(Some(app))
@@ -759,11 +630,14 @@ impl Store for SqliteStore {
             .await
             .map_err(db_error)?;
         bump(&mut tx, KEYS_REVISION).await?;
-        let old: Vec<String> =
-            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_error)?;
+        let old: Vec<String> = sqlx::query_scalar(if revoke_old {
+            "SELECT kid FROM signing_keys ORDER BY kid"
+        } else {
+            "SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY kid"
+        })
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
         if revoke_old {
             sqlx::query("DELETE FROM signing_keys")
                 .execute(&mut *tx)
@@ -801,7 +675,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-        let mut apps = rows.iter().map(app_from_row).collect::<Result<Vec<_>>>()?;
+        let mut apps = rows.iter().map(rows::app).collect::<Result<Vec<_>>>()?;
         attach_secrets(&mut tx, &mut apps).await?;
         tx.commit().await.map_err(db_error)?;
         Ok((apps, now))
@@ -827,7 +701,7 @@ impl Store for SqliteStore {
         });
         q.push(" LIMIT ").push_bind(limit);
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut roles = rows.iter().map(role_from_row).collect::<Result<Vec<_>>>()?;
+        let mut roles = rows.iter().map(rows::role).collect::<Result<Vec<_>>>()?;
         if desc {
             roles.reverse();
         }
@@ -843,7 +717,7 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        row.as_ref().map(role_from_row).transpose()
+        row.as_ref().map(rows::role).transpose()
     }
 
     async fn create_account(&self, account: &Account) -> Result<()> {
@@ -872,7 +746,7 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        row.as_ref().map(account_from_row).transpose()
+        row.as_ref().map(rows::account).transpose()
     }
 
     async fn list_accounts(
@@ -887,10 +761,7 @@ impl Store for SqliteStore {
         q.push_bind(org.as_str());
         let desc = push_sid_keyset(&mut q, cursor, limit);
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut out = rows
-            .iter()
-            .map(account_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        let mut out = rows.iter().map(rows::account).collect::<Result<Vec<_>>>()?;
         if desc {
             out.reverse();
         }
@@ -999,8 +870,17 @@ impl Store for SqliteStore {
         let Some((identity, builtin, role, scope, rtype, rid)) = gone else {
             return Ok(false);
         };
+        let identity_text = identity.clone();
+        if builtin {
+            sqlx::query("UPDATE users SET builtin_assignments = builtin_assignments - 1 WHERE org_sid = ? AND sid = ?")
+                .bind(org.as_str())
+                .bind(identity)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
         let before = serde_json::json!({
-            "role_sid": role, "scope": scope, "identity": identity,
+            "role_sid": role, "scope": scope, "identity": identity_text,
             "resource_type": (!rtype.is_empty()).then_some(rtype),
             "resource_id": (!rid.is_empty()).then_some(rid),
         });
@@ -1013,14 +893,6 @@ impl Store for SqliteStore {
             None,
         );
         insert_event(&mut tx, &event).await?;
-        if builtin {
-            sqlx::query("UPDATE users SET builtin_assignments = builtin_assignments - 1 WHERE org_sid = ? AND sid = ?")
-                .bind(org.as_str())
-                .bind(identity)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
@@ -1050,7 +922,7 @@ impl Store for SqliteStore {
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
         let mut out = rows
             .iter()
-            .map(assignment_from_row)
+            .map(rows::assignment)
             .collect::<Result<Vec<_>>>()?;
         if desc {
             out.reverse();
@@ -1095,10 +967,9 @@ impl Store for SqliteStore {
         cursor: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<(i64, AuditEvent)>> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT seq, sid, org_sid, date_created, actor, action, target, request_id, before, after \
-             FROM audit_events WHERE (org_sid IS NULL OR org_sid = ",
-        );
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE (org_sid IS NULL OR org_sid = "
+        ));
         q.push_bind(org.as_str()).push(")");
         for (column, value) in [
             ("action", &filter.action),
@@ -1129,10 +1000,7 @@ impl Store for SqliteStore {
         });
         q.push(" LIMIT ").push_bind(i64::from(limit));
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut out = rows
-            .iter()
-            .map(event_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        let mut out = rows.iter().map(rows::event).collect::<Result<Vec<_>>>()?;
         if back {
             out.reverse();
         }

@@ -12,23 +12,24 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use orgiam_domain::Error;
 use orgiam_domain::catalog::Catalog;
 use orgiam_domain::model::{
-    Account, App, AppStatus, Assignment, AssignmentFilter, Level, Org, Role, RoleFilter,
-    SecretRecord, ServerKeys, SigningKey, User,
+    Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter, Level,
+    MAX_TOKEN_TTL, Org, Role, RoleFilter, SecretRecord, ServerKeys, SigningKey, User, actions,
 };
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::policy::{Pattern, Policy};
 use orgiam_domain::sid::{
     AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid, random_body,
 };
-use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, Store};
+use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, Store};
 use orgiam_store::DatabaseUrl;
+use serde_json::{Value, json};
 use sqlx::Connection;
 
 // ---------------------------------------------------------------------------------------------
@@ -174,6 +175,51 @@ impl TestDb {
             }
         }
     }
+
+    /// Every audit event in the database, whatever its organization.
+    async fn count_events(&self) -> i64 {
+        const SQL: &str = "SELECT count(*) FROM audit_events";
+        match &self.raw {
+            Raw::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+            Raw::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+        }
+        .expect("count audit events")
+    }
+
+    /// Rewrites every event's time from its position: `T0 + (seq / 2) * 10`, so pairs of
+    /// neighbours share a second (ties) and the times climb with `seq`.
+    async fn spread_event_times(&self) {
+        const SQL: &str = "UPDATE audit_events SET date_created = 1700000000 + (seq / 2) * 10";
+        match &self.raw {
+            Raw::Sqlite(pool) => sqlx::query(SQL).execute(pool).await.map(|_| ()),
+            Raw::Postgres(pool) => sqlx::query(SQL).execute(pool).await.map(|_| ()),
+        }
+        .expect("rewrite event times");
+    }
+
+    /// Backdates a key's retirement (time passing is not something a test can wait for).
+    async fn set_key_retired_at(&self, kid: &KeySid, at: i64) {
+        let done = match &self.raw {
+            Raw::Sqlite(pool) => {
+                sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE kid = ?")
+                    .bind(at)
+                    .bind(kid.as_str())
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+            Raw::Postgres(pool) => {
+                sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid = $2")
+                    .bind(at)
+                    .bind(kid.as_str())
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+        }
+        .expect("backdate a key");
+        assert_eq!(done, 1, "key {kid} exists");
+    }
 }
 
 impl Drop for TestDb {
@@ -248,6 +294,12 @@ contract!(
     identical_assignments_conflict,
     builtin_assignment_limit,
     assignment_listing_and_deletion,
+    audit_events_record_each_change,
+    failed_changes_write_no_event,
+    audit_listing_order_paging_and_filters,
+    signing_key_rotation_retires_or_revokes,
+    import_roles_is_private_and_atomic,
+    revisions_agree_with_revision,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -635,7 +687,10 @@ async fn ping_and_uninitialized_keys(db: &TestDb) {
     assert!(db.store.signing_keys().await.expect("keys").is_empty());
     assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 0);
     assert_eq!(db.store.revision(KEYS_REVISION).await.expect("rev"), 0);
+    assert_eq!(db.store.revision(ROLES_REVISION).await.expect("rev"), 0);
     assert_eq!(db.store.revision("no-such-counter").await.expect("rev"), 0);
+    assert_revisions(db, 0, 0, 0).await;
+    assert!(all_events(db, &OrgSid::random()).await.is_empty());
     let (apps, rev) = db.store.apps_since(0).await.expect("apps since");
     assert!(apps.is_empty());
     assert_eq!(rev, 0);
@@ -708,6 +763,42 @@ async fn keys_and_bootstrap_happen_exactly_once(db: &TestDb) {
         }
     }
     assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 1);
+    // The first app's creation is on the record, by `bootstrap`; the losers left none.
+    let created = AuditFilter {
+        action: Some(actions::APP_CREATED.into()),
+        ..AuditFilter::default()
+    };
+    for (i, (o, a)) in attempts.iter().enumerate() {
+        let got = db
+            .store
+            .list_audit_events(&o.sid, &created, None, 100)
+            .await
+            .expect("audit");
+        if i == w {
+            assert_eq!(got.len(), 1);
+            let bootstrap = Actor {
+                sid: "bootstrap".into(),
+                request_id: None,
+            };
+            assert_event(
+                &got[0].1,
+                Some(&o.sid),
+                &bootstrap,
+                actions::APP_CREATED,
+                a.sid.as_str(),
+                None,
+                Some(json!({
+                    "friendly_name": a.friendly_name,
+                    "status": "active",
+                    "policy": serde_json::to_value(&a.policy).unwrap(),
+                    "access_token_ttl": a.access_token_ttl,
+                })),
+            );
+            assert_secret_free(&got[0].1, &[a.secrets[0].hash.clone()]);
+        } else {
+            assert!(got.is_empty());
+        }
+    }
     let (apps, rev) = db.store.apps_since(0).await.expect("apps since");
     assert_eq!(apps, vec![attempts[w].1.clone()]);
     assert_eq!(rev, 1);
@@ -724,22 +815,35 @@ async fn bootstrap_needs_a_store_without_orgs(db: &TestDb) {
     assert_eq!(db.store.app(&a.sid).await.expect("app"), None);
     assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 0);
     assert!(!db.store.bootstrap(&o, &a).await.expect("bootstrap"));
+    assert_eq!(
+        db.count_events().await,
+        0,
+        "a refused bootstrap records nothing"
+    );
 }
 
 async fn apps_status_and_revisions(db: &TestDb) {
     let stray = app(&OrgSid::random(), b"stray");
-    assert!(is_bad_request(&db.store.create_app(&stray).await));
+    assert!(is_bad_request(
+        &db.store.create_app(&stray, &Actor::cli()).await
+    ));
     assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 0);
 
     let o = new_org(db, "acme").await;
     let a = app(&o, b"secret a");
     let b = app(&o, b"secret b");
-    db.store.create_app(&a).await.expect("create a");
+    db.store
+        .create_app(&a, &Actor::cli())
+        .await
+        .expect("create a");
     assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 1);
-    db.store.create_app(&b).await.expect("create b");
+    db.store
+        .create_app(&b, &Actor::cli())
+        .await
+        .expect("create b");
     assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 2);
     assert_eq!(db.store.app(&a.sid).await.expect("app"), Some(a.clone()));
-    assert!(is_conflict(&db.store.create_app(&a).await));
+    assert!(is_conflict(&db.store.create_app(&a, &Actor::cli()).await));
     assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 2);
 
     let (apps, rev) = db.store.apps_since(0).await.expect("since 0");
@@ -752,7 +856,7 @@ async fn apps_status_and_revisions(db: &TestDb) {
     let before = orgiam_domain::time_fmt::now();
     let disabled = db
         .store
-        .set_app_status(&a.sid, AppStatus::Disabled)
+        .set_app_status(&a.sid, AppStatus::Disabled, &Actor::cli())
         .await
         .expect("disable");
     assert_eq!(disabled.status, AppStatus::Disabled);
@@ -765,7 +869,7 @@ async fn apps_status_and_revisions(db: &TestDb) {
 
     let active = db
         .store
-        .set_app_status(&a.sid, AppStatus::Active)
+        .set_app_status(&a.sid, AppStatus::Active, &Actor::cli())
         .await
         .expect("enable");
     assert_eq!(active.status, AppStatus::Active);
@@ -773,7 +877,7 @@ async fn apps_status_and_revisions(db: &TestDb) {
 
     let deleted = db
         .store
-        .set_app_status(&a.sid, AppStatus::Deleted)
+        .set_app_status(&a.sid, AppStatus::Deleted, &Actor::cli())
         .await
         .expect("delete");
     assert_eq!(deleted.status, AppStatus::Deleted);
@@ -788,12 +892,14 @@ async fn apps_status_and_revisions(db: &TestDb) {
     // A deleted app cannot come back, nor get a secret; failed writes leave no revision.
     for status in [AppStatus::Active, AppStatus::Disabled, AppStatus::Deleted] {
         assert!(matches!(
-            db.store.set_app_status(&a.sid, status).await,
+            db.store.set_app_status(&a.sid, status, &Actor::cli()).await,
             Err(Error::NotFound(_))
         ));
     }
     assert!(matches!(
-        db.store.rotate_app_secret(&a.sid, b"new", None).await,
+        db.store
+            .rotate_app_secret(&a.sid, b"new", None, &Actor::cli())
+            .await,
         Err(Error::NotFound(_))
     ));
     assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 5);
@@ -802,7 +908,9 @@ async fn apps_status_and_revisions(db: &TestDb) {
     let unknown = AppSid::random();
     assert_eq!(db.store.app(&unknown).await.expect("app"), None);
     assert!(matches!(
-        db.store.set_app_status(&unknown, AppStatus::Disabled).await,
+        db.store
+            .set_app_status(&unknown, AppStatus::Disabled, &Actor::cli())
+            .await,
         Err(Error::NotFound(_))
     ));
     assert_eq!(db.store.revision(APPS_REVISION).await.expect("rev"), 5);
@@ -811,12 +919,15 @@ async fn apps_status_and_revisions(db: &TestDb) {
 async fn rotating_secrets_keeps_at_most_two(db: &TestDb) {
     let o = new_org(db, "acme").await;
     let a = app(&o, b"h1");
-    db.store.create_app(&a).await.expect("create");
+    db.store
+        .create_app(&a, &Actor::cli())
+        .await
+        .expect("create");
     let rev0 = db.store.revision(APPS_REVISION).await.expect("rev");
 
     let r = db
         .store
-        .rotate_app_secret(&a.sid, b"h2", Some(T0 + 100))
+        .rotate_app_secret(&a.sid, b"h2", Some(T0 + 100), &Actor::cli())
         .await
         .expect("rotate");
     assert_eq!(
@@ -834,7 +945,7 @@ async fn rotating_secrets_keeps_at_most_two(db: &TestDb) {
     // The secret in its grace period goes; only the current one overlaps with the new one.
     let r = db
         .store
-        .rotate_app_secret(&a.sid, b"h3", Some(T0 + 200))
+        .rotate_app_secret(&a.sid, b"h3", Some(T0 + 200), &Actor::cli())
         .await
         .expect("rotate");
     assert_eq!(
@@ -845,7 +956,7 @@ async fn rotating_secrets_keeps_at_most_two(db: &TestDb) {
     // No grace: only the new secret stays.
     let r = db
         .store
-        .rotate_app_secret(&a.sid, b"h4", None)
+        .rotate_app_secret(&a.sid, b"h4", None, &Actor::cli())
         .await
         .expect("rotate");
     assert_eq!(secret_set(&r), BTreeSet::from([(b"h4".to_vec(), None)]));
@@ -858,7 +969,7 @@ async fn rotating_secrets_keeps_at_most_two(db: &TestDb) {
     // Reusing the current hash is a conflict and changes nothing.
     assert!(is_conflict(
         &db.store
-            .rotate_app_secret(&a.sid, b"h4", Some(T0 + 300))
+            .rotate_app_secret(&a.sid, b"h4", Some(T0 + 300), &Actor::cli())
             .await
     ));
     let now = db.store.app(&a.sid).await.expect("app").expect("exists");
@@ -870,12 +981,12 @@ async fn rotating_secrets_keeps_at_most_two(db: &TestDb) {
 
     // A disabled app still rotates.
     db.store
-        .set_app_status(&a.sid, AppStatus::Disabled)
+        .set_app_status(&a.sid, AppStatus::Disabled, &Actor::cli())
         .await
         .expect("disable");
     let r = db
         .store
-        .rotate_app_secret(&a.sid, b"h5", Some(T0 + 400))
+        .rotate_app_secret(&a.sid, b"h5", Some(T0 + 400), &Actor::cli())
         .await
         .expect("rotate a disabled app");
     assert_eq!(r.status, AppStatus::Disabled);
@@ -1296,17 +1407,19 @@ async fn identical_assignments_conflict(db: &TestDb) {
 
     let first = assignment(&o, role, o.as_str(), &u);
     db.store
-        .create_assignment(&first, true)
+        .create_assignment(&first, true, &Actor::cli())
         .await
         .expect("create");
     let mut same = first.clone();
     same.sid = AssignmentSid::random();
-    match db.store.create_assignment(&same, true).await {
+    match db.store.create_assignment(&same, true, &Actor::cli()).await {
         Err(Error::Conflict(m)) => assert!(m.contains("identical"), "{m}"),
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert!(is_conflict(
-        &db.store.create_assignment(&first, false).await
+        &db.store
+            .create_assignment(&first, false, &Actor::cli())
+            .await
     ));
 
     // A resource makes it a different assignment; the same resource again conflicts.
@@ -1314,30 +1427,36 @@ async fn identical_assignments_conflict(db: &TestDb) {
     scoped.resource_type = Some("billing_group".into());
     scoped.resource_id = Some("BG1".into());
     db.store
-        .create_assignment(&scoped, true)
+        .create_assignment(&scoped, true, &Actor::cli())
         .await
         .expect("create");
     let mut scoped_again = scoped.clone();
     scoped_again.sid = AssignmentSid::random();
     assert!(is_conflict(
-        &db.store.create_assignment(&scoped_again, true).await
+        &db.store
+            .create_assignment(&scoped_again, true, &Actor::cli())
+            .await
     ));
     let mut other_id = scoped_again.clone();
     other_id.resource_id = Some("BG2".into());
     db.store
-        .create_assignment(&other_id, true)
+        .create_assignment(&other_id, true, &Actor::cli())
         .await
         .expect("create");
 
     // Referenced rows must exist.
     let mut no_user = assignment(&o, role, o.as_str(), &UserSid::random());
     assert!(is_bad_request(
-        &db.store.create_assignment(&no_user, true).await
+        &db.store
+            .create_assignment(&no_user, true, &Actor::cli())
+            .await
     ));
     no_user.identity = u.clone();
     no_user.role = RoleSid::random();
     assert!(is_bad_request(
-        &db.store.create_assignment(&no_user, false).await
+        &db.store
+            .create_assignment(&no_user, false, &Actor::cli())
+            .await
     ));
 
     // Racing identical creates: exactly one wins, for built-in and other roles alike.
@@ -1347,7 +1466,7 @@ async fn identical_assignments_conflict(db: &TestDb) {
         for _ in 0..8 {
             let store = Arc::clone(&db.store);
             let a = assignment(&o, role, scope.as_str(), &u);
-            set.spawn(async move { store.create_assignment(&a, builtin).await });
+            set.spawn(async move { store.create_assignment(&a, builtin, &Actor::cli()).await });
         }
         let (mut ok, mut conflicts) = (0, 0);
         while let Some(r) = set.join_next().await {
@@ -1377,13 +1496,13 @@ async fn identical_assignments_conflict(db: &TestDb) {
     for i in 0..21 {
         let a = assignment(&o, role, &format!("scope-{i}"), &u);
         db.store
-            .create_assignment(&a, true)
+            .create_assignment(&a, true, &Actor::cli())
             .await
             .expect("within the limit");
     }
     let over = assignment(&o, role, "scope-over", &u);
     assert!(is_bad_request(
-        &db.store.create_assignment(&over, true).await
+        &db.store.create_assignment(&over, true, &Actor::cli()).await
     ));
 }
 
@@ -1399,13 +1518,13 @@ async fn builtin_assignment_limit(db: &TestDb) {
     for i in 0..25 {
         let a = assignment(&o, &roles[i % roles.len()].sid, &format!("AC{i:032x}"), &u);
         db.store
-            .create_assignment(&a, true)
+            .create_assignment(&a, true, &Actor::cli())
             .await
             .expect("within the limit");
         held.push(a);
     }
     let over = assignment(&o, role, "AC-over", &u);
-    match db.store.create_assignment(&over, true).await {
+    match db.store.create_assignment(&over, true, &Actor::cli()).await {
         Err(Error::BadRequest(m)) => {
             assert!(m.contains(u.as_str()), "{m}");
             assert!(m.contains("25"), "{m}");
@@ -1435,46 +1554,50 @@ async fn builtin_assignment_limit(db: &TestDb) {
     // An identical one is still a conflict, not a 400.
     let mut dup = held[0].clone();
     dup.sid = AssignmentSid::random();
-    assert!(is_conflict(&db.store.create_assignment(&dup, true).await));
+    assert!(is_conflict(
+        &db.store.create_assignment(&dup, true, &Actor::cli()).await
+    ));
 
     // Other roles do not count; other users have their own limit.
     let custom_kind = assignment(&o, role, "AC-custom", &u);
     db.store
-        .create_assignment(&custom_kind, false)
+        .create_assignment(&custom_kind, false, &Actor::cli())
         .await
         .expect("not a built-in");
     db.store
-        .create_assignment(&assignment(&o, role, "AC-x", &other), true)
+        .create_assignment(&assignment(&o, role, "AC-x", &other), true, &Actor::cli())
         .await
         .expect("another user");
 
     // Deleting frees a slot; deleting a non-built-in does not.
     assert!(
         db.store
-            .delete_assignment(&o, &held[0].sid)
+            .delete_assignment(&o, &held[0].sid, &Actor::cli())
             .await
             .expect("delete")
     );
     db.store
-        .create_assignment(&over, true)
+        .create_assignment(&over, true, &Actor::cli())
         .await
         .expect("fits after a delete");
     assert!(
         db.store
-            .delete_assignment(&o, &custom_kind.sid)
+            .delete_assignment(&o, &custom_kind.sid, &Actor::cli())
             .await
             .expect("delete")
     );
     let again = assignment(&o, role, "AC-again", &u);
     assert!(is_bad_request(
-        &db.store.create_assignment(&again, true).await
+        &db.store
+            .create_assignment(&again, true, &Actor::cli())
+            .await
     ));
 
     // At the edge, racing grants take exactly the free slots.
     for a in &held[1..4] {
         assert!(
             db.store
-                .delete_assignment(&o, &a.sid)
+                .delete_assignment(&o, &a.sid, &Actor::cli())
                 .await
                 .expect("delete")
         );
@@ -1483,7 +1606,7 @@ async fn builtin_assignment_limit(db: &TestDb) {
     for i in 0..8 {
         let store = Arc::clone(&db.store);
         let a = assignment(&o, role, &format!("AC-race-{i}"), &u);
-        set.spawn(async move { store.create_assignment(&a, true).await });
+        set.spawn(async move { store.create_assignment(&a, true, &Actor::cli()).await });
     }
     let (mut ok, mut refused) = (0, 0);
     while let Some(r) = set.join_next().await {
@@ -1526,14 +1649,14 @@ async fn assignment_listing_and_deletion(db: &TestDb) {
             x.resource_id = Some(id.to_owned());
         }
         db.store
-            .create_assignment(&x, i % 2 == 0)
+            .create_assignment(&x, i % 2 == 0, &Actor::cli())
             .await
             .expect("create");
         mine.push(x);
     }
     let theirs = assignment(&b, &roles[0].sid, b.as_str(), &ub);
     db.store
-        .create_assignment(&theirs, true)
+        .create_assignment(&theirs, true, &Actor::cli())
         .await
         .expect("create");
     mine.sort_by(|x, y| x.sid.cmp(&y.sid));
@@ -1645,13 +1768,13 @@ async fn assignment_listing_and_deletion(db: &TestDb) {
     let target = mine[0].clone();
     assert!(
         !db.store
-            .delete_assignment(&b, &target.sid)
+            .delete_assignment(&b, &target.sid, &Actor::cli())
             .await
             .expect("delete")
     );
     assert!(
         !db.store
-            .delete_assignment(&a, &theirs.sid)
+            .delete_assignment(&a, &theirs.sid, &Actor::cli())
             .await
             .expect("delete")
     );
@@ -1664,19 +1787,19 @@ async fn assignment_listing_and_deletion(db: &TestDb) {
     );
     assert!(
         db.store
-            .delete_assignment(&a, &target.sid)
+            .delete_assignment(&a, &target.sid, &Actor::cli())
             .await
             .expect("delete")
     );
     assert!(
         !db.store
-            .delete_assignment(&a, &target.sid)
+            .delete_assignment(&a, &target.sid, &Actor::cli())
             .await
             .expect("delete")
     );
     assert!(
         !db.store
-            .delete_assignment(&a, &AssignmentSid::random())
+            .delete_assignment(&a, &AssignmentSid::random(), &Actor::cli())
             .await
             .expect("delete")
     );
@@ -1686,6 +1809,1364 @@ async fn assignment_listing_and_deletion(db: &TestDb) {
         .await
         .expect("list");
     assert_eq!(rest, mine[1..].to_vec());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit trail, signing-key rotation, role imports and revisions
+// ---------------------------------------------------------------------------------------------
+
+/// Random bytes standing for a secret hash or key material (the store never inspects them).
+fn secret() -> Vec<u8> {
+    format!("secret-{}", random_body()).into_bytes()
+}
+
+/// A signing key with random material; the store does not validate it.
+fn signing_key(created_at: i64) -> SigningKey {
+    SigningKey {
+        kid: KeySid::random(),
+        private_der: secret(),
+        public_raw: random_body().into_bytes(),
+        created_at,
+        retired_at: None,
+    }
+}
+
+/// An app acting with a request id, as the HTTP layer records it.
+fn app_actor() -> Actor {
+    Actor::app(&AppSid::random(), Some(format!("RQ{}", random_body())))
+}
+
+/// Feeds `import_roles` from a list; an `Err` entry is what the closure returns at that call.
+fn batches(
+    list: Vec<Result<Vec<Role>, Error>>,
+) -> impl FnMut() -> Result<Option<Vec<Role>>, Error> + Send {
+    let mut queue = VecDeque::from(list);
+    move || queue.pop_front().transpose()
+}
+
+fn seq_cursor(direction: Direction, seq: i64) -> Cursor {
+    Cursor {
+        direction,
+        key: vec![seq.to_string()],
+    }
+}
+
+fn assert_newest_first(page: &[(i64, AuditEvent)]) {
+    assert!(
+        page.windows(2).all(|w| w[0].0 > w[1].0),
+        "newest first: {:?}",
+        page.iter().map(|(s, _)| *s).collect::<Vec<_>>()
+    );
+}
+
+/// Every event `org` sees, newest first.
+async fn all_events(db: &TestDb, org: &OrgSid) -> Vec<(i64, AuditEvent)> {
+    let got = db
+        .store
+        .list_audit_events(org, &AuditFilter::default(), None, 100_000)
+        .await
+        .expect("list audit events");
+    assert_newest_first(&got);
+    got
+}
+
+/// Where the trail stood before a change.
+struct Mark {
+    seq: i64,
+    total: i64,
+    at: i64,
+}
+
+async fn mark(db: &TestDb, org: &OrgSid) -> Mark {
+    Mark {
+        seq: all_events(db, org).await.first().map_or(0, |(s, _)| *s),
+        total: db.count_events().await,
+        at: orgiam_domain::time_fmt::now(),
+    }
+}
+
+/// The one event the change since `m` wrote (visible to `org`), stamped during the change.
+async fn one_new_event(db: &TestDb, org: &OrgSid, m: &Mark) -> AuditEvent {
+    assert_eq!(
+        db.count_events().await,
+        m.total + 1,
+        "one change, one event"
+    );
+    let mut new: Vec<(i64, AuditEvent)> = all_events(db, org)
+        .await
+        .into_iter()
+        .filter(|(s, _)| *s > m.seq)
+        .collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    let (_, e) = new.pop().expect("one event");
+    let now = orgiam_domain::time_fmt::now();
+    assert!(
+        m.at <= e.date_created && e.date_created <= now,
+        "stamped during the change: {} not in [{}, {now}]",
+        e.date_created,
+        m.at
+    );
+    e
+}
+
+async fn assert_no_new_event(db: &TestDb, m: &Mark, what: &str) {
+    assert_eq!(db.count_events().await, m.total, "{what} wrote an event");
+}
+
+fn assert_event(
+    e: &AuditEvent,
+    org: Option<&OrgSid>,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+) {
+    assert!(
+        e.sid.as_str().starts_with("AE") && e.sid.as_str().len() == 34,
+        "{e:?}"
+    );
+    assert_eq!(e.org.as_ref(), org, "org of {e:?}");
+    assert_eq!(e.actor, actor.sid, "actor of {e:?}");
+    assert_eq!(e.request_id, actor.request_id, "request id of {e:?}");
+    assert_eq!(e.action, action, "action of {e:?}");
+    assert_eq!(e.target, target, "target of {e:?}");
+    assert_eq!(e.before, before, "before of {e:?}");
+    assert_eq!(e.after, after, "after of {e:?}");
+}
+
+fn base64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+        if pad {
+            for _ in chunk.len()..3 {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Neither a secret hash nor key material shows up in an event, in any usual encoding, and no
+/// field is named like one.
+fn assert_secret_free(e: &AuditEvent, secrets: &[Vec<u8>]) {
+    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    fn keys_of(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    out.push(k.clone());
+                    keys_of(v, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| keys_of(v, out)),
+            _ => {}
+        }
+    }
+    let mut text = format!("{e:?}");
+    let mut names = Vec::new();
+    for v in [&e.before, &e.after].into_iter().flatten() {
+        text.push_str(&v.to_string());
+        keys_of(v, &mut names);
+    }
+    for name in &names {
+        assert!(
+            ![
+                "hash",
+                "secret",
+                "secrets",
+                "private_der",
+                "private_key",
+                "client_secret"
+            ]
+            .contains(&name.as_str()),
+            "field {name} in {e:?}"
+        );
+    }
+    for s in secrets {
+        let hex: String = s.iter().map(|b| format!("{b:02x}")).collect();
+        let forms = [
+            String::from_utf8_lossy(s).into_owned(),
+            hex.clone(),
+            hex.to_uppercase(),
+            base64(s, STD, true),
+            base64(s, STD, false),
+            base64(s, URL, false),
+            serde_json::to_string(s).unwrap(),
+            format!("{s:?}"),
+        ];
+        for f in forms {
+            assert!(!text.contains(&f), "{f} in {text}");
+        }
+    }
+}
+
+/// `revisions()` holds the named counters with these values and agrees with `revision`.
+async fn assert_revisions(db: &TestDb, apps: i64, keys: i64, roles: i64) {
+    let all = db.store.revisions().await.expect("revisions");
+    for (name, want) in [
+        (APPS_REVISION, apps),
+        (KEYS_REVISION, keys),
+        (ROLES_REVISION, roles),
+    ] {
+        assert_eq!(all.get(name), Some(&want), "{name} in {all:?}");
+    }
+    for (name, value) in &all {
+        assert_eq!(
+            db.store.revision(name).await.expect("revision"),
+            *value,
+            "{name}"
+        );
+    }
+}
+
+async fn audit_events_record_each_change(db: &TestDb) {
+    let a = new_org(db, "a").await;
+    let b = new_org(db, "b").await;
+    let (server, first_key) = keys(1);
+    db.store
+        .init_keys(&server, &first_key)
+        .await
+        .expect("init keys");
+    let roles = builtin_roles();
+    db.store.sync_builtin_roles(&roles).await.expect("sync");
+    let u = new_user(db, &a, "u@example.com").await;
+    let caller = app_actor();
+    let cli = Actor::cli();
+    let (h1, h2, h3) = (secret(), secret(), secret());
+    let mut seen: Vec<AuditEvent> = Vec::new();
+
+    // Apps: created, disabled, enabled, rotated (with and without a grace period), deleted.
+    let x = app(&a, &h1);
+    let m = mark(db, &a).await;
+    db.store.create_app(&x, &caller).await.expect("create");
+    let e = one_new_event(db, &a, &m).await;
+    assert_event(
+        &e,
+        Some(&a),
+        &caller,
+        actions::APP_CREATED,
+        x.sid.as_str(),
+        None,
+        Some(json!({
+            "friendly_name": "ci",
+            "status": "active",
+            "policy": serde_json::to_value(&x.policy).unwrap(),
+            "access_token_ttl": 3600,
+        })),
+    );
+    seen.push(e);
+
+    let steps: [(AppStatus, &Actor, &str, &str, &str); 2] = [
+        (
+            AppStatus::Disabled,
+            &cli,
+            actions::APP_DISABLED,
+            "active",
+            "disabled",
+        ),
+        (
+            AppStatus::Active,
+            &caller,
+            actions::APP_ENABLED,
+            "disabled",
+            "active",
+        ),
+    ];
+    for (status, actor, action, from, to) in steps {
+        let m = mark(db, &a).await;
+        db.store
+            .set_app_status(&x.sid, status, actor)
+            .await
+            .expect("status");
+        let e = one_new_event(db, &a, &m).await;
+        assert_event(
+            &e,
+            Some(&a),
+            actor,
+            action,
+            x.sid.as_str(),
+            Some(json!({"status": from})),
+            Some(json!({"status": to})),
+        );
+        seen.push(e);
+    }
+
+    let m = mark(db, &a).await;
+    db.store
+        .rotate_app_secret(&x.sid, &h2, Some(T0 + 100), &caller)
+        .await
+        .expect("rotate");
+    let e = one_new_event(db, &a, &m).await;
+    assert_event(
+        &e,
+        Some(&a),
+        &caller,
+        actions::APP_SECRET_ROTATED,
+        x.sid.as_str(),
+        None,
+        Some(json!({
+            "previous_secret_expires_at": orgiam_domain::time_fmt::format(T0 + 100)
+        })),
+    );
+    seen.push(e);
+    let m = mark(db, &a).await;
+    db.store
+        .rotate_app_secret(&x.sid, &h3, None, &cli)
+        .await
+        .expect("rotate");
+    let e = one_new_event(db, &a, &m).await;
+    assert_event(
+        &e,
+        Some(&a),
+        &cli,
+        actions::APP_SECRET_ROTATED,
+        x.sid.as_str(),
+        None,
+        Some(json!({"previous_secret_expires_at": null})),
+    );
+    seen.push(e);
+
+    for (status, action, from, to) in [
+        (
+            AppStatus::Disabled,
+            actions::APP_DISABLED,
+            "active",
+            "disabled",
+        ),
+        (
+            AppStatus::Deleted,
+            actions::APP_DELETED,
+            "disabled",
+            "deleted",
+        ),
+    ] {
+        let m = mark(db, &a).await;
+        db.store
+            .set_app_status(&x.sid, status, &caller)
+            .await
+            .expect("status");
+        let e = one_new_event(db, &a, &m).await;
+        assert_event(
+            &e,
+            Some(&a),
+            &caller,
+            action,
+            x.sid.as_str(),
+            Some(json!({"status": from})),
+            Some(json!({"status": to})),
+        );
+        seen.push(e);
+    }
+
+    // Assignments: created (with and without a resource) and deleted.
+    let mut scoped = assignment(&a, &roles[0].sid, a.as_str(), &u);
+    scoped.resource_type = Some("billing_group".into());
+    scoped.resource_id = Some("BG1".into());
+    let plain = assignment(&a, &roles[1].sid, "ACscope", &u);
+    let mut created_after = Vec::new();
+    for (asg, builtin) in [(&scoped, true), (&plain, false)] {
+        let m = mark(db, &a).await;
+        db.store
+            .create_assignment(asg, builtin, &caller)
+            .await
+            .expect("assign");
+        let e = one_new_event(db, &a, &m).await;
+        let after = json!({
+            "role_sid": asg.role.as_str(),
+            "scope": asg.scope,
+            "identity": u.as_str(),
+            "resource_type": asg.resource_type,
+            "resource_id": asg.resource_id,
+        });
+        assert_event(
+            &e,
+            Some(&a),
+            &caller,
+            actions::ROLE_ASSIGNMENT_CREATED,
+            asg.sid.as_str(),
+            None,
+            Some(after.clone()),
+        );
+        created_after.push(after);
+        seen.push(e);
+    }
+    for (asg, after) in [&scoped, &plain].into_iter().zip(created_after) {
+        let m = mark(db, &a).await;
+        assert!(
+            db.store
+                .delete_assignment(&a, &asg.sid, &cli)
+                .await
+                .expect("delete")
+        );
+        let e = one_new_event(db, &a, &m).await;
+        assert_event(
+            &e,
+            Some(&a),
+            &cli,
+            actions::ROLE_ASSIGNMENT_DELETED,
+            asg.sid.as_str(),
+            Some(after),
+            None,
+        );
+        seen.push(e);
+    }
+
+    // An import: one event for all of it.
+    let m = mark(db, &a).await;
+    let imported = vec![
+        custom_role(&a, "One", "imported", None),
+        custom_role(&a, "Two", "imported", None),
+    ];
+    let n = db
+        .store
+        .import_roles(&a, &mut batches(vec![Ok(imported)]), &caller)
+        .await
+        .expect("import");
+    assert_eq!(n, 2);
+    let e = one_new_event(db, &a, &m).await;
+    assert_event(
+        &e,
+        Some(&a),
+        &caller,
+        actions::ROLES_IMPORTED,
+        a.as_str(),
+        None,
+        Some(json!({"roles": 2})),
+    );
+    seen.push(e);
+
+    // Signing keys: install-wide, with key ids only.
+    let (k2, k3) = (signing_key(T0 + 10), signing_key(T0 + 20));
+    let m = mark(db, &a).await;
+    db.store
+        .rotate_signing_key(&k2, false, &cli)
+        .await
+        .expect("rotate key");
+    let e = one_new_event(db, &a, &m).await;
+    assert_event(
+        &e,
+        None,
+        &cli,
+        actions::KEY_ROTATED,
+        k2.kid.as_str(),
+        Some(json!({"signing_kids": [first_key.kid.as_str()]})),
+        Some(json!({"signing_kid": k2.kid.as_str(), "previous_keys": "retired"})),
+    );
+    seen.push(e);
+    let m = mark(db, &b).await;
+    let mut all_kids: Vec<String> = db
+        .store
+        .signing_keys()
+        .await
+        .expect("keys")
+        .iter()
+        .map(|k| k.kid.to_string())
+        .collect();
+    all_kids.sort();
+    db.store
+        .rotate_signing_key(&k3, true, &caller)
+        .await
+        .expect("rotate key");
+    let e = one_new_event(db, &b, &m).await;
+    assert_event(
+        &e,
+        None,
+        &caller,
+        actions::KEY_ROTATED,
+        k3.kid.as_str(),
+        Some(json!({"signing_kids": all_kids})),
+        Some(json!({"signing_kid": k3.kid.as_str(), "previous_keys": "revoked"})),
+    );
+    seen.push(e);
+
+    // Another organization's change, seen by it alone.
+    let y = app(&b, &secret());
+    let m = mark(db, &b).await;
+    db.store
+        .create_app(&y, &Actor::cli())
+        .await
+        .expect("create");
+    let e = one_new_event(db, &b, &m).await;
+    assert_eq!(e.org.as_ref(), Some(&b));
+    seen.push(e);
+
+    let secrets = vec![
+        h1,
+        h2,
+        h3,
+        y.secrets[0].hash.clone(),
+        k2.private_der.clone(),
+        k3.private_der.clone(),
+    ];
+    for e in &seen {
+        assert_secret_free(e, &secrets);
+    }
+    let sids: BTreeSet<&str> = seen.iter().map(|e| e.sid.as_str()).collect();
+    assert_eq!(sids.len(), seen.len(), "every event has its own SID");
+
+    // Visibility: an organization's own events and the install-wide ones, nobody else's.
+    let of = |org: Option<&OrgSid>| -> Vec<AuditEvent> {
+        let mut v: Vec<AuditEvent> = seen
+            .iter()
+            .filter(|e| e.org.is_none() || e.org.as_ref() == org)
+            .cloned()
+            .collect();
+        v.reverse();
+        v
+    };
+    let events = |org: OrgSid| async move {
+        all_events(db, &org)
+            .await
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(events(a.clone()).await, of(Some(&a)));
+    assert_eq!(events(b.clone()).await, of(Some(&b)));
+    let c = new_org(db, "c").await;
+    assert_eq!(events(c).await, of(None));
+    assert_eq!(events(OrgSid::random()).await, of(None));
+    assert_eq!(db.count_events().await, seen.len() as i64);
+}
+
+async fn failed_changes_write_no_event(db: &TestDb) {
+    let o = new_org(db, "acme").await;
+    let other = new_org(db, "other").await;
+    let (server, first_key) = keys(1);
+    db.store
+        .init_keys(&server, &first_key)
+        .await
+        .expect("init keys");
+    let roles = builtin_roles();
+    db.store.sync_builtin_roles(&roles).await.expect("sync");
+    let u = new_user(db, &o, "u@example.com").await;
+    let actor = app_actor();
+    let live = app(&o, &secret());
+    db.store.create_app(&live, &actor).await.expect("create");
+    let gone = app(&o, &secret());
+    db.store.create_app(&gone, &actor).await.expect("create");
+    db.store
+        .set_app_status(&gone.sid, AppStatus::Deleted, &actor)
+        .await
+        .expect("delete");
+    let held = assignment(&o, &roles[0].sid, o.as_str(), &u);
+    db.store
+        .create_assignment(&held, true, &actor)
+        .await
+        .expect("assign");
+    let imported = custom_role(&o, "Imported", "imported", None);
+    db.store
+        .import_roles(&o, &mut batches(vec![Ok(vec![imported.clone()])]), &actor)
+        .await
+        .expect("import");
+
+    let m = mark(db, &o).await;
+    let revs = db.store.revisions().await.expect("revisions");
+    let key_list = |keys: Vec<SigningKey>| -> Vec<(KeySid, Option<i64>)> {
+        keys.into_iter().map(|k| (k.kid, k.retired_at)).collect()
+    };
+    let signing = key_list(db.store.signing_keys().await.expect("keys"));
+
+    // Apps.
+    let stray = app(&OrgSid::random(), &secret());
+    assert!(is_bad_request(&db.store.create_app(&stray, &actor).await));
+    assert_no_new_event(db, &m, "an app of an unknown organization").await;
+    assert!(is_conflict(&db.store.create_app(&live, &actor).await));
+    assert_no_new_event(db, &m, "a duplicate app").await;
+    for sid in [&AppSid::random(), &gone.sid] {
+        for status in [AppStatus::Active, AppStatus::Disabled, AppStatus::Deleted] {
+            assert!(matches!(
+                db.store.set_app_status(sid, status, &actor).await,
+                Err(Error::NotFound(_))
+            ));
+            assert_no_new_event(db, &m, "a status change of a missing app").await;
+        }
+        assert!(matches!(
+            db.store
+                .rotate_app_secret(sid, &secret(), None, &actor)
+                .await,
+            Err(Error::NotFound(_))
+        ));
+        assert_no_new_event(db, &m, "rotating a missing app").await;
+    }
+    let current = live.secrets[0].hash.clone();
+    assert!(is_conflict(
+        &db.store
+            .rotate_app_secret(&live.sid, &current, Some(T0), &actor)
+            .await
+    ));
+    assert_no_new_event(db, &m, "reusing the current secret").await;
+
+    // Assignments.
+    let mut dup = held.clone();
+    dup.sid = AssignmentSid::random();
+    assert!(is_conflict(
+        &db.store.create_assignment(&dup, true, &actor).await
+    ));
+    assert!(is_conflict(
+        &db.store.create_assignment(&held, false, &actor).await
+    ));
+    assert_no_new_event(db, &m, "a duplicate assignment").await;
+    let nobody = assignment(&o, &roles[0].sid, o.as_str(), &UserSid::random());
+    assert!(is_bad_request(
+        &db.store.create_assignment(&nobody, true, &actor).await
+    ));
+    let no_role = assignment(&o, &RoleSid::random(), o.as_str(), &u);
+    assert!(is_bad_request(
+        &db.store.create_assignment(&no_role, false, &actor).await
+    ));
+    assert_no_new_event(db, &m, "an assignment of a missing user or role").await;
+    assert!(
+        !db.store
+            .delete_assignment(&o, &AssignmentSid::random(), &actor)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !db.store
+            .delete_assignment(&other, &held.sid, &actor)
+            .await
+            .expect("delete")
+    );
+    assert_no_new_event(db, &m, "deleting a missing assignment").await;
+
+    // Imports: a failing batch, a duplicate within the import, an existing SID, no org.
+    let fresh = |name: &str| custom_role(&o, name, "failed", None);
+    for (list, what) in [
+        (
+            vec![Err(Error::bad_request("the first batch is malformed"))],
+            "an import failing at once",
+        ),
+        (
+            vec![Ok(vec![fresh("A")]), Ok(vec![fresh("A")])],
+            "an import with a duplicate",
+        ),
+        (
+            vec![Ok(vec![fresh("B"), imported.clone()])],
+            "an import of an existing role",
+        ),
+        (
+            vec![Ok(vec![fresh("C"), roles[0].clone()])],
+            "an import over a built-in role",
+        ),
+    ] {
+        assert!(
+            db.store
+                .import_roles(&o, &mut batches(list), &actor)
+                .await
+                .is_err(),
+            "{what}"
+        );
+        assert_no_new_event(db, &m, what).await;
+    }
+    let nowhere = OrgSid::random();
+    let lost = custom_role(&nowhere, "Lost", "failed", None);
+    assert!(
+        db.store
+            .import_roles(&nowhere, &mut batches(vec![Ok(vec![lost])]), &actor)
+            .await
+            .is_err()
+    );
+    assert_no_new_event(db, &m, "an import into a missing organization").await;
+    assert!(
+        db.store
+            .list_roles(&o, &group("failed"), None, 100)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+
+    // Signing keys: a key id already in use.
+    let reused = SigningKey {
+        kid: first_key.kid.clone(),
+        ..signing_key(T0 + 50)
+    };
+    assert!(is_conflict(
+        &db.store.rotate_signing_key(&reused, false, &actor).await
+    ));
+    assert_no_new_event(db, &m, "a signing key with a used id").await;
+    assert_eq!(
+        key_list(db.store.signing_keys().await.expect("keys")),
+        signing
+    );
+
+    assert_eq!(
+        db.store.revisions().await.expect("revisions"),
+        revs,
+        "failed changes bump no revision"
+    );
+    assert_eq!(
+        all_events(db, &o).await.first().map(|(s, _)| *s),
+        Some(m.seq)
+    );
+}
+
+/// Builds a trail for `a` interleaved with `b`'s events and install-wide ones; returns `a`,
+/// `b`, and the actors.
+async fn audit_fixture(db: &TestDb) -> (OrgSid, OrgSid, [Actor; 3]) {
+    let a = new_org(db, "a").await;
+    let b = new_org(db, "b").await;
+    let (server, first_key) = keys(1);
+    db.store
+        .init_keys(&server, &first_key)
+        .await
+        .expect("init keys");
+    let alice = Actor::app(&AppSid::random(), Some("RQ-alice".into()));
+    let bob = Actor::app(&AppSid::random(), None);
+    let cli = Actor::cli();
+    let actors = [alice, bob, cli];
+    let apps: Vec<App> = (0..3).map(|_| app(&a, &secret())).collect();
+    for (x, actor) in apps.iter().zip(&actors) {
+        db.store.create_app(x, actor).await.expect("create");
+    }
+    for i in 0..3 {
+        let (x, y) = (&apps[i], &apps[(i + 1) % 3]);
+        db.store
+            .set_app_status(&x.sid, AppStatus::Disabled, &actors[i])
+            .await
+            .expect("disable");
+        db.store
+            .create_app(&app(&b, &secret()), &actors[0])
+            .await
+            .expect("create in b");
+        db.store
+            .rotate_app_secret(&y.sid, &secret(), Some(T0), &actors[(i + 1) % 3])
+            .await
+            .expect("rotate");
+        if i < 2 {
+            db.store
+                .rotate_signing_key(&signing_key(T0 + i as i64), false, &actors[2])
+                .await
+                .expect("rotate key");
+        }
+        db.store
+            .set_app_status(&x.sid, AppStatus::Active, &actors[2])
+            .await
+            .expect("enable");
+    }
+    db.spread_event_times().await;
+    (a, b, actors)
+}
+
+fn audit_matches(e: &AuditEvent, f: &AuditFilter) -> bool {
+    f.action.as_ref().is_none_or(|v| &e.action == v)
+        && f.actor.as_ref().is_none_or(|v| &e.actor == v)
+        && f.target.as_ref().is_none_or(|v| &e.target == v)
+        && f.since.is_none_or(|t| e.date_created >= t)
+        && f.until.is_none_or(|t| e.date_created < t)
+}
+
+async fn walk_audit_forward(
+    db: &TestDb,
+    org: &OrgSid,
+    f: &AuditFilter,
+    size: u32,
+) -> Vec<(i64, AuditEvent)> {
+    let mut out: Vec<(i64, AuditEvent)> = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let page = db
+            .store
+            .list_audit_events(org, f, cursor.as_ref(), size)
+            .await
+            .expect("list");
+        assert!(page.len() <= size as usize);
+        assert_newest_first(&page);
+        let Some((last, _)) = page.last() else { break };
+        cursor = Some(seq_cursor(Direction::Next, *last));
+        let short = page.len() < size as usize;
+        out.extend(page);
+        if short {
+            break;
+        }
+        assert!(out.len() < 10_000, "paging does not end");
+    }
+    out
+}
+
+/// Walks toward newer events from the oldest one (found with one call), page by page.
+async fn walk_audit_backward(
+    db: &TestDb,
+    org: &OrgSid,
+    f: &AuditFilter,
+    size: u32,
+) -> Vec<(i64, AuditEvent)> {
+    let all = db
+        .store
+        .list_audit_events(org, f, None, 100_000)
+        .await
+        .expect("list");
+    let Some(oldest) = all.last().cloned() else {
+        return Vec::new();
+    };
+    let mut cursor = seq_cursor(Direction::Previous, oldest.0);
+    let mut pages = vec![vec![oldest]];
+    loop {
+        let page = db
+            .store
+            .list_audit_events(org, f, Some(&cursor), size)
+            .await
+            .expect("list");
+        assert!(page.len() <= size as usize);
+        assert_newest_first(&page);
+        let Some((newest, _)) = page.first() else {
+            break;
+        };
+        cursor = seq_cursor(Direction::Previous, *newest);
+        let short = page.len() < size as usize;
+        pages.push(page);
+        if short {
+            break;
+        }
+        assert!(pages.len() < 10_000, "paging does not end");
+    }
+    pages.into_iter().rev().flatten().collect()
+}
+
+async fn audit_listing_order_paging_and_filters(db: &TestDb) {
+    let (a, b, [alice, bob, _cli]) = audit_fixture(db).await;
+    let all = all_events(db, &a).await;
+    // 3 creates and 3 rounds of disable, rotate and enable in `a`, and 2 key rotations.
+    assert_eq!(all.len(), 14);
+    assert!(
+        all.iter()
+            .all(|(_, e)| e.org.is_none() || e.org.as_ref() == Some(&a))
+    );
+    let theirs = all_events(db, &b).await;
+    assert_eq!(theirs.len(), 5);
+    let hidden: Vec<i64> = theirs
+        .iter()
+        .filter(|(_, e)| e.org.is_some())
+        .map(|(s, _)| *s)
+        .collect();
+    assert_eq!(hidden.len(), 3);
+    assert_eq!(db.count_events().await, 17);
+    // The times climb with seq, two events a second.
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].1.date_created >= w[1].1.date_created)
+    );
+    let times: Vec<i64> = all.iter().map(|(_, e)| e.date_created).collect();
+    let (t_new, t_old) = (times[1], times[12]);
+    let tie = times
+        .windows(2)
+        .find(|w| w[0] == w[1] && w[0] < t_new && w[0] > t_old)
+        .map(|w| w[0])
+        .expect("two events share a second, mid-trail");
+    let t_mid = tie;
+    assert!(t_new > t_mid && t_mid > t_old);
+
+    let target = all
+        .iter()
+        .find(|(_, e)| e.action == actions::APP_SECRET_ROTATED)
+        .map(|(_, e)| e.target.clone())
+        .expect("a rotation");
+    let f = |action: Option<&str>, actor: Option<&str>, target: Option<&str>| AuditFilter {
+        action: action.map(str::to_owned),
+        actor: actor.map(str::to_owned),
+        target: target.map(str::to_owned),
+        ..AuditFilter::default()
+    };
+    let window = |since: Option<i64>, until: Option<i64>| AuditFilter {
+        since,
+        until,
+        ..AuditFilter::default()
+    };
+    let filters = vec![
+        (AuditFilter::default(), true),
+        (f(Some(actions::APP_CREATED), None, None), true),
+        (f(Some(actions::APP_DISABLED), None, None), true),
+        (f(Some(actions::KEY_ROTATED), None, None), true),
+        (f(Some("APP.CREATED"), None, None), false),
+        (f(Some("app."), None, None), false),
+        (f(Some(""), None, None), false),
+        (f(None, Some(&alice.sid), None), true),
+        (f(None, Some(&bob.sid), None), true),
+        (f(None, Some("cli"), None), true),
+        (f(None, Some("bootstrap"), None), false),
+        (f(None, Some(&alice.sid[..10]), None), false),
+        (f(None, None, Some(&target)), true),
+        (f(None, None, Some(&target.to_lowercase())), false),
+        (f(None, None, Some(a.as_str())), false),
+        (
+            f(Some(actions::APP_ENABLED), Some("cli"), Some(&target)),
+            true,
+        ),
+        (f(Some(actions::APP_ENABLED), Some(&bob.sid), None), false),
+        (window(Some(t_mid), None), true),
+        (window(None, Some(t_mid)), true),
+        (window(Some(t_old), Some(t_new)), true),
+        (window(Some(t_mid), Some(t_mid)), false),
+        (window(Some(t_mid), Some(t_mid + 1)), true),
+        (window(Some(t_new), Some(t_old)), false),
+        (window(Some(times[0] + 1), None), false),
+        (window(None, Some(times[13])), false),
+        (
+            AuditFilter {
+                action: Some(actions::APP_SECRET_ROTATED.into()),
+                since: Some(t_old),
+                until: Some(t_new),
+                ..AuditFilter::default()
+            },
+            true,
+        ),
+    ];
+    for (filter, some) in &filters {
+        let want: Vec<(i64, AuditEvent)> = all
+            .iter()
+            .filter(|(_, e)| audit_matches(e, filter))
+            .cloned()
+            .collect();
+        assert_eq!(!want.is_empty(), *some, "fixture for {filter:?}");
+        let got = db
+            .store
+            .list_audit_events(&a, filter, None, 1000)
+            .await
+            .expect("list");
+        assert_eq!(got, want, "{filter:?}");
+        for size in [1, 2, 3, 5, 20] {
+            assert_eq!(
+                walk_audit_forward(db, &a, filter, size).await,
+                want,
+                "forward, size {size}, {filter:?}"
+            );
+            assert_eq!(
+                walk_audit_backward(db, &a, filter, size).await,
+                want,
+                "backward, size {size}, {filter:?}"
+            );
+        }
+    }
+    // Ties on the time: `since` takes every event of that second, `until` none of them.
+    let at_tie = |f: &AuditFilter| {
+        let store = Arc::clone(&db.store);
+        let (a, f) = (a.clone(), f.clone());
+        async move {
+            store
+                .list_audit_events(&a, &f, None, 1000)
+                .await
+                .expect("list")
+                .iter()
+                .filter(|(_, e)| e.date_created == tie)
+                .count()
+        }
+    };
+    assert_eq!(at_tie(&window(Some(tie), None)).await, 2);
+    assert_eq!(at_tie(&window(None, Some(tie))).await, 0);
+
+    // Positions between rows (another organization's events) and beyond both ends.
+    let newest = all[0].0;
+    let oldest = all[13].0;
+    let mut positions = hidden.clone();
+    positions.extend([0, 1, oldest, newest, newest + 1, newest + 1000, i64::MAX]);
+    for pos in positions {
+        let older: Vec<(i64, AuditEvent)> = all.iter().filter(|(s, _)| *s < pos).cloned().collect();
+        let newer: Vec<(i64, AuditEvent)> = all.iter().filter(|(s, _)| *s > pos).cloned().collect();
+        for limit in [1u32, 4, 100] {
+            let got = db
+                .store
+                .list_audit_events(
+                    &a,
+                    &AuditFilter::default(),
+                    Some(&seq_cursor(Direction::Next, pos)),
+                    limit,
+                )
+                .await
+                .expect("list");
+            let want: Vec<_> = older.iter().take(limit as usize).cloned().collect();
+            assert_eq!(got, want, "older than {pos}, limit {limit}");
+            let got = db
+                .store
+                .list_audit_events(
+                    &a,
+                    &AuditFilter::default(),
+                    Some(&seq_cursor(Direction::Previous, pos)),
+                    limit,
+                )
+                .await
+                .expect("list");
+            let want = newer[newer.len().saturating_sub(limit as usize)..].to_vec();
+            assert_eq!(got, want, "newer than {pos}, limit {limit}");
+        }
+    }
+    // Limits cut the newest-first list.
+    for limit in [0u32, 1, 5, 14, 15] {
+        let got = db
+            .store
+            .list_audit_events(&a, &AuditFilter::default(), None, limit)
+            .await
+            .expect("list");
+        assert_eq!(got, all[..(limit as usize).min(all.len())].to_vec());
+    }
+}
+
+async fn signing_key_rotation_retires_or_revokes(db: &TestDb) {
+    let o = new_org(db, "acme").await;
+    let now = orgiam_domain::time_fmt::now();
+    let k0 = signing_key(now - 40);
+    db.store
+        .init_keys(&keys(1).0, &k0)
+        .await
+        .expect("init keys");
+    assert_revisions(db, 0, 1, 0).await;
+    let cli = Actor::cli();
+    let material = |k: &SigningKey| (k.kid.clone(), k.private_der.clone(), k.public_raw.clone());
+    let listed = || {
+        let store = Arc::clone(&db.store);
+        async move { store.signing_keys().await.expect("keys") }
+    };
+
+    // Keep: the active key retires now and keeps verifying; the new one signs.
+    let k1 = signing_key(now - 30);
+    let m = mark(db, &o).await;
+    db.store
+        .rotate_signing_key(&k1, false, &cli)
+        .await
+        .expect("rotate");
+    let after = orgiam_domain::time_fmt::now();
+    let got = listed().await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(material(&got[0]), material(&k1));
+    assert_eq!(got[0].created_at, k1.created_at);
+    assert_eq!(got[0].retired_at, None);
+    assert_eq!(material(&got[1]), material(&k0));
+    let k0_retired = got[1].retired_at.expect("k0 retired");
+    assert!(m.at <= k0_retired && k0_retired <= after);
+    assert_revisions(db, 0, 2, 0).await;
+    let e = one_new_event(db, &o, &m).await;
+    assert_event(
+        &e,
+        None,
+        &cli,
+        actions::KEY_ROTATED,
+        k1.kid.as_str(),
+        Some(json!({"signing_kids": [k0.kid.as_str()]})),
+        Some(json!({"signing_kid": k1.kid.as_str(), "previous_keys": "retired"})),
+    );
+    assert_secret_free(&e, &[k0.private_der.clone(), k1.private_der.clone()]);
+
+    // Again: an already retired key keeps its retirement time.
+    let k2 = signing_key(now - 20);
+    db.store
+        .rotate_signing_key(&k2, false, &cli)
+        .await
+        .expect("rotate");
+    let got = listed().await;
+    let kids: Vec<&KeySid> = got.iter().map(|k| &k.kid).collect();
+    assert_eq!(kids, vec![&k2.kid, &k1.kid, &k0.kid]);
+    assert_eq!(got[0].retired_at, None);
+    assert!(got[1].retired_at.is_some());
+    assert_eq!(got[2].retired_at, Some(k0_retired));
+    assert_revisions(db, 0, 3, 0).await;
+
+    // Keys retired longer ago than the longest token lives are pruned; younger ones stay.
+    db.set_key_retired_at(&k0.kid, now - MAX_TOKEN_TTL - 3600)
+        .await;
+    db.set_key_retired_at(&k1.kid, now - MAX_TOKEN_TTL + 3600)
+        .await;
+    let k3 = signing_key(now - 10);
+    db.store
+        .rotate_signing_key(&k3, false, &cli)
+        .await
+        .expect("rotate");
+    let got = listed().await;
+    let kids: Vec<&KeySid> = got.iter().map(|k| &k.kid).collect();
+    assert_eq!(kids, vec![&k3.kid, &k2.kid, &k1.kid], "k0 pruned");
+    assert_eq!(got[2].retired_at, Some(now - MAX_TOKEN_TTL + 3600));
+    assert!(got[1].retired_at.is_some());
+    assert_revisions(db, 0, 4, 0).await;
+
+    // Revoke: every other key goes at once, retired or not.
+    let k4 = signing_key(now);
+    let actor = app_actor();
+    let m = mark(db, &o).await;
+    let mut all_kids: Vec<String> = listed().await.iter().map(|k| k.kid.to_string()).collect();
+    all_kids.sort();
+    db.store
+        .rotate_signing_key(&k4, true, &actor)
+        .await
+        .expect("revoke");
+    let got = listed().await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(material(&got[0]), material(&k4));
+    assert_eq!(got[0].retired_at, None);
+    assert_revisions(db, 0, 5, 0).await;
+    let e = one_new_event(db, &o, &m).await;
+    assert_event(
+        &e,
+        None,
+        &actor,
+        actions::KEY_ROTATED,
+        k4.kid.as_str(),
+        Some(json!({"signing_kids": all_kids})),
+        Some(json!({"signing_kid": k4.kid.as_str(), "previous_keys": "revoked"})),
+    );
+
+    // Racing rotations take turns: one key signs afterwards, and each event names the key
+    // the one before it installed.
+    let m = mark(db, &o).await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let store = Arc::clone(&db.store);
+        let k = signing_key(now + 1 + i);
+        set.spawn(async move { store.rotate_signing_key(&k, false, &Actor::cli()).await });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("join").expect("rotate");
+    }
+    let got = listed().await;
+    assert_eq!(got.len(), 9);
+    let active: Vec<&SigningKey> = got.iter().filter(|k| k.retired_at.is_none()).collect();
+    assert_eq!(active.len(), 1, "one signing key: {got:?}");
+    assert_revisions(db, 0, 13, 0).await;
+    let mut chain: Vec<AuditEvent> = all_events(db, &o)
+        .await
+        .into_iter()
+        .filter(|(s, _)| *s > m.seq)
+        .map(|(_, e)| e)
+        .collect();
+    chain.reverse();
+    assert_eq!(chain.len(), 8);
+    let mut previous = k4.kid.as_str().to_owned();
+    for e in &chain {
+        assert_eq!(e.before, Some(json!({"signing_kids": [previous]})), "{e:?}");
+        previous = e.target.clone();
+    }
+    assert_eq!(previous, active[0].kid.as_str());
+}
+
+async fn import_roles_is_private_and_atomic(db: &TestDb) {
+    let a = new_org(db, "a").await;
+    let b = new_org(db, "b").await;
+    let builtin = builtin_roles();
+    db.store.sync_builtin_roles(&builtin).await.expect("sync");
+    let actor = app_actor();
+    let make = |org: &OrgSid, prefix: &str, n: usize| -> Vec<Role> {
+        (0..n)
+            .map(|i| {
+                custom_role(
+                    org,
+                    &format!("{prefix} {i:04}"),
+                    "imported",
+                    Some(&["account"]),
+                )
+            })
+            .collect()
+    };
+    let (first, second) = (make(&a, "First", 3), make(&a, "Second", 2));
+    let imported: Vec<Role> = first.iter().chain(&second).cloned().collect();
+    assert_revisions(db, 0, 0, 0).await;
+
+    let m = mark(db, &a).await;
+    let mb = mark(db, &b).await;
+    let n = db
+        .store
+        .import_roles(
+            &a,
+            &mut batches(vec![Ok(first), Ok(Vec::new()), Ok(second)]),
+            &actor,
+        )
+        .await
+        .expect("import");
+    assert_eq!(n, 5);
+    assert_revisions(db, 0, 0, 1).await;
+    let e = one_new_event(db, &a, &m).await;
+    assert_event(
+        &e,
+        Some(&a),
+        &actor,
+        actions::ROLES_IMPORTED,
+        a.as_str(),
+        None,
+        Some(json!({"roles": 5})),
+    );
+    assert_eq!(
+        all_events(db, &b).await.first().map_or(0, |(s, _)| *s),
+        mb.seq,
+        "nothing new for b"
+    );
+
+    // Visible to `a` only, like any custom role.
+    let list = |org: &OrgSid, f: RoleFilter| {
+        let store = Arc::clone(&db.store);
+        let org = org.clone();
+        async move {
+            store
+                .list_roles(&org, &f, None, 10_000)
+                .await
+                .expect("list")
+        }
+    };
+    assert_eq!(
+        list(&a, RoleFilter::default()).await,
+        sorted(builtin.iter().chain(&imported).cloned().collect())
+    );
+    assert_eq!(list(&a, group("imported")).await, sorted(imported.clone()));
+    assert_eq!(
+        walk_roles_forward(db.store.as_ref(), &a, &group("imported"), 2).await,
+        sorted(imported.clone())
+    );
+    assert_eq!(
+        list(&b, RoleFilter::default()).await,
+        sorted(builtin.clone())
+    );
+    assert!(list(&b, search("first")).await.is_empty());
+    for r in &imported {
+        assert_eq!(
+            db.store.role(&a, &r.sid).await.expect("role").as_ref(),
+            Some(r)
+        );
+        assert_eq!(db.store.role(&b, &r.sid).await.expect("role"), None);
+    }
+
+    // The second batch fails: nothing of the first stays, no event, no revision.
+    let doomed = make(&a, "Doomed", 4);
+    let m = mark(db, &a).await;
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let mut feed = batches(vec![
+        Ok(doomed.clone()),
+        Err(Error::bad_request("row 5 is malformed")),
+        Ok(make(&a, "Never", 1)),
+    ]);
+    let mut counted = || {
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        feed()
+    };
+    match db.store.import_roles(&a, &mut counted, &actor).await {
+        Err(Error::BadRequest(msg)) => assert!(msg.contains("row 5"), "{msg}"),
+        other => panic!("expected the batch's error, got {other:?}"),
+    }
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "stops at the error"
+    );
+    assert_no_new_event(db, &m, "a failed import").await;
+    assert_revisions(db, 0, 0, 1).await;
+    for r in &doomed {
+        assert_eq!(db.store.role(&a, &r.sid).await.expect("role"), None);
+    }
+    assert!(list(&a, search("doomed")).await.is_empty());
+    assert!(list(&a, search("never")).await.is_empty());
+
+    // Big batches (beyond one multi-row INSERT) in another organization.
+    let bulk = make(&b, "Bulk", 1205);
+    let (head, tail) = bulk.split_at(1100);
+    let n = db
+        .store
+        .import_roles(
+            &b,
+            &mut batches(vec![Ok(head.to_vec()), Ok(tail.to_vec())]),
+            &Actor::cli(),
+        )
+        .await
+        .expect("bulk import");
+    assert_eq!(n, 1205);
+    assert_revisions(db, 0, 0, 2).await;
+    assert_eq!(list(&b, group("imported")).await, sorted(bulk));
+    assert_eq!(list(&a, group("imported")).await, sorted(imported));
+    let newest = all_events(db, &b).await;
+    assert_eq!(newest[0].1.after, Some(json!({"roles": 1205})));
+    assert_eq!(newest[0].1.actor, "cli");
+    assert_eq!(newest[0].1.request_id, None);
+}
+
+async fn revisions_agree_with_revision(db: &TestDb) {
+    assert_revisions(db, 0, 0, 0).await;
+    db.store
+        .init_keys(&keys(1).0, &signing_key(T0))
+        .await
+        .expect("init keys");
+    assert_revisions(db, 0, 1, 0).await;
+    let o = new_org(db, "acme").await;
+    let x = app(&o, &secret());
+    db.store
+        .create_app(&x, &Actor::cli())
+        .await
+        .expect("create");
+    assert_revisions(db, 1, 1, 0).await;
+    db.store
+        .set_app_status(&x.sid, AppStatus::Disabled, &Actor::cli())
+        .await
+        .expect("disable");
+    db.store
+        .rotate_app_secret(&x.sid, &secret(), None, &Actor::cli())
+        .await
+        .expect("rotate");
+    assert_revisions(db, 3, 1, 0).await;
+    db.store
+        .rotate_signing_key(&signing_key(T0 + 1), false, &Actor::cli())
+        .await
+        .expect("rotate key");
+    assert_revisions(db, 3, 2, 0).await;
+    db.store
+        .import_roles(
+            &o,
+            &mut batches(vec![Ok(vec![custom_role(&o, "R", "g", None)])]),
+            &Actor::cli(),
+        )
+        .await
+        .expect("import");
+    assert_revisions(db, 3, 2, 1).await;
+
+    // Changes racing on every counter at once, each counted once.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let store = Arc::clone(&db.store);
+        let o = o.clone();
+        set.spawn(async move {
+            let actor = Actor::cli();
+            match i % 3 {
+                0 => store.create_app(&app(&o, &secret()), &actor).await,
+                1 => {
+                    store
+                        .rotate_signing_key(&signing_key(T0 + 10 + i), false, &actor)
+                        .await
+                }
+                _ => {
+                    let r = custom_role(&o, &format!("Raced {i}"), "g", None);
+                    store
+                        .import_roles(&o, &mut batches(vec![Ok(vec![r])]), &actor)
+                        .await
+                        .map(|_| ())
+                }
+            }
+        });
+    }
+    let mut readers = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let store = Arc::clone(&db.store);
+        readers.spawn(async move {
+            let mut last: Option<std::collections::HashMap<String, i64>> = None;
+            for _ in 0..20 {
+                let now = store.revisions().await.expect("revisions");
+                if let Some(last) = &last {
+                    for (name, value) in last {
+                        assert!(now[name] >= *value, "{name} went back");
+                    }
+                }
+                last = Some(now);
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("join").expect("change");
+    }
+    while let Some(r) = readers.join_next().await {
+        r.expect("readers");
+    }
+    assert_revisions(db, 7, 6, 5).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1719,7 +3200,7 @@ async fn shared_fixture(db: &TestDb) -> (OrgSid, Vec<Role>) {
             ..assignment(&o.sid, &role.sid, acct.sid.as_str(), &u.sid)
         };
         db.store
-            .create_assignment(&x, true)
+            .create_assignment(&x, true, &Actor::cli())
             .await
             .expect("assignment");
     }

@@ -203,7 +203,7 @@ pub fn client_credentials(
             ));
         }
     };
-    let basic = basic_credentials(&headers)?;
+    let basic = basic_credentials(headers)?;
     let (client_id, secret) = match (posted, basic) {
         (Some(p), Some(b)) if p != b => {
             return Err(invalid_request(

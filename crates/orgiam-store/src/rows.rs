@@ -1,0 +1,182 @@
+//! Row decoding shared by both engines: the column lists select the same columns in the same
+//! order on SQLite and PostgreSQL, so one decoder per record serves both.
+
+use sqlx::Row;
+
+use orgiam_domain::model::{Account, App, AppStatus, Assignment, AuditEvent, Level, Role};
+use orgiam_domain::policy::Policy;
+use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, AuditSid, OrgSid, RoleSid, UserSid};
+use orgiam_domain::{Error, Result};
+
+use crate::db_error;
+
+/// The three column types the decoders read, for each engine's row type.
+pub(crate) trait DbRow: Row {
+    fn text(&self, i: usize) -> Result<String>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>>;
+    fn int(&self, i: usize) -> Result<i64>;
+}
+
+macro_rules! db_row {
+    ($row:ty) => {
+        impl DbRow for $row {
+            fn text(&self, i: usize) -> Result<String> {
+                self.try_get(i).map_err(db_error)
+            }
+            fn opt_text(&self, i: usize) -> Result<Option<String>> {
+                self.try_get(i).map_err(db_error)
+            }
+            fn int(&self, i: usize) -> Result<i64> {
+                self.try_get(i).map_err(db_error)
+            }
+        }
+    };
+}
+db_row!(sqlx::sqlite::SqliteRow);
+db_row!(sqlx::postgres::PgRow);
+
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(Error::internal)
+}
+
+pub(crate) fn corrupt(what: &str) -> Error {
+    Error::internal(format!("stored {what} is malformed"))
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn sid<T>(
+    raw: String,
+    parse: fn(&str) -> std::result::Result<T, orgiam_domain::sid::SidError>,
+    what: &str,
+) -> Result<T> {
+    parse(&raw).map_err(|_| corrupt(what))
+}
+
+fn opt_json<T: serde::de::DeserializeOwned>(raw: Option<String>, what: &str) -> Result<Option<T>> {
+    raw.map(|r| serde_json::from_str(&r).map_err(|_| corrupt(what)))
+        .transpose()
+}
+
+/// Columns: sid, org_sid, friendly_name, external_description, product_group,
+/// product_group_name, lowest_level, policy, resource_types (JSON text), date_created, date_updated.
+pub(crate) fn role<R: DbRow>(row: &R) -> Result<Role> {
+    Ok(Role {
+        sid: sid(row.text(0)?, RoleSid::parse, "role sid")?,
+        org: row
+            .opt_text(1)?
+            .map(|o| sid(o, OrgSid::parse, "role org"))
+            .transpose()?,
+        friendly_name: row.text(2)?,
+        external_description: row.text(3)?,
+        product_group: row.text(4)?,
+        product_group_name: row.text(5)?,
+        lowest_level: Level::parse(&row.text(6)?).ok_or_else(|| corrupt("role level"))?,
+        policy: serde_json::from_str(&row.text(7)?).map_err(|_| corrupt("role policy"))?,
+        resource_types: opt_json(row.opt_text(8)?, "role resource types")?,
+        date_created: row.int(9)?,
+        date_updated: row.int(10)?,
+    })
+}
+
+pub(crate) const APP_COLUMNS: &str = "sid, org_sid, friendly_name, description, status, policy, \
+    access_token_ttl, date_created, date_updated";
+
+/// Columns: [`APP_COLUMNS`]. Secrets are attached separately.
+pub(crate) fn app<R: DbRow>(row: &R) -> Result<App> {
+    Ok(App {
+        sid: sid(row.text(0)?, AppSid::parse, "app sid")?,
+        org: sid(row.text(1)?, OrgSid::parse, "app org")?,
+        friendly_name: row.text(2)?,
+        description: row.text(3)?,
+        status: AppStatus::parse(&row.text(4)?).ok_or_else(|| corrupt("app status"))?,
+        policy: serde_json::from_str::<Policy>(&row.text(5)?).map_err(|_| corrupt("app policy"))?,
+        access_token_ttl: row.int(6)?,
+        date_created: row.int(7)?,
+        date_updated: row.int(8)?,
+        secrets: Vec::new(),
+    })
+}
+
+pub(crate) const ACCOUNT_COLUMNS: &str =
+    "sid, org_sid, parent_sid, friendly_name, status, owner_sid, date_created";
+
+pub(crate) fn account<R: DbRow>(row: &R) -> Result<Account> {
+    Ok(Account {
+        sid: sid(row.text(0)?, AccountSid::parse, "account sid")?,
+        org: sid(row.text(1)?, OrgSid::parse, "account org")?,
+        parent: row
+            .opt_text(2)?
+            .map(|p| sid(p, AccountSid::parse, "account parent"))
+            .transpose()?,
+        friendly_name: row.text(3)?,
+        status: row.text(4)?,
+        owner: row
+            .opt_text(5)?
+            .map(|o| sid(o, UserSid::parse, "account owner"))
+            .transpose()?,
+        date_created: row.int(6)?,
+    })
+}
+
+pub(crate) const ASSIGNMENT_COLUMNS: &str =
+    "sid, org_sid, role_sid, scope, identity, resource_type, resource_id, date_created";
+
+pub(crate) fn assignment<R: DbRow>(row: &R) -> Result<Assignment> {
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
+    Ok(Assignment {
+        sid: sid(row.text(0)?, AssignmentSid::parse, "assignment sid")?,
+        org: sid(row.text(1)?, OrgSid::parse, "assignment org")?,
+        role: sid(row.text(2)?, RoleSid::parse, "assignment role")?,
+        scope: row.text(3)?,
+        identity: sid(row.text(4)?, UserSid::parse, "assignment identity")?,
+        resource_type: non_empty(row.text(5)?),
+        resource_id: non_empty(row.text(6)?),
+        date_created: row.int(7)?,
+    })
+}
+
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, sid, org_sid, date_created, actor, action, target, request_id, before, after";
+
+/// Columns: [`EVENT_COLUMNS`]; the event with its position.
+pub(crate) fn event<R: DbRow>(row: &R) -> Result<(i64, AuditEvent)> {
+    Ok((
+        row.int(0)?,
+        AuditEvent {
+            sid: sid(row.text(1)?, AuditSid::parse, "audit sid")?,
+            org: row
+                .opt_text(2)?
+                .map(|o| sid(o, OrgSid::parse, "audit org"))
+                .transpose()?,
+            date_created: row.int(3)?,
+            actor: row.text(4)?,
+            action: row.text(5)?,
+            target: row.text(6)?,
+            request_id: row.opt_text(7)?,
+            before: opt_json(row.opt_text(8)?, "audit value")?,
+            after: opt_json(row.opt_text(9)?, "audit value")?,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escape;
+
+    #[test]
+    fn escapes_like_metacharacters() {
+        assert_eq!(like_escape(r"100%_a\b"), r"100\%\_a\\b");
+        assert_eq!(like_escape("plain"), "plain");
+    }
+}
