@@ -1,6 +1,8 @@
 //! The HTTP integration suite: every test boots a real server on 127.0.0.1:0 over a fresh
 //! database (SQLite by default; PostgreSQL with ORGIAM_TEST_ENGINE=postgres) and talks HTTP.
 
+#![allow(clippy::panic)]
+
 mod admin;
 mod assignments;
 mod auth;

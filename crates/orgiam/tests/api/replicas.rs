@@ -92,10 +92,9 @@ async fn tokens_page_tokens_and_revocations_cross_replicas_and_nothing_is_lost()
     assert_eq!(on2.status, 200, "{}", on2.body);
     let again = get(
         &http,
-        &page.body["meta"]["next_page_url"]
+        page.body["meta"]["next_page_url"]
             .as_str()
-            .unwrap_or_default()
-            .to_owned(),
+            .unwrap_or_default(),
         &t1,
     )
     .await;
@@ -183,7 +182,7 @@ async fn tokens_page_tokens_and_revocations_cross_replicas_and_nothing_is_lost()
         let t = token(&http, &bases[i % 2], &id, &secret).await;
         clients.push(tokio::spawn(async move {
             let mut mine: Vec<String> = Vec::new();
-            let mut n = i;
+            let mut n = i as u64;
             while Instant::now() < deadline {
                 n = n
                     .wrapping_mul(6364136223846793005)
