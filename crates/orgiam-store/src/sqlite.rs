@@ -63,10 +63,23 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_error)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| Error::internal(format!("migrating the SQLite store: {e}")))?;
+        // SQLite has no advisory lock: processes starting together on one file race to apply
+        // a migration. Each runs in a transaction, so the loser's fails whole ("table already
+        // exists"); trying again finds it applied and goes on.
+        let mut attempt = 0u32;
+        loop {
+            match MIGRATOR.run(&pool).await {
+                Ok(()) => break,
+                Err(e) if attempt < 20 => {
+                    tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 + u64::from(attempt) * 25)).await;
+                }
+                Err(e) => {
+                    return Err(Error::internal(format!("migrating the SQLite store: {e}")));
+                }
+            }
+        }
         Ok(Self { pool })
     }
 }
