@@ -285,7 +285,13 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
         Some(b) => print_bootstrap(b, &base),
         None => println!("orgiam: store already initialized; no new credentials were created."),
     }
-    println!("orgiam: listening on {base} (store: {url})");
+    let local = display_base(None, app.local_addr());
+    match &settings.public_url {
+        Some(public) => {
+            println!("orgiam: listening on {local} (public URL {public}; store: {url})")
+        }
+        None => println!("orgiam: listening on {local} (store: {url})"),
+    }
     app.run_until(shutdown_signal()).await.map_err(fail)?;
     tracing::info!("stopped");
     Ok(())

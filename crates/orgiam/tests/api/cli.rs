@@ -343,3 +343,103 @@ fn every_subcommand_has_help_with_an_example() {
         assert!(text.contains("--database-url"), "{args:?}");
     }
 }
+
+#[tokio::test]
+async fn listen_and_public_url_come_from_the_environment_too() {
+    let (db_url, dir) = fresh_database().await;
+    let s = crate::helpers::start_serve(
+        &db_url,
+        &dir,
+        &[("ORGIAM_PUBLIC_URL", "https://iam.example.com/")],
+    )
+    .ready();
+    let text = s.lines.join("\n");
+    assert!(
+        text.contains("public URL https://iam.example.com/"),
+        "{text}"
+    );
+    // The printed commands use the public URL; links and the issuer too.
+    assert!(
+        text.contains("curl -s -X POST 'https://iam.example.com/v2/token'"),
+        "{text}"
+    );
+    let (_, id, secret) = crate::helpers::printed_credentials(&s.lines).expect("credentials");
+    let http = reqwest::Client::new();
+    let t: serde_json::Value = http
+        .post(format!("{}/v2/token", s.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let token = t["access_token"].as_str().expect("token");
+    let claims = token.split('.').nth(1).expect("payload");
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(claims["iss"], "https://iam.example.com");
+    let page: serde_json::Value = http
+        .get(format!("{}/v2/Organizations/Roles?PageSize=2", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        page["meta"]["first_page_url"],
+        "https://iam.example.com/v2/Organizations/Roles?PageSize=2&Page=0"
+    );
+    let meta: serde_json::Value = http
+        .get(format!("{}/.well-known/oauth-authorization-server", s.base))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(meta["issuer"], "https://iam.example.com");
+    assert_eq!(meta["token_endpoint"], "https://iam.example.com/v2/token");
+    stop(s);
+
+    // ORGIAM_LISTEN picks the address.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let out = orgiam()
+        .args(["serve"])
+        .env("ORGIAM_DATABASE_URL", &db_url)
+        .env("ORGIAM_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ORGIAM_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let served = crate::helpers::Served {
+        child: out,
+        lines: Vec::new(),
+        base: format!("http://127.0.0.1:{port}"),
+        log: dir.0.join("none.log"),
+    };
+    let up = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+        http.get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(up.is_some(), "serving on the ORGIAM_LISTEN port");
+    stop(served);
+}
