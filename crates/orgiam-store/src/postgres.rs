@@ -30,8 +30,8 @@ use crate::events::{
     app_created_event, assignment_created_event, key_event, rotation_event, status_event,
 };
 use crate::rows::{
-    self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, corrupt, json,
-    like_escape,
+    self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
+    corrupt, json, like_escape, sid_prefix_range,
 };
 use crate::{DatabaseUrl, db_error};
 
@@ -272,33 +272,25 @@ async fn insert_org(conn: &mut PgConnection, org: &Org) -> Result<()> {
     Ok(())
 }
 
-/// Appends one arm of the role listing: the rows of one owner (built-in or the organization).
-///
-/// Search uses ILIKE: on `COLLATE "C"` text it folds ASCII letters only, which is exactly
-/// SQLite's LIKE. The escape is written `E'\\'` so it means one backslash whatever
-/// `standard_conforming_strings` says.
-fn push_role_arm<'a>(
-    q: &mut QueryBuilder<'a, Postgres>,
-    org: Option<&'a str>,
-    filter: &'a RoleFilter,
-    cursor: Option<&'a Cursor>,
-    limit: i64,
-) {
-    q.push("(SELECT ");
-    q.push(ROLE_COLUMNS);
-    q.push(", name_key FROM roles WHERE ");
-    match org {
-        None => q.push("org_sid IS NULL"),
-        Some(o) => q.push("org_sid = ").push_bind(o),
-    };
-    if let Some(search) = &filter.search {
-        let escaped = like_escape(search);
-        q.push(" AND (name_key ILIKE ")
-            .push_bind(format!("%{escaped}%"))
-            .push(" ESCAPE E'\\\\' OR sid ILIKE ")
-            .push_bind(format!("{escaped}%"))
-            .push(" ESCAPE E'\\\\')");
+/// The search condition by walking names: a case-insensitive substring of the name (LIKE
+/// metacharacters escaped, written `E'\\'` whatever `standard_conforming_strings` says), or
+/// the SID range.
+fn push_search_scan<'a>(q: &mut QueryBuilder<'a, Postgres>, search: &str) {
+    q.push(" AND (name_key ILIKE ")
+        .push_bind(format!("%{}%", like_escape(search)))
+        .push(" ESCAPE E'\\\\'");
+    if let Some((low, high)) = sid_prefix_range(search) {
+        q.push(" OR (sid >= ")
+            .push_bind(low)
+            .push(" AND sid < ")
+            .push_bind(high)
+            .push(")");
     }
+    q.push(")");
+}
+
+/// The product-group and resource-type filters.
+fn push_role_filters<'a>(q: &mut QueryBuilder<'a, Postgres>, filter: &'a RoleFilter) {
     if let Some(group) = &filter.product_group {
         q.push(" AND product_group = ").push_bind(group.as_str());
     }
@@ -308,6 +300,14 @@ fn push_role_arm<'a>(
             .push_bind(types.clone())
             .push("::text[]");
     }
+}
+
+/// The keyset position and the order; whether the order is descending.
+fn push_role_page<'a>(
+    q: &mut QueryBuilder<'a, Postgres>,
+    cursor: Option<&'a Cursor>,
+    limit: i64,
+) -> bool {
     let desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
     if let Some(c) = cursor {
         q.push(if desc {
@@ -325,7 +325,31 @@ fn push_role_arm<'a>(
     } else {
         " ORDER BY name_key, sid"
     });
-    q.push(" LIMIT ").push_bind(limit).push(")");
+    q.push(" LIMIT ").push_bind(limit);
+    desc
+}
+
+/// One arm of the name-ordered listing: the rows of one owner (built-in or the organization).
+fn push_role_arm<'a>(
+    q: &mut QueryBuilder<'a, Postgres>,
+    org: Option<&'a str>,
+    filter: &'a RoleFilter,
+    cursor: Option<&'a Cursor>,
+    limit: i64,
+) {
+    q.push("(SELECT ");
+    q.push(ROLE_COLUMNS);
+    q.push(", name_key FROM roles WHERE ");
+    match org {
+        None => q.push("org_sid IS NULL"),
+        Some(o) => q.push("org_sid = ").push_bind(o),
+    };
+    if let Some(search) = &filter.search {
+        push_search_scan(q, search);
+    }
+    push_role_filters(q, filter);
+    push_role_page(q, cursor, limit);
+    q.push(")");
 }
 
 /// Appends the keyset condition on `sid` and the order for a cursor; returns whether the
@@ -755,17 +779,57 @@ impl Store for PgStore {
         limit: u32,
     ) -> Result<Vec<Role>> {
         let limit = i64::from(limit);
-        let desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
-        let mut q = QueryBuilder::<Postgres>::new("SELECT * FROM (");
-        push_role_arm(&mut q, None, filter, cursor, limit);
-        q.push(" UNION ALL ");
-        push_role_arm(&mut q, Some(org.as_str()), filter, cursor, limit);
-        q.push(if desc {
-            ") AS visible ORDER BY name_key DESC, sid DESC"
-        } else {
-            ") AS visible ORDER BY name_key, sid"
-        });
-        q.push(" LIMIT ").push_bind(limit);
+        // Names are compared lower-cased (Unicode rules), whatever the caller passed.
+        let lowered = RoleFilter {
+            search: filter.search.as_deref().map(str::to_lowercase),
+            ..filter.clone()
+        };
+        let filter = &lowered;
+        // A rare search: its few matches come through the trigram index (the probe itself is a
+        // bitmap scan of it) and are sorted. Otherwise walk each owner's rows in name order.
+        let rare = match filter.search.as_deref() {
+            Some(s) if s.chars().count() >= TRIGRAM => {
+                let matches: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM (SELECT 1 FROM roles WHERE name_key ILIKE $1 ESCAPE E'\\\\' LIMIT $2) AS m",
+                )
+                .bind(format!("%{}%", like_escape(s)))
+                .bind(RARE_MATCHES + 1)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+                matches <= RARE_MATCHES
+            }
+            _ => false,
+        };
+        let mut q;
+        let desc;
+        match filter.search.as_deref().filter(|_| rare) {
+            Some(search) => {
+                // MATERIALIZED keeps the planner from walking the name index instead.
+                q = QueryBuilder::<Postgres>::new("WITH m AS MATERIALIZED (SELECT ");
+                q.push(ROLE_COLUMNS);
+                q.push(", name_key FROM roles WHERE (org_sid IS NULL OR org_sid = ")
+                    .push_bind(org.as_str())
+                    .push(")");
+                push_search_scan(&mut q, search);
+                push_role_filters(&mut q, filter);
+                q.push(") SELECT * FROM m WHERE TRUE");
+                desc = push_role_page(&mut q, cursor, limit);
+            }
+            None => {
+                desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
+                q = QueryBuilder::<Postgres>::new("SELECT * FROM (");
+                push_role_arm(&mut q, None, filter, cursor, limit);
+                q.push(" UNION ALL ");
+                push_role_arm(&mut q, Some(org.as_str()), filter, cursor, limit);
+                q.push(if desc {
+                    ") AS visible ORDER BY name_key DESC, sid DESC"
+                } else {
+                    ") AS visible ORDER BY name_key, sid"
+                });
+                q.push(" LIMIT ").push_bind(limit);
+            }
+        }
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
         let mut roles = rows.iter().map(rows::role).collect::<Result<Vec<_>>>()?;
         if desc {

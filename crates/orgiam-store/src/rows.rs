@@ -55,6 +55,33 @@ pub(crate) fn like_escape(s: &str) -> String {
     out
 }
 
+/// The SID range a search matches as a case-insensitive SID prefix (`ix0e2` matches every
+/// SID from `IX0e2` to `IX0e2~`), or `None` when the (lower-cased) search cannot begin a
+/// role SID.
+pub(crate) fn sid_prefix_range(search: &str) -> Option<(String, String)> {
+    let shaped = !search.is_empty()
+        && search.len() <= 34
+        && search.char_indices().all(|(i, c)| match i {
+            0 => c == 'i',
+            1 => c == 'x',
+            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
+        });
+    if !shaped {
+        return None;
+    }
+    let (head, tail) = search.split_at(search.len().min(2));
+    let low = format!("{}{tail}", head.to_ascii_uppercase());
+    let high = format!("{low}~");
+    Some((low, high))
+}
+
+/// Searches this long or longer can use a trigram index.
+pub(crate) const TRIGRAM: usize = 3;
+
+/// A search matched by at most this many names is "rare": its matches are fetched through the
+/// trigram index and sorted. More, and walking the name-ordered index finds a page sooner.
+pub(crate) const RARE_MATCHES: i64 = 2000;
+
 fn sid<T>(
     raw: String,
     parse: fn(&str) -> std::result::Result<T, orgiam_domain::sid::SidError>,
@@ -172,7 +199,19 @@ pub(crate) fn event<R: DbRow>(row: &R) -> Result<(i64, AuditEvent)> {
 
 #[cfg(test)]
 mod tests {
-    use super::like_escape;
+    use super::{like_escape, sid_prefix_range};
+
+    #[test]
+    fn sid_prefixes() {
+        assert_eq!(
+            sid_prefix_range("ix0e"),
+            Some(("IX0e".into(), "IX0e~".into()))
+        );
+        assert_eq!(sid_prefix_range("i"), Some(("I".into(), "I~".into())));
+        assert_eq!(sid_prefix_range("billing"), None);
+        assert_eq!(sid_prefix_range("ixg"), None);
+        assert_eq!(sid_prefix_range(""), None);
+    }
 
     #[test]
     fn escapes_like_metacharacters() {

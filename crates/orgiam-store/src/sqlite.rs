@@ -22,8 +22,8 @@ use crate::events::{
     app_created_event, assignment_created_event, key_event, rotation_event, status_event,
 };
 use crate::rows::{
-    self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, corrupt, json,
-    like_escape,
+    self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
+    corrupt, json, like_escape, sid_prefix_range,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -239,29 +239,28 @@ async fn insert_org(conn: &mut sqlx::SqliteConnection, org: &Org) -> Result<()> 
     Ok(())
 }
 
-/// Appends one arm of the role listing: the rows of one owner (built-in or the organization).
-fn push_role_arm<'a>(
+/// The search condition on `roles` by walking names: a LIKE on the name, or the SID range.
+fn push_search_scan<'a>(q: &mut QueryBuilder<'a, Sqlite>, search: &str) {
+    q.push(" AND (name_key LIKE ")
+        .push_bind(format!("%{}%", like_escape(search)))
+        .push(" ESCAPE '\\'");
+    if let Some((low, high)) = sid_prefix_range(search) {
+        q.push(" OR (sid >= ")
+            .push_bind(low)
+            .push(" AND sid < ")
+            .push_bind(high)
+            .push(")");
+    }
+    q.push(")");
+}
+
+/// The other filters, the keyset position and the order; whether the order is descending.
+fn push_role_rest<'a>(
     q: &mut QueryBuilder<'a, Sqlite>,
-    org: Option<&'a str>,
     filter: &'a RoleFilter,
     cursor: Option<&'a Cursor>,
     limit: i64,
-) {
-    q.push("SELECT * FROM (SELECT ");
-    q.push(ROLE_COLUMNS);
-    q.push(", name_key FROM roles WHERE ");
-    match org {
-        None => q.push("org_sid IS NULL"),
-        Some(o) => q.push("org_sid = ").push_bind(o),
-    };
-    if let Some(search) = &filter.search {
-        let escaped = like_escape(search);
-        q.push(" AND (name_key LIKE ")
-            .push_bind(format!("%{escaped}%"))
-            .push(" ESCAPE '\\' OR lower(sid) LIKE ")
-            .push_bind(format!("{escaped}%"))
-            .push(" ESCAPE '\\')");
-    }
+) -> bool {
     if let Some(group) = &filter.product_group {
         q.push(" AND product_group = ").push_bind(group.as_str());
     }
@@ -290,7 +289,35 @@ fn push_role_arm<'a>(
     } else {
         " ORDER BY name_key, sid"
     });
-    q.push(" LIMIT ").push_bind(limit).push(")");
+    q.push(" LIMIT ").push_bind(limit);
+    desc
+}
+
+/// One arm of the name-ordered listing: the rows of one owner (built-in or the organization).
+fn push_role_arm<'a>(
+    q: &mut QueryBuilder<'a, Sqlite>,
+    org: Option<&'a str>,
+    filter: &'a RoleFilter,
+    cursor: Option<&'a Cursor>,
+    limit: i64,
+) {
+    q.push("SELECT * FROM (SELECT ");
+    q.push(ROLE_COLUMNS);
+    q.push(", name_key FROM roles WHERE ");
+    match org {
+        None => q.push("org_sid IS NULL"),
+        Some(o) => q.push("org_sid = ").push_bind(o),
+    };
+    if let Some(search) = &filter.search {
+        push_search_scan(q, search);
+    }
+    push_role_rest(q, filter, cursor, limit);
+    q.push(")");
+}
+
+/// An FTS5 phrase matching `s` as a substring (trigram tokenizer).
+fn fts_phrase(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// Appends the keyset condition on `sid` and the order for a cursor; returns whether the
@@ -702,17 +729,61 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Role>> {
         let limit = i64::from(limit);
-        let desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM (");
-        push_role_arm(&mut q, None, filter, cursor, limit);
-        q.push(" UNION ALL ");
-        push_role_arm(&mut q, Some(org.as_str()), filter, cursor, limit);
-        q.push(if desc {
-            ") ORDER BY name_key DESC, sid DESC"
-        } else {
-            ") ORDER BY name_key, sid"
-        });
-        q.push(" LIMIT ").push_bind(limit);
+        // Names are compared lower-cased (Unicode rules), whatever the caller passed.
+        let lowered = RoleFilter {
+            search: filter.search.as_deref().map(str::to_lowercase),
+            ..filter.clone()
+        };
+        let filter = &lowered;
+        // A rare search: its few matches come from the trigram index and are sorted. Otherwise
+        // walk each owner's rows in name order until the page is full.
+        let rare = match filter.search.as_deref() {
+            Some(s) if s.chars().count() >= TRIGRAM => {
+                let matches: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM (SELECT 1 FROM roles_search WHERE roles_search MATCH ? LIMIT ?)",
+                )
+                .bind(fts_phrase(s))
+                .bind(RARE_MATCHES + 1)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+                matches <= RARE_MATCHES
+            }
+            _ => false,
+        };
+        let mut q;
+        let desc;
+        match filter.search.as_deref().filter(|_| rare) {
+            Some(search) => {
+                q = QueryBuilder::<Sqlite>::new("SELECT ");
+                q.push(ROLE_COLUMNS);
+                q.push(" FROM (SELECT rowid AS rid FROM roles_search WHERE roles_search MATCH ")
+                    .push_bind(fts_phrase(search));
+                if let Some((low, high)) = sid_prefix_range(search) {
+                    q.push(" UNION SELECT rowid FROM roles WHERE sid >= ")
+                        .push_bind(low)
+                        .push(" AND sid < ")
+                        .push_bind(high);
+                }
+                q.push(") AS m CROSS JOIN roles ON roles.rowid = m.rid WHERE (org_sid IS NULL OR org_sid = ")
+                    .push_bind(org.as_str())
+                    .push(")");
+                desc = push_role_rest(&mut q, filter, cursor, limit);
+            }
+            None => {
+                desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
+                q = QueryBuilder::<Sqlite>::new("SELECT * FROM (");
+                push_role_arm(&mut q, None, filter, cursor, limit);
+                q.push(" UNION ALL ");
+                push_role_arm(&mut q, Some(org.as_str()), filter, cursor, limit);
+                q.push(if desc {
+                    ") ORDER BY name_key DESC, sid DESC"
+                } else {
+                    ") ORDER BY name_key, sid"
+                });
+                q.push(" LIMIT ").push_bind(limit);
+            }
+        }
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
         let mut roles = rows.iter().map(rows::role).collect::<Result<Vec<_>>>()?;
         if desc {

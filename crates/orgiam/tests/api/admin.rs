@@ -426,3 +426,84 @@ async fn every_change_to_access_is_in_the_audit_trail() {
         "{human}"
     );
 }
+
+#[tokio::test]
+async fn search_gives_the_same_answer_on_every_plan() {
+    // More than 2000 matches take the name-ordered walk; a few take the trigram index; fewer
+    // than three characters always walk. Every plan must give the oracle's answer.
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let mut names: Vec<String> = (0..2100).map(|i| format!("Common Thing {i:04}")).collect();
+    names.extend((0..5).map(|i| format!("Rarebird {i} 100%_off")));
+    let lines: Vec<String> = names.iter().map(|n| role_line(n, "studio")).collect();
+    let file = write_file(&app, "plans", &lines);
+    cli_ok(
+        &app,
+        &[
+            "roles",
+            "import",
+            "--org",
+            app.org.as_str(),
+            file.to_str().expect("path"),
+        ],
+    );
+    let mut catalog: Vec<String> = orgiam_domain::catalog::Catalog::builtin()
+        .expect("catalog")
+        .roles
+        .into_iter()
+        .map(|r| r.friendly_name)
+        .collect();
+    catalog.extend(names);
+    let oracle = |needle: &str| {
+        let mut hits: Vec<String> = catalog
+            .iter()
+            .filter(|n| n.to_lowercase().contains(&needle.to_lowercase()))
+            .cloned()
+            .collect();
+        hits.sort_by_key(|n| n.to_lowercase());
+        hits
+    };
+    for needle in [
+        "common thing",
+        "THING 00",
+        "rarebird",
+        "100%_",
+        "%_o",
+        "mo",
+        "g",
+        "zzzz-nothing",
+    ] {
+        let mut got = Vec::new();
+        let mut url = format!(
+            "{}/v2/Organizations/Roles?PageSize=1000&Search={}",
+            app.base,
+            needle.replace('%', "%25").replace(' ', "%20")
+        );
+        eventually(Duration::from_secs(1), || async {
+            app.get("/v2/Organizations/Roles?Search=rarebird", &token)
+                .await
+                .body["roles"]
+                .as_array()
+                .is_some_and(|r| r.len() == 5)
+        })
+        .await
+        .expect("import visible");
+        loop {
+            let r = app.get_url(&url, &token).await;
+            assert_eq!(r.status, 200, "{needle}: {}", r.body);
+            got.extend(
+                r.body["roles"]
+                    .as_array()
+                    .expect("roles")
+                    .iter()
+                    .filter_map(|x| x["friendly_name"].as_str().map(str::to_owned)),
+            );
+            match r.body["meta"]["next_page_url"].as_str() {
+                Some(n) => url = n.to_owned(),
+                None => break,
+            }
+        }
+        assert_eq!(got, oracle(needle), "Search={needle}");
+    }
+    let _ = std::fs::remove_file(file);
+}
