@@ -106,7 +106,25 @@ pub struct Links<'a> {
     pub filters: Vec<(&'static str, &'a str)>,
 }
 
-impl Links<'_> {
+impl<'a> Links<'a> {
+    /// Links that echo the request's parameters named in `names` (those it sent, as sent).
+    pub fn echoing(
+        base: &'a str,
+        path: &'a str,
+        params: &'a Params,
+        names: &[&'static str],
+    ) -> Self {
+        let filters = names
+            .iter()
+            .filter_map(|k| params.get(k).map(|v| (*k, v)))
+            .collect();
+        Self {
+            base,
+            path,
+            filters,
+        }
+    }
+
     fn url(&self, size: u32, page: u32, token: Option<&str>) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in &self.filters {

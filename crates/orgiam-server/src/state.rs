@@ -132,6 +132,15 @@ impl State {
         Ok(())
     }
 
+    /// The absolute base of links for a request (see [`crate::list::base_url`]).
+    pub fn base_url(&self, headers: &axum::http::HeaderMap) -> String {
+        crate::list::base_url(
+            self.config.public_url.as_deref(),
+            headers,
+            &self.config.listen.to_string(),
+        )
+    }
+
     /// The roles revision this server has seen (part of every cached page's key).
     pub fn roles_revision(&self) -> i64 {
         self.roles_rev.load(Ordering::Acquire)

@@ -12,7 +12,7 @@ use orgiam_domain::{Error, time_fmt};
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json};
-use crate::list::{Links, Page, PageRequest, Params, base_url};
+use crate::list::{Links, Page, PageRequest, Params};
 use crate::routes::assignments::check_path_org;
 use crate::state::AppState;
 
@@ -57,17 +57,9 @@ pub async fn list(
         .store
         .list_accounts(&caller.org, req.cursor.as_ref(), req.fetch_limit())
         .await?;
-    let base = base_url(
-        state.config.public_url.as_deref(),
-        &headers,
-        &state.config.listen.to_string(),
-    );
+    let base = state.base_url(&headers);
     let path = format!("/Organizations/{org}/Accounts");
-    let links = Links {
-        base: &base,
-        path: &path,
-        filters: Vec::new(),
-    };
+    let links = Links::echoing(&base, &path, &params, &[]);
     let page = Page::build(
         &req,
         rows,

@@ -15,7 +15,7 @@ use orgiam_domain::{Error, Result, time_fmt};
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json};
 use crate::limits::Body;
-use crate::list::{Links, Page, PageRequest, Params, base_url};
+use crate::list::{Links, Page, PageRequest, Params};
 use crate::state::AppState;
 
 const V2_PATH: &str = "/v2/Organizations/RoleAssignments";
@@ -113,19 +113,13 @@ async fn list(
         .store
         .list_assignments(&caller.org, &filter, req.cursor.as_ref(), req.fetch_limit())
         .await?;
-    let base = base_url(
-        state.config.public_url.as_deref(),
-        &headers,
-        &state.config.listen.to_string(),
-    );
-    let links = Links {
-        base: &base,
+    let base = state.base_url(&headers);
+    let links = Links::echoing(
+        &base,
         path,
-        filters: ["Identity", "Scope", "ResourceType", "ResourceId"]
-            .into_iter()
-            .filter_map(|k| params.get(k).map(|v| (k, v)))
-            .collect(),
-    };
+        &params,
+        &["Identity", "Scope", "ResourceType", "ResourceId"],
+    );
     let page = Page::build(
         &req,
         rows,

@@ -11,7 +11,7 @@ use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::auth::{Caller, perms};
 use crate::error::ApiError;
-use crate::list::{Links, Page, PageRequest, Params, base_url};
+use crate::list::{Links, Page, PageRequest, Params};
 use crate::state::AppState;
 
 const PATH: &str = "/v2/Organizations/AuditEvents";
@@ -83,19 +83,13 @@ pub async fn list(
         .store
         .list_audit_events(&caller.org, &filter, req.cursor.as_ref(), req.fetch_limit())
         .await?;
-    let base = base_url(
-        state.config.public_url.as_deref(),
-        &headers,
-        &state.config.listen.to_string(),
+    let base = state.base_url(&headers);
+    let links = Links::echoing(
+        &base,
+        PATH,
+        &params,
+        &["Action", "Actor", "Target", "StartDate", "EndDate"],
     );
-    let links = Links {
-        base: &base,
-        path: PATH,
-        filters: ["Action", "Actor", "Target", "StartDate", "EndDate"]
-            .into_iter()
-            .filter_map(|k| params.get(k).map(|v| (k, v)))
-            .collect(),
-    };
     let key_of = |(seq, _): &(i64, AuditEvent)| vec![seq.to_string()];
     let page = Page::build(&req, rows, key_of, "events", &links, &state.pages, &binding)?;
     let views: Vec<Value> = page.rows.iter().map(|(_, e)| event_json(e)).collect();

@@ -13,7 +13,6 @@ use orgiam_domain::time_fmt;
 
 use crate::error::{ApiError, json};
 use crate::limits::Body;
-use crate::list::base_url;
 use crate::state::AppState;
 
 /// An OAuth failure: the RFC 6749 fields and the Twilio fields in one body.
@@ -280,11 +279,7 @@ pub async fn metadata(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let base = base_url(
-        state.config.public_url.as_deref(),
-        &headers,
-        &state.config.listen.to_string(),
-    );
+    let base = state.base_url(&headers);
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({

@@ -12,7 +12,7 @@ use orgiam_domain::sid::RoleSid;
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam};
-use crate::list::{Links, Page, PageRequest, Params, base_url};
+use crate::list::{Links, Page, PageRequest, Params};
 use crate::routes::roles::role_permissions;
 use crate::state::AppState;
 
@@ -77,17 +77,9 @@ pub async fn list(
             }
         }
     };
-    let base = base_url(
-        state.config.public_url.as_deref(),
-        &headers,
-        &state.config.listen.to_string(),
-    );
+    let base = state.base_url(&headers);
     let path = format!("/v1/Roles/{sid}/Permissions");
-    let links = Links {
-        base: &base,
-        path: &path,
-        filters: Vec::new(),
-    };
+    let links = Links::echoing(&base, &path, &params, &[]);
     let key_of = |p: &CatalogPermission| vec![p.permission.to_string()];
     let page = Page::build(
         &req,

@@ -15,7 +15,7 @@ use orgiam_domain::{Error, time_fmt};
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json, json_bytes};
-use crate::list::{Links, Page, PageRequest, Params, base_url};
+use crate::list::{Links, Page, PageRequest, Params};
 use crate::state::{AppState, State as ServerState};
 
 const PATH: &str = "/v2/Organizations/Roles";
@@ -151,11 +151,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;
-    let base = base_url(
-        state.config.public_url.as_deref(),
-        &headers,
-        &state.config.listen.to_string(),
-    );
+    let base = state.base_url(&headers);
     let cache_key = format!(
         "{}\n{}\n{base}\n{}",
         state.roles_revision(),
@@ -179,14 +175,12 @@ pub async fn list(
         .store
         .list_roles(&caller.org, &filter, req.cursor.as_ref(), req.fetch_limit())
         .await?;
-    let links = Links {
-        base: &base,
-        path: PATH,
-        filters: ["Search", "RoleProductGroup", "ResourceTypes", "Expand"]
-            .into_iter()
-            .filter_map(|k| params.get(k).map(|v| (k, v)))
-            .collect(),
-    };
+    let links = Links::echoing(
+        &base,
+        PATH,
+        &params,
+        &["Search", "RoleProductGroup", "ResourceTypes", "Expand"],
+    );
     let key_of = |r: &Role| vec![Role::name_key(&r.friendly_name), r.sid.to_string()];
     let page = Page::build(&req, rows, key_of, "roles", &links, &state.pages, &binding)?;
     let expanded: Vec<Option<Arc<[CatalogPermission]>>> = page
