@@ -37,10 +37,11 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// A random SID body: 128 bits from the OS CSPRNG.
+/// A random SID body: 128 bits from a CSPRNG (the thread-local ChaCha generator, seeded and
+/// periodically reseeded from the OS; no system call per SID).
 pub fn random_body() -> String {
     let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    rand::thread_rng().fill_bytes(&mut bytes);
     hex(&bytes)
 }
 

@@ -31,6 +31,23 @@ pub struct Caller {
     pub request_id: Option<RequestSid>,
 }
 
+/// The endpoint permissions, parsed once.
+fn parsed(permission: &str) -> Option<&'static Permission> {
+    static PARSED: std::sync::LazyLock<Vec<Permission>> = std::sync::LazyLock::new(|| {
+        [
+            perms::ROLE_ASSIGNMENTS_LIST,
+            perms::ROLE_ASSIGNMENTS_CREATE,
+            perms::ROLE_ASSIGNMENTS_DELETE,
+            perms::ACCOUNTS_LIST,
+            perms::AUDIT_EVENTS_LIST,
+        ]
+        .iter()
+        .filter_map(|p| Permission::parse(p).ok())
+        .collect()
+    });
+    PARSED.iter().find(|p| p.as_str() == permission)
+}
+
 impl Caller {
     /// The caller as the actor of a change.
     pub fn actor(&self) -> Actor {
@@ -42,7 +59,7 @@ impl Caller {
 
     /// 403 unless the app's policy grants `permission`.
     pub fn require(&self, permission: &str) -> Result<(), ApiError> {
-        let granted = Permission::parse(permission).is_ok_and(|p| self.app.policy.allows(&p));
+        let granted = parsed(permission).is_some_and(|p| self.app.policy.allows(p));
         if granted {
             Ok(())
         } else {
