@@ -38,6 +38,9 @@ pub struct State {
     pub role_pages: moka::sync::Cache<String, axum::body::Bytes>,
     roles_rev: AtomicI64,
     apps: RwLock<HashMap<AppSid, Arc<App>>>,
+    /// Client ids looked up in the store and not found: a flood of made-up ids costs one
+    /// store read per id, not per request. Emptied whenever apps change.
+    unknown_apps: moka::sync::Cache<AppSid, ()>,
     apps_rev: AtomicI64,
     keys_rev: AtomicI64,
 }
@@ -65,6 +68,10 @@ impl State {
             rate: RateLimiters::new(&config.limits),
             keys: RwLock::new(Arc::new(KeyRing::new(config.issuer(), &[]))),
             apps: RwLock::new(HashMap::new()),
+            unknown_apps: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(5))
+                .build(),
             verified: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_idle(std::time::Duration::from_secs(600))
@@ -123,6 +130,7 @@ impl State {
             for app in changed {
                 apps.insert(app.sid.clone(), Arc::new(app));
             }
+            self.unknown_apps.invalidate_all();
             self.apps_rev.store(rev, Ordering::Release);
         }
         let roles_rev = rev(ROLES_REVISION);
@@ -151,7 +159,11 @@ impl State {
         if let Some(app) = self.apps.read().map_err(|_| poisoned())?.get(sid) {
             return Ok(Some(app.clone()));
         }
+        if self.unknown_apps.contains_key(sid) {
+            return Ok(None);
+        }
         let Some(app) = self.store.app(sid).await? else {
+            self.unknown_apps.insert(sid.clone(), ());
             return Ok(None);
         };
         let app = Arc::new(app);
