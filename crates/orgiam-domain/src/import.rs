@@ -52,7 +52,7 @@ fn valid_slug(s: &str) -> bool {
 /// A group's display name when the line does not give one: the catalog's, else the slug in
 /// title case (`phone-numbers` -> `Phone Numbers`).
 fn group_name(slug: &str, known: &BTreeMap<String, String>) -> String {
-    known.get(slug).cloned().unwrap_or_else(|| {
+    let name = known.get(slug).cloned().unwrap_or_else(|| {
         slug.split(['-', '_'])
             .filter(|w| !w.is_empty())
             .map(|w| {
@@ -63,7 +63,13 @@ fn group_name(slug: &str, known: &BTreeMap<String, String>) -> String {
             })
             .collect::<Vec<_>>()
             .join(" ")
-    })
+    });
+    // A slug of only separators has no words: its name is the slug itself.
+    if name.is_empty() {
+        slug.to_owned()
+    } else {
+        name
+    }
 }
 
 /// Parses and checks one line into a custom role of `org`, created `now`.
@@ -144,6 +150,8 @@ mod tests {
         assert!(r.org.is_some());
         let r = parse(r#"{"friendly_name":"Ops","product_group":"phone-numbers","lowest_level":"SUB_ACCOUNT","policy":{"allow":["/twilio/*"]}}"#).expect("valid");
         assert_eq!(r.product_group_name, "Phone Numbers");
+        let r = parse(r#"{"friendly_name":"Ops","product_group":"--","lowest_level":"ACCOUNT","policy":{"allow":["/twilio/*"]}}"#).expect("valid");
+        assert_eq!(r.product_group_name, "--");
     }
 
     #[test]
