@@ -13,6 +13,7 @@ use orgiam_domain::sid::{OrgSid, RequestSid};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::telemetry::RequestContext;
 
 /// Endpoint permissions (SPEC §5).
 pub mod perms {
@@ -134,12 +135,17 @@ impl FromRequestParts<AppState> for Caller {
                 "Invalid access token: organization mismatch".into(),
             ));
         }
-        tracing::Span::current().record("client", app.sid.as_str());
+        if let Some(ctx) = parts.extensions.get::<Arc<RequestContext>>() {
+            let _ = ctx.client.set(app.sid.to_string());
+        }
         state.rate.check_api(app.sid.as_str())?;
         Ok(Self {
             org: verified.org,
             app,
-            request_id: parts.extensions.get::<RequestSid>().cloned(),
+            request_id: parts
+                .extensions
+                .get::<Arc<RequestContext>>()
+                .map(|c| c.id.clone()),
         })
     }
 }

@@ -46,11 +46,6 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
-        match &e {
-            Error::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
-            Error::Unavailable(cause) => tracing::warn!(cause = %cause, "store unavailable"),
-            other => tracing::debug!(error = %other, "request refused"),
-        }
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let message = e.public_message();
         let more_info = e.more_info();
@@ -63,6 +58,9 @@ impl IntoResponse for ApiError {
                 status: e.status(),
             },
         );
+        // The request's one log line (telemetry::trace) reports the cause.
+        res.extensions_mut()
+            .insert(crate::telemetry::ErrorCause(e.to_string()));
         let headers = res.headers_mut();
         match &e {
             Error::Unauthenticated { token_sent, .. } => {

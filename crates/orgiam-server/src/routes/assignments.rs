@@ -340,7 +340,7 @@ async fn create(
         .store
         .create_assignment(&assignment, role.org.is_none(), &caller.actor())
         .await?;
-    tracing::info!(assignment = %assignment.sid, role = %assignment.role, "role assignment created");
+    tracing::info!(assignment = %assignment.sid, role = %assignment.role, identity = %assignment.identity, request_id = ?caller.request_id, "role assignment created");
     Ok(json(StatusCode::CREATED, &view(&assignment)))
 }
 
@@ -356,7 +356,7 @@ async fn delete(state: AppState, caller: Caller, raw: &str) -> Result<Response> 
             "Role assignment {sid} was not found"
         )));
     }
-    tracing::info!(assignment = %sid, "role assignment deleted");
+    tracing::info!(assignment = %sid, request_id = ?caller.request_id, "role assignment deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -21,6 +21,8 @@ pub struct OAuthError {
     error: &'static str,
     description: String,
     retry_after: Option<u64>,
+    /// For the log: the internal cause of a server error.
+    cause: Option<String>,
 }
 
 fn invalid_request(d: impl Into<String>) -> OAuthError {
@@ -29,6 +31,7 @@ fn invalid_request(d: impl Into<String>) -> OAuthError {
         error: "invalid_request",
         description: d.into(),
         retry_after: None,
+        cause: None,
     }
 }
 
@@ -38,6 +41,7 @@ fn invalid_client(d: impl Into<String>) -> OAuthError {
         error: "invalid_client",
         description: d.into(),
         retry_after: None,
+        cause: None,
     }
 }
 
@@ -59,7 +63,6 @@ impl IntoResponse for OAuthError {
             s if s.is_server_error() => 20500,
             _ => 20001,
         };
-        tracing::debug!(error = self.error, description = %self.description, "token request refused");
         let mut res = json(
             self.status,
             &OAuthErrorBody {
@@ -82,6 +85,9 @@ impl IntoResponse for OAuthError {
         if let Some(secs) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        res.extensions_mut().insert(crate::telemetry::ErrorCause(
+            self.cause.unwrap_or(self.description),
+        ));
         res
     }
 }
@@ -89,9 +95,6 @@ impl IntoResponse for OAuthError {
 impl From<orgiam_domain::Error> for OAuthError {
     fn from(e: orgiam_domain::Error) -> Self {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            tracing::error!(error = %e, "token endpoint failed");
-        }
         let (error, retry_after) = match &e {
             orgiam_domain::Error::TooManyRequests { retry_after, .. } => {
                 ("slow_down", Some(*retry_after))
@@ -104,6 +107,7 @@ impl From<orgiam_domain::Error> for OAuthError {
             error,
             description: e.public_message(),
             retry_after,
+            cause: Some(e.to_string()),
         }
     }
 }
@@ -190,6 +194,7 @@ pub fn client_credentials(
                     "grant_type '{other}' is not supported: use client_credentials"
                 ),
                 retry_after: None,
+                cause: None,
             });
         }
     }
@@ -251,7 +256,6 @@ pub async fn token(
     let access_token = state
         .keys()?
         .mint(&app.sid, &app.org, app.access_token_ttl)?;
-    tracing::Span::current().record("client", app.sid.as_str());
     let mut res = json(
         StatusCode::OK,
         &TokenResponse {
