@@ -1020,28 +1020,21 @@ impl Store for SqliteStore {
         batches: &mut RoleBatches<'_>,
         actor: &Actor,
     ) -> Result<u64> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        // A big import touches many index pages at random: a large page cache for this one
+        // transaction keeps them from spilling to the WAL again and again.
+        sqlx::query("PRAGMA cache_size = -262144")
+            .execute(&mut *conn)
             .await
             .map_err(db_error)?;
-        bump(&mut tx, ROLES_REVISION).await?;
-        let mut count = 0u64;
-        while let Some(batch) = batches()? {
-            insert_roles(&mut tx, Some(org), &batch).await?;
-            count += batch.len() as u64;
+        let result = import_roles_on(&mut conn, org, batches, actor).await;
+        let reset = sqlx::query("PRAGMA cache_size = -2000")
+            .execute(&mut *conn)
+            .await;
+        if reset.is_err() {
+            conn.detach();
         }
-        let event = AuditEvent::new(
-            Some(org),
-            actor,
-            actions::ROLES_IMPORTED,
-            org.as_str(),
-            None,
-            Some(serde_json::json!({"roles": count})),
-        );
-        insert_event(&mut tx, &event).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(count)
+        result
     }
 
     async fn list_audit_events(
@@ -1090,4 +1083,32 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// The import's transaction, on the connection given its large page cache.
+async fn import_roles_on(
+    conn: &mut sqlx::SqliteConnection,
+    org: &OrgSid,
+    batches: &mut RoleBatches<'_>,
+    actor: &Actor,
+) -> Result<u64> {
+    use sqlx::Connection;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+    bump(&mut tx, ROLES_REVISION).await?;
+    let mut count = 0u64;
+    while let Some(batch) = batches()? {
+        insert_roles(&mut tx, Some(org), &batch).await?;
+        count += batch.len() as u64;
+    }
+    let event = AuditEvent::new(
+        Some(org),
+        actor,
+        actions::ROLES_IMPORTED,
+        org.as_str(),
+        None,
+        Some(serde_json::json!({"roles": count})),
+    );
+    insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(count)
 }
