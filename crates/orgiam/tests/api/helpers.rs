@@ -466,6 +466,14 @@ impl Starting {
     }
 }
 
+/// A server a failed test leaves behind is killed, not leaked.
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn serve(db_url: &str, dir: &TempDir) -> Served {
     start_serve(db_url, dir, &[]).ready()
 }
