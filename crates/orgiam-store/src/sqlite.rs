@@ -737,28 +737,33 @@ impl Store for SqliteStore {
         let filter = &lowered;
         // A rare search: its few matches come from the trigram index and are sorted. Otherwise
         // walk each owner's rows in name order until the page is full.
-        let rare = match filter.search.as_deref() {
+        // The trigram index is asked once: up to RARE_MATCHES + 1 matching rows. If that many
+        // came back the search is common; else these are all its matches.
+        let rare: Option<(&str, Vec<i64>)> = match filter.search.as_deref() {
             Some(s) if s.chars().count() >= TRIGRAM => {
-                let matches: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM (SELECT 1 FROM roles_search WHERE roles_search MATCH ? LIMIT ?)",
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT rowid FROM roles_search WHERE roles_search MATCH ? LIMIT ?",
                 )
                 .bind(fts_phrase(s))
                 .bind(RARE_MATCHES + 1)
-                .fetch_one(&self.pool)
+                .fetch_all(&self.pool)
                 .await
                 .map_err(db_error)?;
-                matches <= RARE_MATCHES
+                (ids.len() as i64 <= RARE_MATCHES).then_some((s, ids))
             }
-            _ => false,
+            _ => None,
         };
         let mut q;
         let desc;
-        match filter.search.as_deref().filter(|_| rare) {
-            Some(search) => {
+        match rare {
+            Some((search, ids)) => {
+                // CROSS JOIN keeps SQLite driving from the few matches (rowid lookups) rather
+                // than walking the organization's rows in name order.
                 q = QueryBuilder::<Sqlite>::new("SELECT ");
                 q.push(ROLE_COLUMNS);
-                q.push(" FROM (SELECT rowid AS rid FROM roles_search WHERE roles_search MATCH ")
-                    .push_bind(fts_phrase(search));
+                q.push(" FROM (SELECT value AS rid FROM json_each(")
+                    .push_bind(json(&ids)?)
+                    .push(")");
                 if let Some((low, high)) = sid_prefix_range(search) {
                     q.push(" UNION SELECT rowid FROM roles WHERE sid >= ")
                         .push_bind(low)
