@@ -787,33 +787,42 @@ impl Store for PgStore {
         let filter = &lowered;
         // A rare search: its few matches come through the trigram index (the probe itself is a
         // bitmap scan of it) and are sorted. Otherwise walk each owner's rows in name order.
-        let rare = match filter.search.as_deref() {
+        // The trigram index is asked once: up to RARE_MATCHES + 1 matching SIDs. If that many
+        // came back the search is common; else these are all its matches.
+        let rare: Option<(&str, Vec<String>)> = match filter.search.as_deref() {
             Some(s) if s.chars().count() >= TRIGRAM => {
-                let matches: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM (SELECT 1 FROM roles WHERE name_key ILIKE $1 ESCAPE E'\\\\' LIMIT $2) AS m",
+                let sids: Vec<String> = sqlx::query_scalar(
+                    "SELECT sid FROM roles WHERE name_key ILIKE $1 ESCAPE E'\\\\' LIMIT $2",
                 )
                 .bind(format!("%{}%", like_escape(s)))
                 .bind(RARE_MATCHES + 1)
-                .fetch_one(&self.pool)
+                .fetch_all(&self.pool)
                 .await
                 .map_err(db_error)?;
-                matches <= RARE_MATCHES
+                (sids.len() as i64 <= RARE_MATCHES).then_some((s, sids))
             }
-            _ => false,
+            _ => None,
         };
         let mut q;
         let desc;
-        match filter.search.as_deref().filter(|_| rare) {
-            Some(search) => {
-                // MATERIALIZED keeps the planner from walking the name index instead.
-                q = QueryBuilder::<Postgres>::new("WITH m AS MATERIALIZED (SELECT ");
+        match rare {
+            Some((search, sids)) => {
+                q = QueryBuilder::<Postgres>::new("SELECT ");
                 q.push(ROLE_COLUMNS);
                 q.push(", name_key FROM roles WHERE (org_sid IS NULL OR org_sid = ")
                     .push_bind(org.as_str())
+                    .push(") AND (sid = ANY(")
+                    .push_bind(sids)
                     .push(")");
-                push_search_scan(&mut q, search);
+                if let Some((low, high)) = sid_prefix_range(search) {
+                    q.push(" OR (sid >= ")
+                        .push_bind(low)
+                        .push(" AND sid < ")
+                        .push_bind(high)
+                        .push(")");
+                }
+                q.push(")");
                 push_role_filters(&mut q, filter);
-                q.push(") SELECT * FROM m WHERE TRUE");
                 desc = push_role_page(&mut q, cursor, limit);
             }
             None => {
