@@ -1033,6 +1033,13 @@ impl Store for SqliteStore {
             .await
             .map_err(db_error)?;
         let result = import_roles_on(&mut conn, org, batches, actor).await;
+        if result.is_ok() {
+            // Fold the import's WAL into the database now: otherwise the next process to open
+            // the file (a server starting) first reads the whole WAL back.
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut *conn)
+                .await;
+        }
         let reset = sqlx::query("PRAGMA cache_size = -2000")
             .execute(&mut *conn)
             .await;
