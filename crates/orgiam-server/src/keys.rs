@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ed25519_dalek::Signer as _;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use orgiam_domain::model::SigningKey;
@@ -50,21 +51,58 @@ pub struct Verified {
     pub exp: i64,
 }
 
+/// The key new tokens are signed with, parsed once (jsonwebtoken would re-parse the PKCS#8
+/// document, deriving the public key again, on every signature), and the token's encoded header.
+struct Signer {
+    key: ed25519_dalek::SigningKey,
+    header: String,
+}
+
+impl Signer {
+    fn new(kid: &KeySid, private_der: &[u8]) -> Result<Self> {
+        let key = ed25519_dalek::SigningKey::from_pkcs8_der(private_der)
+            .map_err(|e| Error::internal(format!("signing key {kid} cannot be parsed: {e}")))?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.to_string());
+        let header = serde_json::to_vec(&header).map_err(Error::internal)?;
+        Ok(Self {
+            key,
+            header: URL_SAFE_NO_PAD.encode(header),
+        })
+    }
+
+    /// `header.claims.signature`, as RFC 7515's compact serialization.
+    fn sign(&self, claims: &Claims) -> Result<String> {
+        let claims = serde_json::to_vec(claims).map_err(Error::internal)?;
+        let mut token = String::with_capacity(self.header.len() + claims.len() * 4 / 3 + 90);
+        token.push_str(&self.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+        let signature = self.key.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        Ok(token)
+    }
+}
+
 /// The signing key in use and every key that still verifies.
 pub struct KeyRing {
     issuer: String,
-    signer: Option<(KeySid, EncodingKey)>,
+    signer: Option<Signer>,
     verifiers: HashMap<String, DecodingKey>,
     jwks: serde_json::Value,
 }
 
 impl KeyRing {
-    pub fn new(issuer: String, keys: &[SigningKey]) -> Self {
+    /// Fails when the active signing key cannot be parsed: a server that cannot sign must say
+    /// so rather than run without a key.
+    pub fn new(issuer: String, keys: &[SigningKey]) -> Result<Self> {
         let signer = keys
             .iter()
             .filter(|k| k.retired_at.is_none())
             .max_by_key(|k| k.created_at)
-            .map(|k| (k.kid.clone(), EncodingKey::from_ed_der(&k.private_der)));
+            .map(|k| Signer::new(&k.kid, &k.private_der))
+            .transpose()?;
         let verifiers = keys
             .iter()
             .map(|k| (k.kid.to_string(), DecodingKey::from_ed_der(&k.public_raw)))
@@ -79,12 +117,12 @@ impl KeyRing {
                 "x": URL_SAFE_NO_PAD.encode(&k.public_raw),
             })).collect::<Vec<_>>()
         });
-        Self {
+        Ok(Self {
             issuer,
             signer,
             verifiers,
             jwks,
-        }
+        })
     }
 
     pub fn issuer(&self) -> &str {
@@ -97,7 +135,7 @@ impl KeyRing {
 
     /// Signs an access token for `app`, valid for `ttl` seconds.
     pub fn mint(&self, app: &AppSid, org: &OrgSid, ttl: i64) -> Result<String> {
-        let (kid, key) = self
+        let signer = self
             .signer
             .as_ref()
             .ok_or_else(|| Error::internal("no signing key is active"))?;
@@ -111,9 +149,7 @@ impl KeyRing {
             exp: now + ttl,
             jti: orgiam_domain::sid::random_body(),
         };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(kid.to_string());
-        jsonwebtoken::encode(&header, &claims, key).map_err(Error::internal)
+        signer.sign(&claims)
     }
 
     /// Verifies signature, algorithm, key id, issuer and time claims.
@@ -165,15 +201,43 @@ mod tests {
     #[test]
     fn mints_and_verifies() -> Result<()> {
         let key = generate_signing_key()?;
-        let ring = KeyRing::new("https://iam.example".into(), std::slice::from_ref(&key));
+        let ring = KeyRing::new("https://iam.example".into(), std::slice::from_ref(&key))?;
         let (app, org) = (AppSid::random(), OrgSid::random());
         let token = ring.mint(&app, &org, 60)?;
         let v = ring.verify(&token)?;
         assert_eq!((v.app, v.org), (app.clone(), org.clone()));
-        let other = KeyRing::new("https://iam.example".into(), &[generate_signing_key()?]);
+        let other = KeyRing::new("https://iam.example".into(), &[generate_signing_key()?])?;
         assert!(other.verify(&token).is_err());
-        let other_iss = KeyRing::new("https://elsewhere".into(), &[key]);
+        let other_iss = KeyRing::new("https://elsewhere".into(), std::slice::from_ref(&key))?;
         assert!(other_iss.verify(&token).is_err());
+        // The token is what jsonwebtoken itself would produce with the same key and claims.
+        let claims: Claims = jsonwebtoken::dangerous::insecure_decode(&token)
+            .map_err(Error::internal)?
+            .claims;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.to_string());
+        let encoded = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(&key.private_der),
+        )
+        .map_err(Error::internal)?;
+        assert_eq!(token, encoded);
+        Ok(())
+    }
+
+    #[test]
+    fn an_unparseable_signing_key_is_an_error() -> Result<()> {
+        let mut key = generate_signing_key()?;
+        key.private_der.truncate(10);
+        let err = KeyRing::new("orgiam".into(), &[key])
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("cannot be parsed")),
+            "{err:?}"
+        );
         Ok(())
     }
 }

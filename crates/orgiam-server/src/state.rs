@@ -66,7 +66,7 @@ impl State {
             pages: PageTokenCodec::new(&keys.page_key),
             hasher: SecretHasher::new(&keys.secret_key),
             rate: RateLimiters::new(&config.limits),
-            keys: RwLock::new(Arc::new(KeyRing::new(config.issuer(), &[]))),
+            keys: RwLock::new(Arc::new(KeyRing::new(config.issuer(), &[])?)),
             apps: RwLock::new(HashMap::new()),
             unknown_apps: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -118,7 +118,7 @@ impl State {
         let rev = |name: &str| revisions.get(name).copied().unwrap_or(0);
         let keys_rev = rev(KEYS_REVISION);
         if keys_rev != self.keys_rev.load(Ordering::Acquire) {
-            let ring = KeyRing::new(self.config.issuer(), &self.store.signing_keys().await?);
+            let ring = KeyRing::new(self.config.issuer(), &self.store.signing_keys().await?)?;
             *self.keys.write().map_err(|_| poisoned())? = Arc::new(ring);
             self.verified.invalidate_all();
             self.keys_rev.store(keys_rev, Ordering::Release);
