@@ -30,19 +30,31 @@ pub fn is_sid(prefix: &str, s: &str) -> bool {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    prefixed_hex("", bytes)
+}
+
+/// `prefix` followed by the lower-case hex digits of `bytes`, in one allocation.
+fn prefixed_hex(prefix: &str, bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(prefix.len() + bytes.len() * 2);
+    s.push_str(prefix);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 /// A random SID body: 128 bits from a CSPRNG (the thread-local ChaCha generator, seeded and
 /// periodically reseeded from the OS; no system call per SID).
 pub fn random_body() -> String {
+    hex(&random_bytes())
+}
+
+fn random_bytes() -> [u8; 16] {
     let mut bytes = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut bytes);
-    hex(&bytes)
+    bytes
 }
 
 /// A SID body derived from a stable key, identical on every install.
@@ -71,7 +83,7 @@ macro_rules! sid_type {
 
             /// A new random SID.
             pub fn random() -> Self {
-                Self(format!("{}{}", $prefix, random_body()))
+                Self(prefixed_hex($prefix, &random_bytes()))
             }
 
             /// A SID derived deterministically from a stable key.
@@ -152,6 +164,11 @@ mod tests {
         assert!(RoleSid::parse(&format!("IY{}", &sid.as_str()[2..])).is_err());
         assert!(RoleSid::parse("IXzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz").is_err());
         assert!(RoleSid::parse("IXé0000000000000000000000000000000").is_err());
+    }
+
+    #[test]
+    fn hex_is_lower_case_and_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff, 0x10]), "000fa5ff10");
     }
 
     #[test]

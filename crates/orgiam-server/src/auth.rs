@@ -28,8 +28,8 @@ pub mod perms {
 pub struct Caller {
     pub app: Arc<App>,
     pub org: OrgSid,
-    /// This request's id (audit events carry it).
-    pub request_id: Option<RequestSid>,
+    /// This request's id and log context (audit events carry the id).
+    context: Option<Arc<RequestContext>>,
 }
 
 /// The endpoint permissions, parsed once.
@@ -50,12 +50,14 @@ fn parsed(permission: &str) -> Option<&'static Permission> {
 }
 
 impl Caller {
+    /// This request's id.
+    pub fn request_id(&self) -> Option<&RequestSid> {
+        self.context.as_ref().map(|c| &c.id)
+    }
+
     /// The caller as the actor of a change.
     pub fn actor(&self) -> Actor {
-        Actor::app(
-            &self.app.sid,
-            self.request_id.as_ref().map(ToString::to_string),
-        )
+        Actor::app(&self.app.sid, self.request_id().map(ToString::to_string))
     }
 
     /// 403 unless the app's policy grants `permission`.
@@ -135,17 +137,15 @@ impl FromRequestParts<AppState> for Caller {
                 "Invalid access token: organization mismatch".into(),
             ));
         }
-        if let Some(ctx) = parts.extensions.get::<Arc<RequestContext>>() {
-            let _ = ctx.client.set(app.sid.to_string());
+        let context = parts.extensions.get::<Arc<RequestContext>>().cloned();
+        if let Some(ctx) = &context {
+            let _ = ctx.client.set(app.clone());
         }
         state.rate.check_api(app.sid.as_str())?;
         Ok(Self {
             org: verified.org,
             app,
-            request_id: parts
-                .extensions
-                .get::<Arc<RequestContext>>()
-                .map(|c| c.id.clone()),
+            context,
         })
     }
 }

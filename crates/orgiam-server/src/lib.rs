@@ -42,8 +42,9 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
     )))
 }
 
-/// Every route. Middleware order (outermost first): the request span and id; the limits
-/// (header size, declared body size, timeout); the body-size cap; then the routes, where the
+/// Every route. Middleware order (outermost first): the request span and id, then, in the same
+/// middleware (one boxed future per request, not two), the limits (header size, declared body
+/// size, timeout); the body-size cap; then the routes, where the
 /// `Caller` extractor authenticates and rate-limits per app.
 pub fn router(state: AppState) -> Router {
     let limits = Arc::new(state.config.limits.clone());
@@ -85,9 +86,8 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(move |req, next| {
-            limits::guard(limits.clone(), req, next)
+            telemetry::trace(limits.clone(), req, next)
         }))
-        .layer(axum::middleware::from_fn(telemetry::trace))
         .with_state(state)
 }
 

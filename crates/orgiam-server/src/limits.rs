@@ -117,13 +117,13 @@ impl RateLimiters {
 }
 
 /// Header-size, declared body-size and time limits, answered with the SPEC's body.
-pub async fn guard(limits: Arc<Limits>, req: Request, next: Next) -> Response {
+pub async fn guard(limits: &Limits, req: Request, next: Next) -> Response {
     let header_bytes: usize = req
         .headers()
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum::<usize>()
-        + req.uri().to_string().len();
+        + uri_len(req.uri());
     if header_bytes > limits.max_header_bytes {
         return ApiError(Error::HeadersTooLarge(format!(
             "Request headers are too large: at most {} bytes",
@@ -143,6 +143,14 @@ pub async fn guard(limits: Arc<Limits>, req: Request, next: Next) -> Response {
         Ok(res) => res,
         Err(_) => ApiError(Error::Unavailable("request timed out".into())).into_response(),
     }
+}
+
+/// The length of the request target as sent (origin form, or absolute form with an authority),
+/// without formatting it.
+fn uri_len(uri: &axum::http::Uri) -> usize {
+    uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len())
 }
 
 fn too_large(max: usize) -> Response {

@@ -98,6 +98,25 @@ pub fn base_url(public_url: Option<&str>, headers: &HeaderMap, fallback_host: &s
     format!("http://{host}")
 }
 
+/// The absolute base of a request's links (see [`base_url`]), read from the request's `Host`
+/// header by reference: extracting the whole `HeaderMap` would copy every header.
+pub struct LinkBase(pub String);
+
+impl axum::extract::FromRequestParts<crate::state::AppState> for LinkBase {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(base_url(
+            state.config.public_url.as_deref(),
+            &parts.headers,
+            &state.listen_host,
+        )))
+    }
+}
+
 /// Builds the `meta` links of one list endpoint.
 pub struct Links<'a> {
     pub base: &'a str,

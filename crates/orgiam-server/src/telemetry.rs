@@ -1,16 +1,23 @@
 //! One tracing span per request (request id, method, matched route, status, latency, client),
 //! the `Twilio-Request-Id` header, and Prometheus metrics.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use orgiam_domain::sid::RequestSid;
+
+use crate::limits::Limits;
+
+/// The response header carrying the request's id (HTTP header names are case-insensitive; HTTP/1
+/// writes them as given, lower-case here).
+const REQUEST_ID: HeaderName = HeaderName::from_static("twilio-request-id");
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -25,7 +32,7 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 #[derive(Debug)]
 pub struct RequestContext {
     pub id: RequestSid,
-    pub client: OnceLock<String>,
+    pub client: OnceLock<Arc<orgiam_domain::model::App>>,
 }
 
 /// The cause of a failure, carried on the response to the one place that logs it.
@@ -35,24 +42,22 @@ pub struct ErrorCause(pub String);
 /// Wraps every request. One log line per request, written here and only here: failures (5xx)
 /// at `error`, everything else at `debug` (so at the default `info` level a healthy server
 /// writes nothing per request). No header value, and so no token or secret, is ever logged.
-pub async fn trace(mut req: Request, next: Next) -> Response {
+/// Inside it, [`crate::limits::guard`] applies the request limits.
+pub async fn trace(limits: Arc<Limits>, mut req: Request, next: Next) -> Response {
     let ctx = Arc::new(RequestContext {
         id: RequestSid::random(),
         client: OnceLock::new(),
     });
     req.extensions_mut().insert(ctx.clone());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
     let start = Instant::now();
-    let mut res = next.run(req).await;
+    let mut res = crate::limits::guard(&limits, req, next).await;
     let latency = start.elapsed();
     let status = res.status().as_u16();
     let cause = res.extensions_mut().remove::<ErrorCause>();
-    let client = ctx.client.get().map(String::as_str).unwrap_or("-");
+    let client = ctx.client.get().map_or("-", |app| app.sid.as_str());
     let latency_us = latency.as_micros() as u64;
     if status >= 500 {
         tracing::error!(
@@ -68,15 +73,56 @@ pub async fn trace(mut req: Request, next: Next) -> Response {
         );
     }
     if let Ok(v) = HeaderValue::from_str(ctx.id.as_str()) {
-        res.headers_mut().insert("Twilio-Request-Id", v);
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    let (requests, duration) = request_metrics(route, &method, status);
+    requests.increment(1);
+    duration.record(latency.as_secs_f64());
+    res
+}
+
+type RequestMetrics = (metrics::Counter, metrics::Histogram);
+
+/// Registered metric handles by route, then method and status.
+type MetricsByRoute = HashMap<String, HashMap<(&'static str, u16), RequestMetrics>>;
+static REQUEST_METRICS: LazyLock<RwLock<MetricsByRoute>> = LazyLock::new(Default::default);
+
+/// The request counter and latency histogram for one (route, method, status), registered on
+/// first use: a request then costs a map lookup, not a registry lookup with three freshly
+/// allocated labels. Routes are the router's patterns and methods outside the standard ones
+/// are counted as `OTHER`, so the label sets (and the map) stay bounded whatever clients send.
+fn request_metrics(route: &str, method: &Method, status: u16) -> RequestMetrics {
+    let method = match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    };
+    let key = (method, status);
+    if let Ok(map) = REQUEST_METRICS.read()
+        && let Some(handles) = map.get(route).and_then(|m| m.get(&key))
+    {
+        return handles.clone();
     }
     let labels = [
-        ("method", method.to_string()),
-        ("route", route),
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
         ("status", status.to_string()),
     ];
-    metrics::counter!("orgiam_http_requests_total", &labels).increment(1);
-    metrics::histogram!("orgiam_http_request_duration_seconds", &labels)
-        .record(latency.as_secs_f64());
-    res
+    let handles = (
+        metrics::counter!("orgiam_http_requests_total", &labels),
+        metrics::histogram!("orgiam_http_request_duration_seconds", &labels),
+    );
+    if let Ok(mut map) = REQUEST_METRICS.write() {
+        map.entry(route.to_owned())
+            .or_default()
+            .insert(key, handles.clone());
+    }
+    handles
 }

@@ -1,7 +1,7 @@
 //! The preview accounts directory: `/Organizations/{OrganizationSid}/Accounts`.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
@@ -12,7 +12,7 @@ use orgiam_domain::{Error, time_fmt};
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json};
-use crate::list::{Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Links, Page, PageRequest, Params};
 use crate::routes::assignments::check_path_org;
 use crate::state::AppState;
 
@@ -41,7 +41,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     PathParam(org): PathParam<String>,
-    headers: HeaderMap,
+    LinkBase(base): LinkBase,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(perms::ACCOUNTS_LIST)?;
@@ -57,7 +57,6 @@ pub async fn list(
         .store
         .list_accounts(&caller.org, req.cursor.as_ref(), req.fetch_limit())
         .await?;
-    let base = state.base_url(&headers);
     let path = format!("/Organizations/{org}/Accounts");
     let links = Links::echoing(&base, &path, &params, &[]);
     let page = Page::build(

@@ -15,7 +15,7 @@ use orgiam_domain::{Error, Result, time_fmt};
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json};
 use crate::limits::Body;
-use crate::list::{Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Links, Page, PageRequest, Params};
 use crate::state::AppState;
 
 const V2_PATH: &str = "/v2/Organizations/RoleAssignments";
@@ -90,7 +90,7 @@ pub fn list_filter(params: &Params) -> Result<AssignmentFilter> {
 async fn list(
     state: AppState,
     caller: Caller,
-    headers: HeaderMap,
+    base: String,
     query: Option<String>,
     path: &str,
 ) -> Result<Response> {
@@ -113,7 +113,6 @@ async fn list(
         .store
         .list_assignments(&caller.org, &filter, req.cursor.as_ref(), req.fetch_limit())
         .await?;
-    let base = state.base_url(&headers);
     let links = Links::echoing(
         &base,
         path,
@@ -340,7 +339,7 @@ async fn create(
         .store
         .create_assignment(&assignment, role.org.is_none(), &caller.actor())
         .await?;
-    tracing::info!(assignment = %assignment.sid, role = %assignment.role, identity = %assignment.identity, request_id = ?caller.request_id, "role assignment created");
+    tracing::info!(assignment = %assignment.sid, role = %assignment.role, identity = %assignment.identity, request_id = ?caller.request_id(), "role assignment created");
     Ok(json(StatusCode::CREATED, &view(&assignment)))
 }
 
@@ -356,7 +355,7 @@ async fn delete(state: AppState, caller: Caller, raw: &str) -> Result<Response> 
             "Role assignment {sid} was not found"
         )));
     }
-    tracing::info!(assignment = %sid, request_id = ?caller.request_id, "role assignment deleted");
+    tracing::info!(assignment = %sid, request_id = ?caller.request_id(), "role assignment deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -364,11 +363,11 @@ async fn delete(state: AppState, caller: Caller, raw: &str) -> Result<Response> 
 pub async fn v2_list(
     State(s): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    LinkBase(base): LinkBase,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;
-    Ok(list(s, caller, headers, q, V2_PATH).await?)
+    Ok(list(s, caller, base, q, V2_PATH).await?)
 }
 
 /// `POST /v2/Organizations/RoleAssignments`.
@@ -397,13 +396,13 @@ pub async fn preview_list(
     State(s): State<AppState>,
     caller: Caller,
     PathParam(org): PathParam<String>,
-    headers: HeaderMap,
+    LinkBase(base): LinkBase,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;
     check_path_org(&caller, &org)?;
     let path = format!("/Organizations/{org}/RoleAssignments");
-    Ok(list(s, caller, headers, q, &path).await?)
+    Ok(list(s, caller, base, q, &path).await?)
 }
 
 /// `POST /Organizations/{OrganizationSid}/RoleAssignments`.

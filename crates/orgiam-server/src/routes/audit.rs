@@ -1,7 +1,6 @@
 //! `GET /v2/Organizations/AuditEvents`: every change to access, newest first.
 
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -11,7 +10,7 @@ use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::auth::{Caller, perms};
 use crate::error::ApiError;
-use crate::list::{Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Links, Page, PageRequest, Params};
 use crate::state::AppState;
 
 const PATH: &str = "/v2/Organizations/AuditEvents";
@@ -59,7 +58,7 @@ pub fn filter(params: &Params) -> Result<AuditFilter> {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    LinkBase(base): LinkBase,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(perms::AUDIT_EVENTS_LIST)?;
@@ -83,7 +82,6 @@ pub async fn list(
         .store
         .list_audit_events(&caller.org, &filter, req.cursor.as_ref(), req.fetch_limit())
         .await?;
-    let base = state.base_url(&headers);
     let links = Links::echoing(
         &base,
         PATH,

@@ -13,6 +13,7 @@ use orgiam_domain::time_fmt;
 
 use crate::error::{ApiError, json};
 use crate::limits::Body;
+use crate::list::LinkBase;
 use crate::state::AppState;
 
 /// An OAuth failure: the RFC 6749 fields and the Twilio fields in one body.
@@ -281,9 +282,8 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
 pub async fn metadata(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    LinkBase(base): LinkBase,
 ) -> Result<Response, ApiError> {
-    let base = state.base_url(&headers);
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({

@@ -1,7 +1,6 @@
 //! `GET /v1/Roles/{RoleSid}/Permissions`: the catalog permissions a role grants.
 
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
 
@@ -12,7 +11,7 @@ use orgiam_domain::sid::RoleSid;
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam};
-use crate::list::{Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Links, Page, PageRequest, Params};
 use crate::routes::roles::role_permissions;
 use crate::state::AppState;
 
@@ -43,7 +42,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     PathParam(sid): PathParam<String>,
-    headers: HeaderMap,
+    LinkBase(base): LinkBase,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;
@@ -77,7 +76,6 @@ pub async fn list(
             }
         }
     };
-    let base = state.base_url(&headers);
     let path = format!("/v1/Roles/{sid}/Permissions");
     let links = Links::echoing(&base, &path, &params, &[]);
     let key_of = |p: &CatalogPermission| vec![p.permission.to_string()];

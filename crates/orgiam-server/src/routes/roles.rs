@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
@@ -15,7 +15,7 @@ use orgiam_domain::{Error, time_fmt};
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json, json_bytes};
-use crate::list::{Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Links, Page, PageRequest, Params};
 use crate::state::{AppState, State as ServerState};
 
 const PATH: &str = "/v2/Organizations/Roles";
@@ -143,20 +143,32 @@ pub fn filter(params: &Params) -> Result<(RoleFilter, String), Error> {
     ))
 }
 
+/// The role page cache's key: `revision \n org \n base \n query`, built without the
+/// formatting machinery (this runs on every listing).
+fn page_cache_key(revision: i64, org: &str, base: &str, query: &str) -> String {
+    let revision = revision.to_le_bytes().map(|b| b as char);
+    let mut key = String::with_capacity(16 + org.len() + base.len() + query.len() + 3);
+    key.extend(revision);
+    for part in [org, base, query] {
+        key.push('\n');
+        key.push_str(part);
+    }
+    key
+}
+
 /// `GET /v2/Organizations/Roles`.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    LinkBase(base): LinkBase,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(perms::ROLE_ASSIGNMENTS_LIST)?;
-    let base = state.base_url(&headers);
-    let cache_key = format!(
-        "{}\n{}\n{base}\n{}",
+    let cache_key = page_cache_key(
         state.roles_revision(),
-        caller.org,
-        query.as_deref().unwrap_or("")
+        caller.org.as_str(),
+        &base,
+        query.as_deref().unwrap_or(""),
     );
     let cached = state.config.role_page_cache;
     if let Some(body) = cached.then(|| state.role_pages.get(&cache_key)).flatten() {

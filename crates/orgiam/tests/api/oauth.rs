@@ -325,6 +325,12 @@ async fn health_readiness_and_metrics() {
         );
     }
     let _ = app.token().await;
+    let weird = reqwest::Method::from_bytes(b"BREW").expect("method");
+    let _ = app
+        .http
+        .request(weird, format!("{}/v2/token", app.base))
+        .send()
+        .await;
     let text = app
         .http
         .get(format!("{}/metrics", app.base))
@@ -334,5 +340,12 @@ async fn health_readiness_and_metrics() {
         .text()
         .await
         .expect("text");
-    assert!(text.contains("orgiam_http_requests_total"), "{text}");
+    // One series per route pattern, standard method and status; other methods count as OTHER.
+    for series in [
+        r#"orgiam_http_requests_total{method="POST",route="/v2/token",status="200"} "#,
+        r#"orgiam_http_requests_total{method="OTHER",route="/v2/token",status="405"} "#,
+    ] {
+        assert!(text.contains(series), "{series} in {text}");
+    }
+    assert!(!text.contains("BREW"), "{text}");
 }
