@@ -31,7 +31,7 @@ use crate::events::{
 };
 use crate::rows::{
     self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
-    corrupt, json, like_escape, sid_prefix_range,
+    corrupt, covering_trigrams, json, like_escape, sid_prefix_range,
 };
 use crate::{DatabaseUrl, db_error};
 
@@ -275,8 +275,13 @@ async fn insert_org(conn: &mut PgConnection, org: &Org) -> Result<()> {
 /// The search condition by walking names: a case-insensitive substring of the name (LIKE
 /// metacharacters escaped, written `E'\\'` whatever `standard_conforming_strings` says), or
 /// the SID range.
+///
+/// `(name_key || '')` rather than `name_key`: this runs for short and common searches, for
+/// which the trigram index is always the wrong plan, yet a generic plan (PostgreSQL switches
+/// to one after five executions of a prepared statement) cannot see the pattern and picked it:
+/// a two-letter search walked the whole index, 1,000,000 rows (0.5-0.7 s at 1M roles).
 fn push_search_scan<'a>(q: &mut QueryBuilder<'a, Postgres>, search: &str) {
-    q.push(" AND (name_key ILIKE ")
+    q.push(" AND ((name_key || '') ILIKE ")
         .push_bind(format!("%{}%", like_escape(search)))
         .push(" ESCAPE E'\\\\'");
     if let Some((low, high)) = sid_prefix_range(search) {
@@ -787,18 +792,25 @@ impl Store for PgStore {
         let filter = &lowered;
         // A rare search: its few matches come through the trigram index (the probe itself is a
         // bitmap scan of it) and are sorted. Otherwise walk each owner's rows in name order.
-        // The trigram index is asked once: up to RARE_MATCHES + 1 matching SIDs. If that many
-        // came back the search is common; else these are all its matches.
+        // The trigram index is asked once: up to RARE_MATCHES + 1 candidate SIDs, names that
+        // contain every trigram covering the search (a third of its trigrams: 1M roles, a
+        // 20-character search, 11.7 -> 3.4 ms). If that many came back the search is taken as
+        // common; else its matches are among these (checked below).
         let rare: Option<(&str, Vec<String>)> = match filter.search.as_deref() {
             Some(s) if s.chars().count() >= TRIGRAM => {
-                let sids: Vec<String> = sqlx::query_scalar(
-                    "SELECT sid FROM roles WHERE name_key ILIKE $1 ESCAPE E'\\\\' LIMIT $2",
-                )
-                .bind(format!("%{}%", like_escape(s)))
-                .bind(RARE_MATCHES + 1)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_error)?;
+                let mut probe = QueryBuilder::<Postgres>::new("SELECT sid FROM roles WHERE TRUE");
+                for t in covering_trigrams(s) {
+                    probe
+                        .push(" AND name_key ILIKE ")
+                        .push_bind(format!("%{}%", like_escape(&t)))
+                        .push(" ESCAPE E'\\\\'");
+                }
+                probe.push(" LIMIT ").push_bind(RARE_MATCHES + 1);
+                let sids: Vec<String> = probe
+                    .build_query_scalar()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
                 (sids.len() as i64 <= RARE_MATCHES).then_some((s, sids))
             }
             _ => None,
@@ -822,6 +834,7 @@ impl Store for PgStore {
                         .push(")");
                 }
                 q.push(")");
+                push_search_scan(&mut q, search);
                 push_role_filters(&mut q, filter);
                 desc = push_role_page(&mut q, cursor, limit);
             }

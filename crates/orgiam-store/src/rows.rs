@@ -78,6 +78,29 @@ pub(crate) fn sid_prefix_range(search: &str) -> Option<(String, String)> {
 /// Searches this long or longer can use a trigram index.
 pub(crate) const TRIGRAM: usize = 3;
 
+/// Trigrams of `search` (by characters) that between them cover every character of it: every
+/// third one, and the last. A name containing `search` contains all of them; few names that do
+/// not contain it contain them all. Asking a trigram index for these, rather than for every
+/// trigram of the search, does a third of the work for the same candidates.
+pub(crate) fn covering_trigrams(search: &str) -> Vec<String> {
+    let chars: Vec<char> = search.chars().collect();
+    let Some(last) = chars.len().checked_sub(TRIGRAM) else {
+        return Vec::new();
+    };
+    let mut starts: Vec<usize> = (0..=last).step_by(TRIGRAM).collect();
+    if starts.last() != Some(&last) {
+        starts.push(last);
+    }
+    let mut out: Vec<String> = Vec::with_capacity(starts.len());
+    for i in starts {
+        let t: String = chars[i..i + TRIGRAM].iter().collect();
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
 /// A search matched by at most this many names is "rare": its matches are fetched through the
 /// trigram index and sorted. More, and walking the name-ordered index finds a page sooner.
 pub(crate) const RARE_MATCHES: i64 = 2000;
@@ -199,7 +222,7 @@ pub(crate) fn event<R: DbRow>(row: &R) -> Result<(i64, AuditEvent)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{like_escape, sid_prefix_range};
+    use super::{covering_trigrams, like_escape, sid_prefix_range};
 
     #[test]
     fn sid_prefixes() {
@@ -211,6 +234,21 @@ mod tests {
         assert_eq!(sid_prefix_range("billing"), None);
         assert_eq!(sid_prefix_range("ixg"), None);
         assert_eq!(sid_prefix_range(""), None);
+    }
+
+    #[test]
+    fn covering_trigrams_cover_every_character_once_each() {
+        assert_eq!(covering_trigrams("ab"), Vec::<String>::new());
+        assert_eq!(covering_trigrams("abc"), ["abc"]);
+        assert_eq!(covering_trigrams("abcd"), ["abc", "bcd"]);
+        assert_eq!(covering_trigrams("abcdef"), ["abc", "def"]);
+        assert_eq!(
+            covering_trigrams("writer 0000777"),
+            ["wri", "ter", " 00", "007", "777"]
+        );
+        // Repeats are asked once; characters, not bytes.
+        assert_eq!(covering_trigrams("0000000"), ["000"]);
+        assert_eq!(covering_trigrams("éèêë"), ["éèê", "èêë"]);
     }
 
     #[test]

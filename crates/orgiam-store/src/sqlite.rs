@@ -23,7 +23,7 @@ use crate::events::{
 };
 use crate::rows::{
     self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
-    corrupt, json, like_escape, sid_prefix_range,
+    corrupt, covering_trigrams, json, like_escape, sid_prefix_range,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -315,9 +315,14 @@ fn push_role_arm<'a>(
     q.push(")");
 }
 
-/// An FTS5 phrase matching `s` as a substring (trigram tokenizer).
-fn fts_phrase(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+/// An FTS5 query for rows whose names contain every trigram that covers `s` (trigram
+/// tokenizer): a superset of the names containing `s`, checked with LIKE by the caller.
+fn fts_trigrams(s: &str) -> String {
+    covering_trigrams(s)
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// Appends the keyset condition on `sid` and the order for a cursor; returns whether the
@@ -737,14 +742,17 @@ impl Store for SqliteStore {
         let filter = &lowered;
         // A rare search: its few matches come from the trigram index and are sorted. Otherwise
         // walk each owner's rows in name order until the page is full.
-        // The trigram index is asked once: up to RARE_MATCHES + 1 matching rows. If that many
-        // came back the search is common; else these are all its matches.
+        // The trigram index is asked once: up to RARE_MATCHES + 1 candidate rows. If that many
+        // came back the search is taken as common; else its matches are among these.
         let rare: Option<(&str, Vec<i64>)> = match filter.search.as_deref() {
             Some(s) if s.chars().count() >= TRIGRAM => {
+                // Candidates: names containing every covering trigram (an AND of a third of the
+                // trigrams skips through the index faster than a phrase of all of them, and
+                // needs no positions). LIKE keeps the matches among them (below).
                 let ids: Vec<i64> = sqlx::query_scalar(
                     "SELECT rowid FROM roles_search WHERE roles_search MATCH ? LIMIT ?",
                 )
-                .bind(fts_phrase(s))
+                .bind(fts_trigrams(s))
                 .bind(RARE_MATCHES + 1)
                 .fetch_all(&self.pool)
                 .await
@@ -773,6 +781,7 @@ impl Store for SqliteStore {
                 q.push(") AS m CROSS JOIN roles ON roles.rowid = m.rid WHERE (org_sid IS NULL OR org_sid = ")
                     .push_bind(org.as_str())
                     .push(")");
+                push_search_scan(&mut q, search);
                 desc = push_role_rest(&mut q, filter, cursor, limit);
             }
             None => {
@@ -1027,20 +1036,33 @@ impl Store for SqliteStore {
     ) -> Result<u64> {
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
         // A big import touches many index pages at random: a large page cache for this one
-        // transaction keeps them from spilling to the WAL again and again.
-        sqlx::query("PRAGMA cache_size = -262144")
+        // transaction keeps them from spilling to the WAL again and again, and statement journals
+        // (see `import_roles_on`) stay in memory. Both are put back afterwards; a connection
+        // that cannot be put back is not returned to the pool.
+        sqlx::query("PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY")
             .execute(&mut *conn)
             .await
             .map_err(db_error)?;
         let result = import_roles_on(&mut conn, org, batches, actor).await;
         if result.is_ok() {
+            // Merge the search index's segments into one (an import leaves a dozen or more,
+            // and every search visits each): under a second for a million roles, and a rare
+            // search at that size costs about a third less. It changes no rows, and a failure
+            // leaves a correct, merely slower index.
+            if let Err(e) =
+                sqlx::query("INSERT INTO roles_search (roles_search) VALUES ('optimize')")
+                    .execute(&mut *conn)
+                    .await
+            {
+                tracing::warn!(error = %e, "could not merge the role search index");
+            }
             // Fold the import's WAL into the database now: otherwise the next process to open
             // the file (a server starting) first reads the whole WAL back.
             let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&mut *conn)
                 .await;
         }
-        let reset = sqlx::query("PRAGMA cache_size = -2000")
+        let reset = sqlx::query("PRAGMA cache_size = -2000; PRAGMA temp_store = DEFAULT")
             .execute(&mut *conn)
             .await;
         if reset.is_err() {
@@ -1106,12 +1128,42 @@ async fn import_roles_on(
 ) -> Result<u64> {
     use sqlx::Connection;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+    // The search index's insert trigger makes every multi-row INSERT keep a statement journal
+    // (a copy of each page it changes, to undo just that statement), and indexes row by row:
+    // within this transaction (no other writer can start, and readers never see the gap) it
+    // is taken off, the new rows are indexed in one statement, and it is put back as it was.
+    // 300,000 roles: 38k → 46k roles/s.
+    let trigger: String = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'roles_search_insert'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    let last_rowid: i64 = sqlx::query_scalar("SELECT coalesce(max(rowid), 0) FROM roles")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    sqlx::query("DROP TRIGGER roles_search_insert")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
     bump(&mut tx, ROLES_REVISION).await?;
     let mut count = 0u64;
     while let Some(batch) = batches()? {
         insert_roles(&mut tx, Some(org), &batch).await?;
         count += batch.len() as u64;
     }
+    sqlx::query(
+        "INSERT INTO roles_search (rowid, name_key) SELECT rowid, name_key FROM roles WHERE rowid > ?",
+    )
+    .bind(last_rowid)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    sqlx::query(&trigger)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
     let event = AuditEvent::new(
         Some(org),
         actor,

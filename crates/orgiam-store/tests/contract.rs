@@ -554,6 +554,8 @@ fn role_filters(sample: &Role) -> Vec<RoleFilter> {
         search(&sid),
         search(&format!("{sid}0")),
         search("no such role"),
+        // Every trigram covering it is in "under_score", but it is not a substring of it.
+        search("undscore"),
         group("custom-a"),
         group("custom-b"),
         group("billing"),
@@ -1111,6 +1113,9 @@ async fn role_order_filters_and_search(db: &TestDb) {
         vec!["_leading", "under_score"]
     );
     assert_eq!(names(list(search("r_s")).await), vec!["under_score"]);
+    // Trigram-index candidates are checked against the whole search.
+    assert_eq!(names(list(search("undscore")).await), Vec::<String>::new());
+    assert_eq!(names(list(search("der_sco")).await), vec!["under_score"]);
     assert_eq!(names(list(search("\\")).await), vec!["back\\slash"]);
     // A prefix of the SID, not a substring.
     let tail = sample.sid.as_str()[10..20].to_lowercase();
