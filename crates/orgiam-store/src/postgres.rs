@@ -1117,6 +1117,18 @@ impl Store for PgStore {
         );
         insert_event(&mut tx, &event).await?;
         tx.commit().await.map_err(db_error)?;
+        // After a bulk load: fold what is left in the trigram index's pending list into the
+        // index (until autovacuum gets to it, every search scans that list: 1M roles, a rare
+        // search 3.4 -> 0.9 ms), and refresh the planner's statistics. Both only speed things
+        // up (an engine without them, or a user who may not run them, imports all the same).
+        for maintenance in [
+            "SELECT gin_clean_pending_list('roles_by_name_trigram'::regclass)",
+            "ANALYZE roles",
+        ] {
+            if let Err(e) = sqlx::query(maintenance).execute(&self.pool).await {
+                tracing::warn!(error = %e, maintenance, "after the import");
+            }
+        }
         Ok(count)
     }
 

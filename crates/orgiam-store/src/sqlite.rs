@@ -58,8 +58,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // No ping before each checkout: an SQLite connection is a file handle on a worker
+        // thread, not a socket that can go stale, and the ping was a thread round trip (~3 % of
+        // a listing's time).
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db_error)?;
@@ -261,6 +265,16 @@ fn push_role_rest<'a>(
     cursor: Option<&'a Cursor>,
     limit: i64,
 ) -> bool {
+    push_role_conditions(q, filter, cursor);
+    push_role_order(q, cursor, limit)
+}
+
+/// The product-group and resource-type filters and the keyset position.
+fn push_role_conditions<'a>(
+    q: &mut QueryBuilder<'a, Sqlite>,
+    filter: &'a RoleFilter,
+    cursor: Option<&'a Cursor>,
+) {
     if let Some(group) = &filter.product_group {
         q.push(" AND product_group = ").push_bind(group.as_str());
     }
@@ -284,6 +298,11 @@ fn push_role_rest<'a>(
         q.push_bind(c.key.get(1).map_or("", String::as_str));
         q.push(")");
     }
+}
+
+/// The name order (reversed when paging back) and the limit; whether the order is descending.
+fn push_role_order(q: &mut QueryBuilder<'_, Sqlite>, cursor: Option<&Cursor>, limit: i64) -> bool {
+    let desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
     q.push(if desc {
         " ORDER BY name_key DESC, sid DESC"
     } else {
@@ -293,15 +312,17 @@ fn push_role_rest<'a>(
     desc
 }
 
-/// One arm of the name-ordered listing: the rows of one owner (built-in or the organization).
+/// One arm of the name-ordered listing: the rows of one owner (built-in or the organization),
+/// unordered: the compound's ORDER BY and LIMIT apply to both arms, which SQLite runs as a merge
+/// of two walks of `roles_in_order` that stops at the limit (no temporary B-tree; wrapping each
+/// arm in its own ordered, limited subquery sorted each arm again: 345 -> 145 us per query).
 fn push_role_arm<'a>(
     q: &mut QueryBuilder<'a, Sqlite>,
     org: Option<&'a str>,
     filter: &'a RoleFilter,
     cursor: Option<&'a Cursor>,
-    limit: i64,
 ) {
-    q.push("SELECT * FROM (SELECT ");
+    q.push("SELECT ");
     q.push(ROLE_COLUMNS);
     q.push(", name_key FROM roles WHERE ");
     match org {
@@ -311,8 +332,7 @@ fn push_role_arm<'a>(
     if let Some(search) = &filter.search {
         push_search_scan(q, search);
     }
-    push_role_rest(q, filter, cursor, limit);
-    q.push(")");
+    push_role_conditions(q, filter, cursor);
 }
 
 /// An FTS5 query for rows whose names contain every trigram that covers `s` (trigram
@@ -785,17 +805,11 @@ impl Store for SqliteStore {
                 desc = push_role_rest(&mut q, filter, cursor, limit);
             }
             None => {
-                desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
-                q = QueryBuilder::<Sqlite>::new("SELECT * FROM (");
-                push_role_arm(&mut q, None, filter, cursor, limit);
+                q = QueryBuilder::<Sqlite>::new("");
+                push_role_arm(&mut q, None, filter, cursor);
                 q.push(" UNION ALL ");
-                push_role_arm(&mut q, Some(org.as_str()), filter, cursor, limit);
-                q.push(if desc {
-                    ") ORDER BY name_key DESC, sid DESC"
-                } else {
-                    ") ORDER BY name_key, sid"
-                });
-                q.push(" LIMIT ").push_bind(limit);
+                push_role_arm(&mut q, Some(org.as_str()), filter, cursor);
+                desc = push_role_order(&mut q, cursor, limit);
             }
         }
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
