@@ -43,15 +43,18 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
 }
 
 /// Every route. Middleware order (outermost first): the request span and id, then, in the same
-/// middleware (one boxed future per request, not two), the limits (header size, declared body
-/// size, timeout); the body-size cap; then the routes, where the
-/// `Caller` extractor authenticates and rate-limits per app.
+/// middleware, the limits (header size, declared body size, timeout); on routes that read a
+/// body, the body-size cap; then the routes, where the `Caller` extractor authenticates and
+/// rate-limits per app.
 pub fn router(state: AppState) -> Router {
     let limits = Arc::new(state.config.limits.clone());
+    // The body-size cap, on the routes that read a body (a layer on every route would cost
+    // each GET a request extension for nothing).
+    let capped = axum::extract::DefaultBodyLimit::max(limits.max_body_bytes);
     use routes::{accounts, assignments, audit, oauth, ops, permissions, roles};
     Router::new()
-        .route("/v2/token", post(oauth::token))
-        .route("/v1/token", post(oauth::token))
+        .route("/v2/token", post(oauth::token).layer(capped))
+        .route("/v1/token", post(oauth::token).layer(capped))
         .route("/.well-known/jwks.json", get(oauth::jwks))
         .route(
             "/.well-known/oauth-authorization-server",
@@ -61,7 +64,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/Organizations/Roles/{sid}", get(roles::fetch))
         .route(
             "/v2/Organizations/RoleAssignments",
-            get(assignments::v2_list).post(assignments::v2_create),
+            get(assignments::v2_list)
+                .post(assignments::v2_create)
+                .layer(capped),
         )
         .route(
             "/v2/Organizations/RoleAssignments/{sid}",
@@ -69,7 +74,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/Organizations/{org}/RoleAssignments",
-            get(assignments::preview_list).post(assignments::preview_create),
+            get(assignments::preview_list)
+                .post(assignments::preview_create)
+                .layer(capped),
         )
         .route(
             "/Organizations/{org}/RoleAssignments/{sid}",
@@ -84,10 +91,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(axum::middleware::from_fn(move |req, next| {
-            telemetry::trace(limits.clone(), req, next)
-        }))
+        .layer(telemetry::TraceLayer { limits })
         .with_state(state)
 }
 

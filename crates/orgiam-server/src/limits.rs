@@ -8,7 +8,6 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_LENGTH;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -117,7 +116,10 @@ impl RateLimiters {
 }
 
 /// Header-size, declared body-size and time limits, answered with the SPEC's body.
-pub async fn guard(limits: &Limits, req: Request, next: Next) -> Response {
+pub async fn guard<F>(limits: &Limits, req: Request, run: impl FnOnce(Request) -> F) -> Response
+where
+    F: Future<Output = Response>,
+{
     let header_bytes: usize = req
         .headers()
         .iter()
@@ -139,7 +141,7 @@ pub async fn guard(limits: &Limits, req: Request, next: Next) -> Response {
     if declared.is_some_and(|n| n > limits.max_body_bytes) {
         return too_large(limits.max_body_bytes);
     }
-    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
+    match tokio::time::timeout(limits.request_timeout, run(req)).await {
         Ok(res) => res,
         Err(_) => ApiError(Error::Unavailable("request timed out".into())).into_response(),
     }

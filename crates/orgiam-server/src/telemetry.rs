@@ -2,12 +2,14 @@
 //! the `Twilio-Request-Id` header, and Prometheus metrics.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::{Arc, LazyLock, OnceLock, RwLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -39,11 +41,73 @@ pub struct RequestContext {
 #[derive(Clone, Debug)]
 pub struct ErrorCause(pub String);
 
+/// The middleware around every route: [`trace`], as a tower layer. A hand-written service
+/// rather than `axum::middleware::from_fn`, which boxes the inner service again for each
+/// request; this one only boxes the future.
+#[derive(Clone)]
+pub struct TraceLayer {
+    pub limits: Arc<Limits>,
+}
+
+impl<S> tower_layer::Layer<S> for TraceLayer {
+    type Service = TraceService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceService {
+            inner,
+            limits: self.limits.clone(),
+        }
+    }
+}
+
+/// See [`TraceLayer`].
+#[derive(Clone)]
+pub struct TraceService<S> {
+    inner: S,
+    limits: Arc<Limits>,
+}
+
+impl<S> tower_service::Service<Request> for TraceService<S>
+where
+    S: tower_service::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The service that was polled ready answers; a clone takes its place (tower's rule).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let limits = self.limits.clone();
+        Box::pin(async move {
+            let run = |req| async move {
+                match inner.call(req).await {
+                    Ok(res) => res,
+                    Err(never) => match never {},
+                }
+            };
+            Ok(trace(&limits, req, run).await)
+        })
+    }
+}
+
 /// Wraps every request. One log line per request, written here and only here: failures (5xx)
 /// at `error`, everything else at `debug` (so at the default `info` level a healthy server
 /// writes nothing per request). No header value, and so no token or secret, is ever logged.
 /// Inside it, [`crate::limits::guard`] applies the request limits.
-pub async fn trace(limits: Arc<Limits>, mut req: Request, next: Next) -> Response {
+pub async fn trace<F>(limits: &Limits, mut req: Request, run: impl FnOnce(Request) -> F) -> Response
+where
+    F: Future<Output = Response>,
+{
     let ctx = Arc::new(RequestContext {
         id: RequestSid::random(),
         client: OnceLock::new(),
@@ -53,7 +117,7 @@ pub async fn trace(limits: Arc<Limits>, mut req: Request, next: Next) -> Respons
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
     let start = Instant::now();
-    let mut res = crate::limits::guard(&limits, req, next).await;
+    let mut res = crate::limits::guard(limits, req, run).await;
     let latency = start.elapsed();
     let status = res.status().as_u16();
     let cause = res.extensions_mut().remove::<ErrorCause>();

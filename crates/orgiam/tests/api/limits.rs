@@ -23,24 +23,37 @@ async fn oversized_bodies_are_413_and_headers_431() {
     )
     .await
     .assert_error(413, 20001, "too large");
-    // Without a Content-Length (chunked), the cap still holds.
-    let addr = app.addr;
-    let text = tokio::task::spawn_blocking(move || {
-        let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-        let chunk = "a".repeat(800);
+    // Without a Content-Length (chunked), the cap still holds, on every route with a body.
+    for (path, auth) in [
+        ("/v2/token", String::new()),
+        (
+            "/v2/Organizations/RoleAssignments",
+            format!("Authorization: Bearer {token}\r\n"),
+        ),
+        (
+            &*format!("/Organizations/{}/RoleAssignments", app.org),
+            format!("Authorization: Bearer {token}\r\n"),
+        ),
+    ] {
+        let addr = app.addr;
         let req = format!(
-            "POST /v2/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
+            "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n",
+            chunk = "a".repeat(800)
         );
-        s.write_all(req.as_bytes()).expect("write");
-        let mut buf = vec![0u8; 4096];
-        let n = s.read(&mut buf).expect("read");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    })
-    .await
-    .expect("join");
-    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
-    assert!(text.contains("\"code\":20001"), "{text}");
+        let text = tokio::task::spawn_blocking(move || {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            s.write_all(req.as_bytes()).expect("write");
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).expect("read");
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+        .await
+        .expect("join");
+        assert!(text.starts_with("HTTP/1.1 413"), "{path}: {text}");
+        assert!(text.contains("\"code\":20001"), "{path}: {text}");
+    }
     // Under the cap, all is normal.
     assert_eq!(
         app.token_for(&app.client_id, &app.client_secret)
