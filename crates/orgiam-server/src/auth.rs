@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use orgiam_domain::Error;
 use orgiam_domain::model::{Actor, App, AppStatus};
 use orgiam_domain::policy::Permission;
-use orgiam_domain::sid::{OrgSid, RequestSid};
+use orgiam_domain::sid::OrgSid;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -51,8 +51,8 @@ fn parsed(permission: &str) -> Option<&'static Permission> {
 
 impl Caller {
     /// This request's id.
-    pub fn request_id(&self) -> Option<&RequestSid> {
-        self.context.as_ref().map(|c| &c.id)
+    pub fn request_id(&self) -> Option<&str> {
+        self.context.as_ref().map(|c| c.id())
     }
 
     /// The caller as the actor of a change.
@@ -143,7 +143,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         state.rate.check_api(app.sid.as_str())?;
         Ok(Self {
-            org: verified.org,
+            org: verified.org.clone(),
             app,
             context,
         })

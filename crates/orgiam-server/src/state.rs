@@ -33,7 +33,7 @@ pub struct State {
     /// hit, the app's status is checked from `apps` on every request, and a key change
     /// empties it. Bounded by count only: an idle-time policy would cost a clock read and a
     /// timer-wheel update on every hit.
-    verified: moka::sync::Cache<String, Verified, FastHash>,
+    verified: moka::sync::Cache<String, Arc<Verified>, FastHash>,
     /// Rendered role pages, keyed by the roles revision they were read at, the organization,
     /// the link base and the query: a repeated listing touches no database.
     pub role_pages: moka::sync::Cache<String, axum::body::Bytes, FastHash>,
@@ -107,14 +107,14 @@ impl State {
     }
 
     /// Verifies a bearer token, from the cache when it was verified before.
-    pub fn verify_token(&self, token: &str) -> Result<Verified> {
+    pub fn verify_token(&self, token: &str) -> Result<Arc<Verified>> {
         if let Some(v) = self.verified.get(token) {
             if v.exp + LEEWAY_SECS as i64 >= orgiam_domain::time_fmt::now() {
                 return Ok(v);
             }
             self.verified.invalidate(token);
         }
-        let v = self.keys()?.verify(token)?;
+        let v = Arc::new(self.keys()?.verify(token)?);
         self.verified.insert(token.to_owned(), v.clone());
         Ok(v)
     }

@@ -33,8 +33,26 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 /// What a request's log line needs from inside it: its id, and the app that made it.
 #[derive(Debug)]
 pub struct RequestContext {
-    pub id: RequestSid,
+    /// The request id (`RQ…`), kept as the response header's value: one buffer serves the
+    /// header, the log line and audit events.
+    id: HeaderValue,
     pub client: OnceLock<Arc<orgiam_domain::model::App>>,
+}
+
+impl RequestContext {
+    fn new() -> Self {
+        let id = axum::body::Bytes::from(RequestSid::random().into_string());
+        Self {
+            // A SID is visible ASCII, which a header value always accepts.
+            id: HeaderValue::from_maybe_shared(id).unwrap_or(HeaderValue::from_static("")),
+            client: OnceLock::new(),
+        }
+    }
+
+    /// The request id.
+    pub fn id(&self) -> &str {
+        self.id.to_str().unwrap_or_default()
+    }
 }
 
 /// The cause of a failure, carried on the response to the one place that logs it.
@@ -108,10 +126,7 @@ pub async fn trace<F>(limits: &Limits, mut req: Request, run: impl FnOnce(Reques
 where
     F: Future<Output = Response>,
 {
-    let ctx = Arc::new(RequestContext {
-        id: RequestSid::random(),
-        client: OnceLock::new(),
-    });
+    let ctx = Arc::new(RequestContext::new());
     req.extensions_mut().insert(ctx.clone());
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
@@ -125,20 +140,18 @@ where
     let latency_us = latency.as_micros() as u64;
     if status >= 500 {
         tracing::error!(
-            request_id = %ctx.id, method = %method, route = %route, status, latency_us, client,
+            request_id = ctx.id(), method = %method, route = %route, status, latency_us, client,
             cause = cause.as_ref().map_or("", |c| c.0.as_str()),
             "request failed"
         );
     } else if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(
-            request_id = %ctx.id, method = %method, route = %route, status, latency_us, client,
+            request_id = ctx.id(), method = %method, route = %route, status, latency_us, client,
             refused = cause.as_ref().map_or("", |c| c.0.as_str()),
             "request finished"
         );
     }
-    if let Ok(v) = HeaderValue::from_str(ctx.id.as_str()) {
-        res.headers_mut().insert(REQUEST_ID, v);
-    }
+    res.headers_mut().insert(REQUEST_ID, ctx.id.clone());
     let (requests, duration) = request_metrics(route, &method, status);
     requests.increment(1);
     duration.record(latency.as_secs_f64());
