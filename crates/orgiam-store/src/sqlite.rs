@@ -335,10 +335,26 @@ fn push_role_arm<'a>(
     push_role_conditions(q, filter, cursor);
 }
 
+const FTS_TERMS: usize = 4;
+
 /// An FTS5 query for rows whose names contain every trigram that covers `s` (trigram
 /// tokenizer): a superset of the names containing `s`, checked with LIKE by the caller.
+///
+/// At most [`FTS_TERMS`] of them, spread over the search (the first, the last, and evenly
+/// between): FTS5 intersects its terms by stepping each through the rarest one's matches, so
+/// each term costs a seek per candidate, while names holding four well-spread trigrams of a
+/// search but not the search itself are few (1M roles, a 20-character search: 7 terms 0.43 ms,
+/// 4 terms 0.33 ms, 3 terms 0.8 ms as candidates grow).
 fn fts_trigrams(s: &str) -> String {
-    covering_trigrams(s)
+    let all = covering_trigrams(s);
+    let picked: Vec<&String> = if all.len() <= FTS_TERMS {
+        all.iter().collect()
+    } else {
+        (0..FTS_TERMS)
+            .map(|i| &all[i * (all.len() - 1) / (FTS_TERMS - 1)])
+            .collect()
+    };
+    picked
         .iter()
         .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
         .collect::<Vec<_>>()
