@@ -35,22 +35,11 @@ async fn oversized_bodies_are_413_and_headers_431() {
             format!("Authorization: Bearer {token}\r\n"),
         ),
     ] {
-        let addr = app.addr;
         let req = format!(
             "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n",
             chunk = "a".repeat(800)
         );
-        let text = tokio::task::spawn_blocking(move || {
-            let mut s = TcpStream::connect(addr).expect("connect");
-            s.set_read_timeout(Some(Duration::from_secs(5)))
-                .expect("timeout");
-            s.write_all(req.as_bytes()).expect("write");
-            let mut buf = vec![0u8; 4096];
-            let n = s.read(&mut buf).expect("read");
-            String::from_utf8_lossy(&buf[..n]).into_owned()
-        })
-        .await
-        .expect("join");
+        let text = raw_exchange(app.addr, req.into_bytes()).await;
         assert!(text.starts_with("HTTP/1.1 413"), "{path}: {text}");
         assert!(text.contains("\"code\":20001"), "{path}: {text}");
     }
@@ -163,16 +152,11 @@ async fn rate_limits_answer_429_with_retry_after_and_spare_normal_traffic() {
 async fn a_stalled_request_times_out_with_the_spec_body() {
     let app = spawn_app_with(|c| c.limits.request_timeout = Duration::from_secs(1)).await;
     let addr = app.addr;
-    let text = tokio::task::spawn_blocking(move || {
-        let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-        s.write_all(b"POST /v2/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 50\r\n\r\ngrant").expect("write");
-        let mut buf = vec![0u8; 4096];
-        let n = s.read(&mut buf).expect("a response arrives");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    })
-    .await
-    .expect("join");
+    let text = raw_exchange(
+        addr,
+        b"POST /v2/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 50\r\n\r\ngrant".to_vec(),
+    )
+    .await;
     assert!(text.starts_with("HTTP/1.1 503"), "{text}");
     assert!(text.contains("\"code\":20503"), "{text}");
 }
@@ -239,4 +223,20 @@ async fn normal_use_never_sees_a_429_under_default_limits() {
             200
         );
     }
+}
+
+/// Writes `request` on a new connection and returns the first read of the answer (up to 4 KiB,
+/// within 5 s): for requests no HTTP client would send.
+async fn raw_exchange(addr: std::net::SocketAddr, request: Vec<u8>) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s.write_all(&request).expect("write");
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).expect("a response arrives");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    })
+    .await
+    .expect("join")
 }
