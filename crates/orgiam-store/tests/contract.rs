@@ -3080,11 +3080,22 @@ async fn import_roles_is_private_and_atomic(db: &TestDb) {
     assert_eq!(n, 1205);
     assert_revisions(db, 0, 0, 2).await;
     assert_eq!(list(&b, group("imported")).await, sorted(bulk));
-    assert_eq!(list(&a, group("imported")).await, sorted(imported));
+    assert_eq!(list(&a, group("imported")).await, sorted(imported.clone()));
     let newest = all_events(db, &b).await;
     assert_eq!(newest[0].1.after, Some(json!({"roles": 1205})));
     assert_eq!(newest[0].1.actor, "cli");
     assert_eq!(newest[0].1.request_id, None);
+
+    // Imported names are in the search index, and the index still follows later writes (an
+    // SQLite import takes the index's insert trigger off and puts it back, also when it fails).
+    assert_eq!(
+        list(&a, search("first 0002")).await,
+        vec![imported[2].clone()]
+    );
+    assert_eq!(list(&b, search("bulk 1204")).await.len(), 1);
+    let later = custom_role(&a, "Later Addition", "imported", None);
+    db.insert_custom_role(&later).await;
+    assert_eq!(list(&a, search("later addi")).await, vec![later]);
 }
 
 async fn revisions_agree_with_revision(db: &TestDb) {
