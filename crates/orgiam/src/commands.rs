@@ -616,30 +616,65 @@ async fn import_roles(
         return Err(format!("{} holds no roles", file.display()));
     }
 
-    // Pass 2: the same lines, in batches, in one transaction.
+    // Pass 2: the same lines, in batches, in one transaction. A thread parses the next batches
+    // while the store writes the last one (two at most wait in the channel).
     let bar = progress(total, "importing");
-    let mut lines = open_file()?.lines().enumerate();
-    let mut next_batch = || -> orgiam_domain::Result<Option<Vec<orgiam_domain::model::Role>>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(2);
+    let reader = open_file()?;
+    let parser_org = org.clone();
+    let parser = std::thread::spawn(move || {
         let mut batch = Vec::with_capacity(IMPORT_BATCH);
-        for (i, line) in lines.by_ref() {
-            let line = line.map_err(|e| Error::bad_request(format!("line {}: {e}", i + 1)))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let role = orgiam_domain::import::parse_line(&line, &org, &groups, now)
-                .map_err(|e| Error::bad_request(format!("line {}: {e}", i + 1)))?;
-            batch.push(role);
-            if batch.len() == IMPORT_BATCH {
-                break;
+        for (i, line) in reader.lines().enumerate() {
+            let parsed = line
+                .map_err(|e| e.to_string())
+                .and_then(|line| {
+                    if line.trim().is_empty() {
+                        return Ok(None);
+                    }
+                    orgiam_domain::import::parse_line(&line, &parser_org, &groups, now)
+                        .map(Some)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|e| Error::bad_request(format!("line {}: {e}", i + 1)));
+            match parsed {
+                Ok(None) => {}
+                Ok(Some(role)) => {
+                    batch.push(role);
+                    if batch.len() == IMPORT_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH));
+                        if tx.send(Ok(full)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
             }
         }
-        bar.inc(batch.len() as u64);
-        Ok((!batch.is_empty()).then_some(batch))
-    };
+        if !batch.is_empty() {
+            let _ = tx.send(Ok(batch));
+        }
+    });
+    let counter = bar.clone();
+    let mut next_batch =
+        move || -> orgiam_domain::Result<Option<Vec<orgiam_domain::model::Role>>> {
+            // A closed channel is the end of the file (or a parser that stopped after an error it sent).
+            let Ok(batch) = rx.recv() else {
+                return Ok(None);
+            };
+            let batch = batch?;
+            counter.inc(batch.len() as u64);
+            Ok(Some(batch))
+        };
     let imported = store
         .import_roles(&org, &mut next_batch, &Actor::cli())
         .await
-        .map_err(fail)?;
+        .map_err(fail);
+    drop(next_batch);
+    let _ = parser.join();
+    let imported = imported?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let rate = imported as f64 / secs.max(1e-9);
