@@ -92,3 +92,14 @@ pub fn assignment_created_event(a: &Assignment, actor: &Actor) -> AuditEvent {
         })),
     )
 }
+
+pub fn roles_imported_event(org: &OrgSid, count: u64, actor: &Actor) -> AuditEvent {
+    AuditEvent::new(
+        Some(org),
+        actor,
+        actions::ROLES_IMPORTED,
+        org.as_str(),
+        None,
+        Some(json!({"roles": count})),
+    )
+}

@@ -27,11 +27,12 @@ use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, RoleBat
 use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::events::{
-    app_created_event, assignment_created_event, key_event, rotation_event, status_event,
+    app_created_event, assignment_created_event, key_event, roles_imported_event, rotation_event,
+    status_event,
 };
 use crate::rows::{
     self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
-    corrupt, covering_trigrams, json, like_escape, sid_prefix_range,
+    corrupt, covering_trigrams, json, like_escape, push_sid_range_or,
 };
 use crate::{DatabaseUrl, db_error};
 
@@ -284,13 +285,7 @@ fn push_search_scan<'a>(q: &mut QueryBuilder<'a, Postgres>, search: &str) {
     q.push(" AND ((name_key || '') ILIKE ")
         .push_bind(format!("%{}%", like_escape(search)))
         .push(" ESCAPE E'\\\\'");
-    if let Some((low, high)) = sid_prefix_range(search) {
-        q.push(" OR (sid >= ")
-            .push_bind(low)
-            .push(" AND sid < ")
-            .push_bind(high)
-            .push(")");
-    }
+    push_sid_range_or(q, search);
     q.push(")");
 }
 
@@ -826,13 +821,7 @@ impl Store for PgStore {
                     .push(") AND (sid = ANY(")
                     .push_bind(sids)
                     .push(")");
-                if let Some((low, high)) = sid_prefix_range(search) {
-                    q.push(" OR (sid >= ")
-                        .push_bind(low)
-                        .push(" AND sid < ")
-                        .push_bind(high)
-                        .push(")");
-                }
+                push_sid_range_or(&mut q, search);
                 q.push(")");
                 push_search_scan(&mut q, search);
                 push_role_filters(&mut q, filter);
@@ -1107,15 +1096,7 @@ impl Store for PgStore {
             insert_roles(&mut tx, Some(org), &batch).await?;
             count += batch.len() as u64;
         }
-        let event = AuditEvent::new(
-            Some(org),
-            actor,
-            actions::ROLES_IMPORTED,
-            org.as_str(),
-            None,
-            Some(serde_json::json!({"roles": count})),
-        );
-        insert_event(&mut tx, &event).await?;
+        insert_event(&mut tx, &roles_imported_event(org, count, actor)).await?;
         tx.commit().await.map_err(db_error)?;
         // After a bulk load: fold what is left in the trigram index's pending list into the
         // index (until autovacuum gets to it, every search scans that list: 1M roles, a rare

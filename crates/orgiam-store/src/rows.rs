@@ -75,6 +75,22 @@ pub(crate) fn sid_prefix_range(search: &str) -> Option<(String, String)> {
     Some((low, high))
 }
 
+/// Appends ` OR (sid >= low AND sid < high)` when `search` could begin a role SID (see
+/// [`sid_prefix_range`]); both engines' search conditions end with it.
+pub(crate) fn push_sid_range_or<'a, DB>(q: &mut sqlx::QueryBuilder<'a, DB>, search: &str)
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    if let Some((low, high)) = sid_prefix_range(search) {
+        q.push(" OR (sid >= ")
+            .push_bind(low)
+            .push(" AND sid < ")
+            .push_bind(high)
+            .push(")");
+    }
+}
+
 /// Searches this long or longer can use a trigram index.
 pub(crate) const TRIGRAM: usize = 3;
 

@@ -19,11 +19,12 @@ use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::db_error;
 use crate::events::{
-    app_created_event, assignment_created_event, key_event, rotation_event, status_event,
+    app_created_event, assignment_created_event, key_event, roles_imported_event, rotation_event,
+    status_event,
 };
 use crate::rows::{
     self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
-    corrupt, covering_trigrams, json, like_escape, sid_prefix_range,
+    corrupt, covering_trigrams, json, like_escape, push_sid_range_or, sid_prefix_range,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -249,13 +250,7 @@ fn push_search_scan<'a>(q: &mut QueryBuilder<'a, Sqlite>, search: &str) {
     q.push(" AND (name_key LIKE ")
         .push_bind(format!("%{}%", like_escape(search)))
         .push(" ESCAPE '\\'");
-    if let Some((low, high)) = sid_prefix_range(search) {
-        q.push(" OR (sid >= ")
-            .push_bind(low)
-            .push(" AND sid < ")
-            .push_bind(high)
-            .push(")");
-    }
+    push_sid_range_or(q, search);
     q.push(")");
 }
 
@@ -1218,15 +1213,7 @@ async fn import_roles_on(
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-    let event = AuditEvent::new(
-        Some(org),
-        actor,
-        actions::ROLES_IMPORTED,
-        org.as_str(),
-        None,
-        Some(serde_json::json!({"roles": count})),
-    );
-    insert_event(&mut tx, &event).await?;
+    insert_event(&mut tx, &roles_imported_event(org, count, actor)).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(count)
 }
