@@ -95,6 +95,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Binds a listener on `addr`.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Unavailable(format!("cannot listen on {addr}: {e}")))
+}
+
 /// A bound, ready-to-serve server.
 pub struct Application {
     listener: tokio::net::TcpListener,
@@ -103,12 +110,20 @@ pub struct Application {
 
 impl Application {
     /// Loads the catalog into the store, the keys and apps into memory, and binds the listener.
-    pub async fn build(mut config: ServerConfig, store: Arc<dyn Store>) -> Result<Self> {
+    pub async fn build(config: ServerConfig, store: Arc<dyn Store>) -> Result<Self> {
+        let listener = bind(config.listen).await?;
+        Self::build_on(listener, config, store).await
+    }
+
+    /// [`Application::build`] on a listener bound beforehand (`orgiam serve` binds before it
+    /// opens the store, so a start that cannot serve writes nothing).
+    pub async fn build_on(
+        listener: tokio::net::TcpListener,
+        mut config: ServerConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Self> {
         let catalog = Catalog::builtin().map_err(Error::internal)?;
         store.sync_builtin_roles(&catalog.roles).await?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Error::Unavailable(format!("cannot listen on {}: {e}", config.listen)))?;
         config.listen = listener.local_addr().map_err(Error::internal)?;
         let _ = telemetry::prometheus();
         let state = Arc::new(State::load(store, config, catalog).await?);
@@ -133,7 +148,10 @@ impl Application {
                 if n % 64 == 0 {
                     state.rate.housekeeping();
                 }
-                if let Err(e) = state.refresh().await {
+                let started = std::time::Instant::now();
+                let refreshed = state.refresh().await;
+                telemetry::record_poll(started.elapsed(), refreshed.is_ok());
+                if let Err(e) = refreshed {
                     tracing::warn!(error = %e, "refreshing apps and keys from the store failed");
                 }
             }

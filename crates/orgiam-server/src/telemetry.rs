@@ -23,11 +23,152 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("twilio-request-id");
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
-/// The process-wide Prometheus recorder (installed on first use).
+/// Latency buckets in seconds: histograms (not summaries) so replicas aggregate.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+/// The process-wide Prometheus recorder (installed on first use), with every family described.
 pub fn prometheus() -> Option<&'static PrometheusHandle> {
     PROMETHEUS
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()?;
+            describe();
+            Some(handle)
+        })
         .as_ref()
+}
+
+/// HELP text (and so TYPE) for every family, and the constant ones.
+fn describe() {
+    use metrics::Unit;
+    metrics::describe_counter!(
+        "orgiam_http_requests_total",
+        "HTTP requests answered, by method, route pattern and status"
+    );
+    metrics::describe_histogram!(
+        "orgiam_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from a request's arrival to its response, by method, route pattern and status"
+    );
+    metrics::describe_counter!(
+        "orgiam_http_rate_limited_total",
+        "Requests refused with 429 by a rate limit, by route pattern"
+    );
+    metrics::describe_gauge!(
+        "orgiam_build_info",
+        "Always 1; the labels name the running build"
+    );
+    metrics::describe_histogram!(
+        "orgiam_revision_poll_duration_seconds",
+        Unit::Seconds,
+        "Time one poll of the store's revision counters (and any reload it caused) took"
+    );
+    metrics::describe_gauge!(
+        "orgiam_revision_poll_last_success_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of the last successful revision poll (lag = now - this)"
+    );
+    metrics::describe_counter!(
+        "orgiam_revision_poll_failures_total",
+        "Revision polls that failed (the store did not answer)"
+    );
+    metrics::describe_gauge!(
+        "process_resident_memory_bytes",
+        Unit::Bytes,
+        "Resident memory size in bytes"
+    );
+    metrics::describe_gauge!(
+        "process_cpu_seconds_total",
+        Unit::Seconds,
+        "User and system CPU time spent, in seconds"
+    );
+    metrics::describe_gauge!("process_open_fds", "Open file descriptors");
+    metrics::describe_gauge!(
+        "process_start_time_seconds",
+        Unit::Seconds,
+        "Start time of the process since the Unix epoch, in seconds"
+    );
+    metrics::gauge!(
+        "orgiam_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+    )
+    .set(1.0);
+    if let Some(start) = process_start_time() {
+        metrics::gauge!("process_start_time_seconds").set(start);
+    }
+}
+
+/// The Prometheus text of every family, with the process gauges read now.
+pub fn render() -> String {
+    let Some(handle) = prometheus() else {
+        return String::new();
+    };
+    process_metrics();
+    handle.render()
+}
+
+/// Records one revision poll: its duration, and on success the time it ended.
+pub fn record_poll(took: std::time::Duration, ok: bool) {
+    metrics::histogram!("orgiam_revision_poll_duration_seconds").record(took.as_secs_f64());
+    if ok {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        metrics::gauge!("orgiam_revision_poll_last_success_timestamp_seconds").set(now);
+    } else {
+        metrics::counter!("orgiam_revision_poll_failures_total").increment(1);
+    }
+}
+
+/// Clock ticks per second of `/proc/self/stat` times (USER_HZ, 100 on Linux).
+const CLOCK_TICKS: f64 = 100.0;
+
+/// `/proc/self/stat` fields after the command name (which may hold spaces).
+fn proc_stat() -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
+
+fn process_start_time() -> Option<f64> {
+    // Field 22 (starttime, ticks after boot); after the name, index 19.
+    let start_ticks: f64 = proc_stat()?.get(19)?.parse().ok()?;
+    let boot = std::fs::read_to_string("/proc/stat").ok()?;
+    let btime: f64 = boot
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(btime + start_ticks / CLOCK_TICKS)
+}
+
+/// Resident memory, CPU time and open descriptors, from `/proc` (Linux; elsewhere absent).
+fn process_metrics() {
+    if let Some(fields) = proc_stat() {
+        // utime and stime are fields 14 and 15 (indices 11 and 12 after the name).
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+        if let (Some(u), Some(s)) = (ticks(11), ticks(12)) {
+            metrics::gauge!("process_cpu_seconds_total").set((u + s) / CLOCK_TICKS);
+        }
+    }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+    {
+        metrics::gauge!("process_resident_memory_bytes").set(kb * 1024.0);
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        metrics::gauge!("process_open_fds").set(dir.count() as f64);
+    }
 }
 
 /// What a request's log line needs from inside it: its id, and the app that made it.
@@ -155,6 +296,10 @@ where
     let (requests, duration) = request_metrics(route, &method, status);
     requests.increment(1);
     duration.record(latency.as_secs_f64());
+    if status == 429 {
+        metrics::counter!("orgiam_http_rate_limited_total", "route" => route.to_owned())
+            .increment(1);
+    }
     res
 }
 

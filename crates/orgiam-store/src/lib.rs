@@ -1,6 +1,7 @@
 //! orgiam's storage: the `Store` trait implemented on SQLite (and, selected by the URL scheme,
 //! PostgreSQL).
 
+pub mod directory;
 mod events;
 mod postgres;
 mod rows;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use orgiam_domain::store::Store;
 use orgiam_domain::{Error, Result};
 
+pub use directory::{AppChange, Directory};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -51,19 +53,130 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
-/// Opens the store the URL names, and brings its schema up to date.
+/// Opens the store the URL names, creating it if missing, and brings its schema up to date
+/// (what `orgiam serve` and `orgiam init` do).
 pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
+    Ok(open(url, OpenMode::Create).await?)
+}
+
+/// How [`open`] treats the store and its schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the store (an SQLite file and its folder) if it is missing, and apply pending
+    /// migrations.
+    Create,
+    /// The store must exist; apply pending migrations.
+    Migrate,
+    /// The store must exist and have exactly this binary's schema; nothing is written.
+    Existing,
+}
+
+/// Opens the store the URL names as `mode` says. Every error names the store (without its
+/// password) and the cause.
+pub async fn open(url: &DatabaseUrl, mode: OpenMode) -> Result<Arc<dyn Directory>> {
     let raw = url.expose();
-    if raw.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(raw).await?))
+    let store: Result<Arc<dyn Directory>> = if raw.starts_with("sqlite:") {
+        SqliteStore::open(raw, mode)
+            .await
+            .map(|s| Arc::new(s) as Arc<dyn Directory>)
     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
+        PgStore::open(url, mode)
+            .await
+            .map(|s| Arc::new(s) as Arc<dyn Directory>)
     } else {
-        Err(Error::bad_request(format!(
+        return Err(Error::bad_request(format!(
             "database URL '{}' must start with sqlite:// or postgres://",
             url.redacted()
-        )))
+        )));
+    };
+    store.map_err(|e| naming_store(url, e))
+}
+
+/// Prefixes an error's message with the store it concerns (unless it names it already).
+fn naming_store(url: &DatabaseUrl, e: Error) -> Error {
+    let shown = url.redacted();
+    let name = |m: String| {
+        if m.contains(&shown) {
+            m
+        } else {
+            format!("store {shown}: {m}")
+        }
+    };
+    match e {
+        Error::Unavailable(m) => Error::Unavailable(name(m)),
+        Error::Internal(m) => Error::Internal(name(m)),
+        Error::BadRequest(m) => Error::BadRequest(name(m)),
+        other => other,
     }
+}
+
+/// The schema version this binary's migrations end at, per engine.
+pub fn schema_version(url: &DatabaseUrl) -> i64 {
+    let migrator = if url.expose().starts_with("sqlite:") {
+        &sqlite::MIGRATOR
+    } else {
+        &postgres::MIGRATOR
+    };
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Compares the migrations a store has applied (`None`: it has no migrations table) with this
+/// binary's, for `mode`. A schema newer than the binary is refused in every mode; an older
+/// one only when nothing may be migrated.
+pub(crate) fn check_schema(
+    applied: Option<&[i64]>,
+    migrator: &sqlx::migrate::Migrator,
+    mode: OpenMode,
+) -> Result<()> {
+    let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
+    let latest = known.iter().copied().max().unwrap_or(0);
+    let applied = applied.unwrap_or(&[]);
+    let current = applied.iter().copied().max().unwrap_or(0);
+    if applied.iter().any(|v| !known.contains(v)) {
+        return Err(Error::Unavailable(format!(
+            "its schema (version {current}) is newer than this orgiam binary's (version \
+             {latest}): run the orgiam release that migrated it, or a later one"
+        )));
+    }
+    if mode == OpenMode::Existing {
+        if applied.is_empty() {
+            return Err(Error::Unavailable(
+                "it holds no orgiam schema: run `orgiam migrate` to create it".into(),
+            ));
+        }
+        if applied.len() < known.len() {
+            return Err(Error::Unavailable(format!(
+                "its schema (version {current}) is older than this orgiam binary's (version \
+                 {latest}): run `orgiam migrate` (or start `orgiam serve`, which migrates)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A connection failure's cause in words an operator acts on, with the driver's text.
+pub(crate) fn connect_cause(e: &sqlx::Error) -> String {
+    let kind = match e {
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused",
+            std::io::ErrorKind::TimedOut => "timed out",
+            std::io::ErrorKind::NotFound => "not found",
+            std::io::ErrorKind::PermissionDenied => "permission denied",
+            _ if io.to_string().contains("lookup") => "host name not resolved (DNS)",
+            _ => "I/O error",
+        },
+        sqlx::Error::Tls(_) => "TLS error",
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            Some("28P01" | "28000") => "authentication failed",
+            Some("3D000") => "database does not exist",
+            Some(c) if c.starts_with("53") => "server out of resources",
+            Some(c) if c.starts_with("57P") => "server shutting down or starting",
+            _ => "refused by the server",
+        },
+        sqlx::Error::PoolTimedOut => "timed out",
+        _ => "cannot connect",
+    };
+    format!("{kind} ({e})")
 }
 
 /// Maps a database error: unique violations are conflicts, outages are 503, the rest 500.

@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use orgiam_domain::model::{
@@ -34,9 +35,9 @@ use crate::rows::{
     self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
     corrupt, covering_trigrams, json, like_escape, push_sid_range_or,
 };
-use crate::{DatabaseUrl, db_error};
+use crate::{DatabaseUrl, OpenMode, check_schema, connect_cause, db_error};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Connections per process; replicas multiply it, so keep it well under `max_connections`.
 const MAX_CONNECTIONS: u32 = 16;
@@ -66,11 +67,44 @@ impl PgStore {
     /// Connects and migrates. Replicas may start together: the migrator holds an advisory
     /// lock while it works, so exactly one applies each migration.
     pub async fn connect(url: &DatabaseUrl) -> Result<Self> {
+        Self::open(url, OpenMode::Create).await
+    }
+
+    /// Connects; migrates unless `mode` is [`OpenMode::Existing`], which checks the schema
+    /// instead. The database itself must exist in every mode.
+    pub async fn open(url: &DatabaseUrl, mode: OpenMode) -> Result<Self> {
         let options = PgConnectOptions::from_str(url.expose())
             .map_err(|e| {
                 Error::bad_request(format!("invalid PostgreSQL URL {}: {e}", url.redacted()))
             })?
-            .application_name("orgiam");
+            .application_name("orgiam")
+            // Every statement at `trace`: the revision poll and the catalog sync would
+            // otherwise bury the request lines at `debug`. Slow statements still warn.
+            .log_statements(log::LevelFilter::Trace);
+        // One direct connection first: a pool that cannot connect reports only "pool timed
+        // out", while this names the cause (refused, DNS, authentication, timeout).
+        let probe = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options));
+        match probe.await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+            Ok(Err(e)) => {
+                let where_ = format!("{}:{}", options.get_host(), options.get_port());
+                tracing::error!(database = %url.redacted(), error = %e, "cannot connect to PostgreSQL");
+                return Err(Error::Unavailable(format!(
+                    "cannot connect to {where_}: {}",
+                    connect_cause(&e)
+                )));
+            }
+            Err(_) => {
+                return Err(Error::Unavailable(format!(
+                    "cannot connect to {}:{}: timed out (no answer within {} s)",
+                    options.get_host(),
+                    options.get_port(),
+                    ACQUIRE_TIMEOUT.as_secs()
+                )));
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -80,10 +114,31 @@ impl PgStore {
                 tracing::error!(database = %url.redacted(), error = %e, "cannot connect to PostgreSQL");
                 db_error(e)
             })?;
-        MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+        check_schema(applied_migrations(&pool).await?.as_deref(), &MIGRATOR, mode)?;
+        if mode != OpenMode::Existing {
+            MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+        }
         tracing::info!(database = %url.redacted(), "PostgreSQL store ready");
         Ok(Self { pool })
     }
+}
+
+crate::directory::directory_impl!(PgStore, crate::directory::numbered, begin());
+
+/// The migrations the database has applied, or `None` when it has no migrations table.
+async fn applied_migrations(pool: &PgPool) -> Result<Option<Vec<i64>>> {
+    let has_table: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(db_error)?;
+    if !has_table {
+        return Ok(None);
+    }
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .map(Some)
+        .map_err(db_error)
 }
 
 /// An outage while migrating is a 503 like any other; anything else is a broken schema.

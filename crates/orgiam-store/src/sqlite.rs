@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use orgiam_domain::model::{
     Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter,
@@ -17,7 +17,6 @@ use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, Role
 use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, RoleBatches, Store};
 use orgiam_domain::{Error, Result, time_fmt};
 
-use crate::db_error;
 use crate::events::{
     app_created_event, assignment_created_event, key_event, roles_imported_event, rotation_event,
     status_event,
@@ -26,8 +25,9 @@ use crate::rows::{
     self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
     corrupt, covering_trigrams, json, like_escape, push_sid_range_or, sid_prefix_range,
 };
+use crate::{OpenMode, check_schema, connect_cause, db_error};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -46,19 +46,39 @@ fn file_path(url: &str) -> Option<&str> {
 impl SqliteStore {
     /// Opens (creating the file and its folder if needed) and migrates.
     pub async fn connect(url: &str) -> Result<Self> {
-        let parent = file_path(url).and_then(|p| std::path::Path::new(p).parent());
-        if let Some(parent) = parent.filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                Error::Unavailable(format!("cannot create {}: {e}", parent.display()))
-            })?;
+        Self::open(url, OpenMode::Create).await
+    }
+
+    /// Opens the file as `mode` says: only [`OpenMode::Create`] makes a missing file (and its
+    /// folder); only [`OpenMode::Existing`] leaves the schema as it is (and checks it).
+    pub async fn open(url: &str, mode: OpenMode) -> Result<Self> {
+        let path = file_path(url).map(std::path::Path::new);
+        if let Some(path) = path {
+            if mode == OpenMode::Create {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        Error::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+            } else if !path.is_file() {
+                return Err(Error::Unavailable(format!(
+                    "it does not exist (no file {}): create it with `orgiam init` (or start \
+                     `orgiam serve`), or point --database-url (ORGIAM_DATABASE_URL) at an \
+                     existing store",
+                    path.display()
+                )));
+            }
         }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::bad_request(format!("invalid SQLite URL: {e}")))?
-            .create_if_missing(true)
+            .create_if_missing(mode == OpenMode::Create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Every statement at `trace`: the revision poll and the catalog sync would
+            // otherwise bury the request lines at `debug`. Slow statements still warn.
+            .log_statements(log::LevelFilter::Trace);
         // No ping before each checkout: an SQLite connection is a file handle on a worker
         // thread, not a socket that can go stale, and the ping was a thread round trip (~3 % of
         // a listing's time).
@@ -67,7 +87,11 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await
-            .map_err(db_error)?;
+            .map_err(|e| Error::Unavailable(format!("cannot open: {}", connect_cause(&e))))?;
+        check_schema(applied_migrations(&pool).await?.as_deref(), &MIGRATOR, mode)?;
+        if mode == OpenMode::Existing {
+            return Ok(Self { pool });
+        }
         // SQLite has no advisory lock: processes starting together on one file race to apply
         // a migration. Each runs in a transaction, so the loser's fails whole ("table already
         // exists"); trying again finds it applied and goes on.
@@ -87,6 +111,30 @@ impl SqliteStore {
         }
         Ok(Self { pool })
     }
+}
+
+crate::directory::directory_impl!(
+    SqliteStore,
+    crate::directory::same,
+    begin_with("BEGIN IMMEDIATE")
+);
+
+/// The migrations the file has applied, or `None` when it has no migrations table.
+async fn applied_migrations(pool: &SqlitePool) -> Result<Option<Vec<i64>>> {
+    let has_table: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(db_error)?;
+    if has_table == 0 {
+        return Ok(None);
+    }
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .map(Some)
+        .map_err(db_error)
 }
 
 /// Bumps a revision counter inside a transaction; its first statement takes the write lock.

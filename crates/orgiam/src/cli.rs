@@ -13,7 +13,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://./orgiam-data/orgiam.db";
     after_help = "Start here:\n  orgiam serve\n\nEvery command takes --database-url (env ORGIAM_DATABASE_URL)."
 )]
 pub struct Cli {
-    /// The store: sqlite://PATH (created on demand) or postgres://USER@HOST:PORT/DB.
+    /// The store: sqlite://PATH or postgres://USER@HOST:PORT/DB. Only `serve` and `init`
+    /// create a missing store.
     #[arg(long, global = true, env = "ORGIAM_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
 
@@ -78,6 +79,115 @@ and prints its client id and secret once, with curl commands to get a token and 
 curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8080/v2/Organizations/Roles"
     )]
     Token(TokenArgs),
+    /// Create a new, empty store (schema and keys) at --database-url; `serve` then bootstraps it.
+    #[command(
+        after_help = "Example:\n  orgiam init --database-url sqlite:///var/lib/orgiam/orgiam.db\n  orgiam orgs create --name Acme"
+    )]
+    Init {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply the store's pending schema migrations (the store must exist).
+    #[command(
+        after_help = "Example:\n  orgiam migrate --database-url postgres://orgiam@db/orgiam\n\n\
+`orgiam serve` also migrates on start unless given --no-migrate; every other command\n\
+refuses a store whose schema is older or newer than the binary."
+    )]
+    Migrate {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage an organization's role assignments.
+    #[command(subcommand)]
+    Assignments(AssignmentsCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Example:\n  orgiam completions bash > /etc/bash_completion.d/orgiam\n  orgiam completions zsh > \"${fpath[1]}/_orgiam\""
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Paging and output flags of every `list` command.
+#[derive(Args, Debug)]
+pub struct Paging {
+    /// At most this many (1 to 1000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    /// Start after this SID (a page that is not the last ends with the flag for the next).
+    #[arg(long)]
+    pub after: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Show one object.
+#[derive(Args, Debug)]
+pub struct ShowOrgScoped {
+    /// The organization (OR...).
+    #[arg(long)]
+    pub org: String,
+    /// The object's SID.
+    pub sid: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AssignmentsCommand {
+    /// Give a user a role at a scope (the organization, an account or a subaccount).
+    #[command(
+        after_help = "Example:\n  orgiam assignments create --org OR... --role IX... --scope OR... --identity US... --json"
+    )]
+    Create {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        /// The role (IX...).
+        #[arg(long)]
+        role: String,
+        /// The scope: the organization (OR...) or one of its accounts (AC...).
+        #[arg(long)]
+        scope: String,
+        /// The user (US...).
+        #[arg(long)]
+        identity: String,
+        /// Limit the assignment to one resource of this type (with --resource-id).
+        #[arg(long)]
+        resource_type: Option<String>,
+        /// The resource's id (with --resource-type).
+        #[arg(long)]
+        resource_id: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a role assignment.
+    #[command(after_help = "Example:\n  orgiam assignments delete --org OR... IY...")]
+    Delete(ShowOrgScoped),
+    /// List role assignments, ordered by SID.
+    #[command(
+        after_help = "Example:\n  orgiam assignments list --org OR... --identity US...\n  orgiam assignments list --org OR... --scope AC... --json"
+    )]
+    List {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        /// Only this user's (US...).
+        #[arg(long)]
+        identity: Option<String>,
+        /// Only at this scope (OR... or AC...).
+        #[arg(long)]
+        scope: Option<String>,
+        #[command(flatten)]
+        paging: Paging,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -88,12 +198,15 @@ pub struct ServeArgs {
     /// The absolute URL clients reach this server at (used in links and as the token issuer).
     #[arg(long, env = "ORGIAM_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// A TOML file of settings (listen, public_url, log_format, poll_interval_ms).
-    #[arg(long, env = "ORGIAM_CONFIG")]
+    /// A TOML file of settings (every key: see --help).
+    #[arg(long, env = "ORGIAM_CONFIG", long_help = crate::commands::settings_help())]
     pub config: Option<PathBuf>,
-    /// Log format: text or json [default: text].
+    /// Log format: text or json [default: text]. Colour only on a terminal, never with NO_COLOR.
     #[arg(long, env = "ORGIAM_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Refuse to start on a store whose schema is not this binary's, instead of migrating it.
+    #[arg(long)]
+    pub no_migrate: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -104,6 +217,20 @@ pub enum OrgsCommand {
         /// The organization's name.
         #[arg(long)]
         name: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List organizations, ordered by SID.
+    #[command(
+        after_help = "Example:\n  orgiam orgs list\n  orgiam orgs list --limit 100 --after OR... --json"
+    )]
+    List(Paging),
+    /// Show one organization.
+    #[command(after_help = "Example:\n  orgiam orgs show OR...")]
+    Show {
+        /// The organization (OR...).
+        sid: String,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -133,6 +260,18 @@ pub enum AccountsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the organization's accounts and subaccounts, ordered by SID.
+    #[command(after_help = "Example:\n  orgiam accounts list --org OR...")]
+    List {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Show one account.
+    #[command(after_help = "Example:\n  orgiam accounts show --org OR... AC...")]
+    Show(ShowOrgScoped),
 }
 
 #[derive(Subcommand, Debug)]
@@ -151,16 +290,39 @@ pub enum UsersCommand {
         /// The user's display name (defaults to the email).
         #[arg(long)]
         name: Option<String>,
+        /// When the email is taken, print the existing user and succeed (exit 0) instead of
+        /// failing with exit status 4.
+        #[arg(long)]
+        if_missing: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
     },
+    /// List the organization's users, ordered by SID (or find one by --email).
+    #[command(
+        after_help = "Example:\n  orgiam users list --org OR...\n  orgiam users list --org OR... --email ada@example.com --json"
+    )]
+    List {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        /// Only the user with this email.
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Show one user.
+    #[command(after_help = "Example:\n  orgiam users show --org OR... US...")]
+    Show(ShowOrgScoped),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum RolesCommand {
     /// Import custom roles from a JSON-lines file (one Role object per line, without sid and
-    /// dates). Every line is checked first; nothing is imported unless all are valid.
+    /// dates). Every line is checked first; nothing is imported unless all are valid. A role's
+    /// key is its friendly name (compared case-insensitively): a file naming a role the
+    /// organization already has is refused, so importing the same file twice adds nothing.
     #[command(
         after_help = "Example:\n  orgiam roles import --org OR... roles.jsonl\n\n\
 A line looks like:\n  {\"friendly_name\": \"Invoice Reader\", \"external_description\": \"Reads invoices\", \"product_group\": \"billing\",\n   \"lowest_level\": \"ACCOUNT\", \"policy\": {\"allow\": [\"/twilio/billing/invoices/read\"], \"deny\": null}, \"resource_types\": null}"
@@ -175,6 +337,29 @@ A line looks like:\n  {\"friendly_name\": \"Invoice Reader\", \"external_descrip
         #[arg(long)]
         json: bool,
     },
+    /// List the roles an organization sees, built-in and custom, ordered by name.
+    #[command(
+        after_help = "Example:\n  orgiam roles list --org OR...\n  orgiam roles list --org OR... --search invoice --product-group billing --json"
+    )]
+    List {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        /// Only roles whose name contains this (or whose SID starts with it).
+        #[arg(long)]
+        search: Option<String>,
+        /// Only roles of this product group.
+        #[arg(long)]
+        product_group: Option<String>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Show one role (built-in or custom) with its policy.
+    #[command(after_help = "Example:\n  orgiam roles show --org OR... IX...")]
+    Show(ShowOrgScoped),
+    /// Delete a custom role (refused while assignments use it; built-in roles cannot be deleted).
+    #[command(after_help = "Example:\n  orgiam roles delete --org OR... IX...")]
+    Delete(ShowOrgScoped),
 }
 
 #[derive(Subcommand, Debug)]
@@ -242,6 +427,48 @@ pub enum AppsCommand {
     /// Delete an app for good: its secrets are erased and its tokens stop working.
     #[command(after_help = "Example:\n  orgiam apps delete --app OQ...")]
     Delete(AppRef),
+    /// List OAuth apps (of one organization with --org), ordered by SID.
+    #[command(
+        after_help = "Example:\n  orgiam apps list --org OR...\n  orgiam apps list --deleted --json"
+    )]
+    List {
+        /// Only this organization's (OR...).
+        #[arg(long)]
+        org: Option<String>,
+        /// Include deleted apps.
+        #[arg(long)]
+        deleted: bool,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Show one app (never its secrets).
+    #[command(after_help = "Example:\n  orgiam apps show --app OQ...")]
+    Show(AppRef),
+    /// Change an app's name, description, policy or token lifetime; it keeps its client id and
+    /// secrets. A new policy (--allow, with any --deny) replaces the old one whole; servers
+    /// apply the change within one poll interval.
+    #[command(
+        after_help = "Example:\n  orgiam apps update --app OQ... --allow twilio/iam/roles/list --allow twilio/iam/role-assignments/list\n  orgiam apps update --app OQ... --ttl 600 --name deploy-bot"
+    )]
+    Update {
+        #[command(flatten)]
+        app: AppRef,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new description.
+        #[arg(long)]
+        description: Option<String>,
+        /// The new policy's allowed patterns (repeatable; replaces the policy).
+        #[arg(long = "allow")]
+        allow: Vec<String>,
+        /// The new policy's denied patterns (repeatable; needs --allow).
+        #[arg(long = "deny", requires = "allow")]
+        deny: Vec<String>,
+        /// A new access-token lifetime in seconds (60 to 2592000).
+        #[arg(long)]
+        ttl: Option<i64>,
+    },
     /// Issue a new client secret; the old one keeps working for the grace period.
     #[command(after_help = "Example:\n  orgiam apps rotate-secret --app OQ... --grace 3600 --json")]
     RotateSecret {
@@ -258,8 +485,14 @@ pub struct TokenArgs {
     /// The app's client id (OQ...).
     #[arg(long)]
     pub client_id: String,
-    /// The app's client secret.
-    #[arg(long, env = "ORGIAM_CLIENT_SECRET", hide_env_values = true)]
+    /// The app's client secret. One that starts with `-` works as given, or as
+    /// --client-secret=S, or from the environment variable.
+    #[arg(
+        long,
+        env = "ORGIAM_CLIENT_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub client_secret: String,
     /// The server's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]

@@ -18,7 +18,7 @@ use orgiam_domain::{Error, time_fmt};
 use orgiam_server::bootstrap::{self, Bootstrapped};
 use orgiam_server::limits::{Limits, Rate};
 use orgiam_server::{Application, ServerConfig};
-use orgiam_store::DatabaseUrl;
+use orgiam_store::{DatabaseUrl, OpenMode};
 
 use crate::cli::{
     AccountsCommand, AppRef, AppsCommand, Cli, Command, KeysCommand, OrgsCommand, RolesCommand,
@@ -26,6 +26,9 @@ use crate::cli::{
 };
 
 type CmdResult = Result<(), String>;
+
+/// The store this process works on, as errors name it (without its password).
+static STORE_SHOWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 fn fail(e: Error) -> String {
     match e {
@@ -36,6 +39,7 @@ fn fail(e: Error) -> String {
 
 pub async fn run(cli: Cli) -> CmdResult {
     let url = DatabaseUrl::new(cli.database_url);
+    let _ = STORE_SHOWN.set(url.to_string());
     match cli.command {
         Command::Serve(args) => serve(url, args).await,
         Command::Orgs(OrgsCommand::Create { name, json }) => create_org(&url, name, json).await,
@@ -52,6 +56,7 @@ pub async fn run(cli: Cli) -> CmdResult {
             email,
             name,
             json,
+            ..
         }) => create_user(&url, &org, email, name, json).await,
         Command::Roles(RolesCommand::Import { org, file, json }) => {
             import_roles(&url, &org, &file, json).await
@@ -77,6 +82,8 @@ pub async fn run(cli: Cli) -> CmdResult {
             audit(&url, &org, filter, limit, json).await
         }
         Command::Token(args) => token(args).await,
+        // The look-up and maintenance commands (`crate::admin`) never reach here.
+        _ => Err("this command is handled elsewhere".into()),
     }
 }
 
@@ -84,6 +91,8 @@ pub async fn run(cli: Cli) -> CmdResult {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// The store, when neither `--database-url` nor `ORGIAM_DATABASE_URL` names one.
+    database_url: Option<String>,
     listen: String,
     public_url: Option<String>,
     log_format: String,
@@ -120,6 +129,7 @@ impl Default for Settings {
     fn default() -> Self {
         let l = Limits::default();
         Self {
+            database_url: None,
             listen: "127.0.0.1:8080".into(),
             public_url: None,
             log_format: "text".into(),
@@ -159,9 +169,7 @@ impl Settings {
 fn settings(args: &ServeArgs) -> Result<Settings, String> {
     let mut fig = Figment::from(Serialized::defaults(Settings::default()));
     if let Some(path) = &args.config {
-        if !path.exists() {
-            return Err(format!("config file {} does not exist", path.display()));
-        }
+        crate::validate::config_file(path)?;
         fig = fig.merge(Toml::file(path));
     }
     fig = fig.merge(Env::prefixed("ORGIAM_").only(ENV_SETTINGS));
@@ -178,41 +186,91 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
     fig.extract().map_err(|e| format!("invalid settings: {e}"))
 }
 
+/// Every key of the settings file with its default, for `serve --help` (generated from the
+/// settings type, so it cannot fall behind).
+pub fn settings_help() -> String {
+    let mut text = String::from(
+        "A TOML file of settings; flags and ORGIAM_* variables override it. Unknown keys are refused.\nKeys (default):",
+    );
+    if let Ok(serde_json::Value::Object(keys)) = serde_json::to_value(Settings::default()) {
+        for (key, default) in keys {
+            let default = match default {
+                serde_json::Value::Null => "none".to_owned(),
+                other => other.to_string(),
+            };
+            text.push_str(&format!("\n  {key} ({default})"));
+        }
+    }
+    text
+}
+
+/// Whether `--database-url` or `ORGIAM_DATABASE_URL` chose the store (a settings file may
+/// then not).
+fn database_url_given() -> bool {
+    std::env::var_os("ORGIAM_DATABASE_URL").is_some()
+        || std::env::args_os().any(|a| a.to_string_lossy().starts_with("--database-url"))
+}
+
 fn init_logging(format: &str) -> Result<(), String> {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("ORGIAM_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = match std::env::var("ORGIAM_LOG") {
+        Ok(value) if !value.trim().is_empty() => {
+            crate::validate::log_filter(&value)?;
+            EnvFilter::try_new(&value).map_err(|e| format!("ORGIAM_LOG: {e}"))?
+        }
+        _ => EnvFilter::new("info,sqlx=warn"),
+    };
+    // Colour only for a person at a terminal: never into files, pipes or journald, never with
+    // NO_COLOR (https://no-color.org), never in JSON.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::stderr().is_terminal() && !no_color;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
-        "json" => builder.json().init(),
+        "json" => builder.json().with_ansi(false).init(),
         "text" => builder.init(),
         other => return Err(format!("log_format must be text or json, not '{other}'")),
     }
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal sent right after "listening on" is printed is a
+/// graceful shutdown too.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (term, int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {},
+                () = wait(int) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 /// The base URL a person on this machine would use.
@@ -253,6 +311,10 @@ fn print_bootstrap(b: &Bootstrapped, base: &str) {
 
 async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
     let settings = settings(&args)?;
+    let url = match &settings.database_url {
+        Some(from_file) if !database_url_given() => DatabaseUrl::new(from_file.clone()),
+        _ => url,
+    };
     init_logging(&settings.log_format)?;
     let listen: SocketAddr = settings.listen.parse().map_err(|_| {
         format!(
@@ -269,8 +331,16 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
             ));
         }
     }
+    // Bind first: a start that cannot serve must not write anything (least of all bootstrap
+    // credentials nobody would see).
+    let listener = orgiam_server::bind(listen).await.map_err(fail)?;
     tracing::info!(database = %url, "opening the store");
-    let store = orgiam_store::connect(&url).await.map_err(fail)?;
+    let mode = if args.no_migrate {
+        OpenMode::Existing
+    } else {
+        OpenMode::Create
+    };
+    let store: std::sync::Arc<dyn Store> = orgiam_store::open(&url, mode).await.map_err(fail)?;
     let bootstrapped = bootstrap::bootstrap(store.as_ref()).await.map_err(fail)?;
     let config = ServerConfig {
         listen,
@@ -279,20 +349,32 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
         limits: settings.limits(),
         role_page_cache: settings.role_page_cache,
     };
-    let app = Application::build(config, store).await.map_err(fail)?;
+    let app = Application::build_on(listener, config, store)
+        .await
+        .map_err(fail)?;
+    let shutdown = shutdown_signal();
     let base = display_base(settings.public_url.as_deref(), app.local_addr());
     match &bootstrapped {
         Some(b) => print_bootstrap(b, &base),
         None => println!("orgiam: store already initialized; no new credentials were created."),
     }
-    let local = display_base(None, app.local_addr());
+    // The address actually bound; and, when that is every interface, one to reach it here.
+    let bound = app.local_addr();
+    let local = display_base(None, bound);
+    let reach = if bound.ip().is_unspecified() {
+        format!("reach it here at {local}; ")
+    } else {
+        String::new()
+    };
     match &settings.public_url {
         Some(public) => {
-            println!("orgiam: listening on {local} (public URL {public}; store: {url})")
+            println!(
+                "orgiam: listening on http://{bound} ({reach}public URL {public}; store: {url})"
+            )
         }
-        None => println!("orgiam: listening on {local} (store: {url})"),
+        None => println!("orgiam: listening on http://{bound} ({reach}store: {url})"),
     }
-    app.run_until(shutdown_signal()).await.map_err(fail)?;
+    app.run_until(shutdown).await.map_err(fail)?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -301,7 +383,10 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
 async fn open(
     url: &DatabaseUrl,
 ) -> Result<(std::sync::Arc<dyn Store>, secret::SecretHasher), String> {
-    let store = orgiam_store::connect(url).await.map_err(fail)?;
+    // Only `serve` and `init` create a store, and only they and `migrate` change its schema.
+    let store: std::sync::Arc<dyn Store> = orgiam_store::open(url, OpenMode::Existing)
+        .await
+        .map_err(fail)?;
     let hasher = bootstrap::ensure_keys(store.as_ref()).await.map_err(fail)?;
     Ok((store, hasher))
 }
@@ -327,17 +412,19 @@ async fn create_org(url: &DatabaseUrl, name: String, json: bool) -> CmdResult {
     store.create_org(&org).await.map_err(fail)?;
     print(
         json,
-        serde_json::json!({"sid": org.sid}),
+        crate::admin::org_json(&org),
         format!("Created organization {} ({})", org.sid, org.friendly_name),
     );
     Ok(())
 }
 
-fn parse_patterns(flag: &str, values: &[String]) -> Result<Vec<Pattern>, String> {
-    values
+pub(crate) fn parse_patterns(flag: &str, values: &[String]) -> Result<Vec<Pattern>, String> {
+    let patterns = values
         .iter()
         .map(|v| Pattern::parse(v).map_err(|e| format!("--{flag}: {e}")))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::validate::in_catalog(flag, &patterns)?;
+    Ok(patterns)
 }
 
 fn app_sid(raw: &str) -> Result<AppSid, String> {
@@ -376,7 +463,7 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
             store.create_app(&app, &Actor::cli()).await.map_err(fail)?;
             print(
                 json,
-                serde_json::json!({"client_id": app.sid, "client_secret": client_secret}),
+                with_secret(&app, &client_secret),
                 format!(
                     "Created OAuth app {} in {org}.\n  client_id:     {}\n  client_secret: {client_secret}\nThe client secret is shown only this once.",
                     app.friendly_name, app.sid
@@ -392,7 +479,7 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
             let (store, hasher) = open(url).await?;
             let client_secret = secret::generate();
             let old_expires_at = (grace > 0).then(|| time_fmt::now() + i64::from(grace));
-            store
+            let rotated = store
                 .rotate_app_secret(
                     &sid,
                     &hasher.hash(&client_secret),
@@ -403,14 +490,23 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
                 .map_err(fail)?;
             print(
                 app.json,
-                serde_json::json!({"client_id": sid, "client_secret": client_secret}),
+                with_secret(&rotated, &client_secret),
                 format!(
                     "Rotated the secret of {sid}; the old one works for {grace} more seconds.\n  client_id:     {sid}\n  client_secret: {client_secret}\nThe client secret is shown only this once."
                 ),
             );
             Ok(())
         }
+        // `list`, `show` and `update` are `crate::admin`'s.
+        _ => Err("this command is handled elsewhere".into()),
     }
+}
+
+/// The app object with the secret just issued (shown this once).
+fn with_secret(app: &orgiam_domain::model::App, client_secret: &str) -> serde_json::Value {
+    let mut v = crate::admin::app_json(app);
+    v["client_secret"] = serde_json::Value::from(client_secret);
+    v
 }
 
 async fn set_status(url: &DatabaseUrl, r: AppRef, status: AppStatus) -> CmdResult {
@@ -422,7 +518,7 @@ async fn set_status(url: &DatabaseUrl, r: AppRef, status: AppStatus) -> CmdResul
         .map_err(fail)?;
     print(
         r.json,
-        serde_json::json!({"sid": app.sid, "status": app.status.as_str()}),
+        crate::admin::app_json(&app),
         format!("OAuth app {} is now {}", app.sid, app.status.as_str()),
     );
     Ok(())
@@ -470,7 +566,10 @@ async fn token(args: TokenArgs) -> CmdResult {
 async fn existing_org(store: &dyn Store, raw: &str) -> Result<OrgSid, String> {
     let org = OrgSid::parse(raw).map_err(|e| format!("--org {e}"))?;
     if store.org(&org).await.map_err(fail)?.is_none() {
-        return Err(format!("organization {org} does not exist"));
+        let store = STORE_SHOWN.get().map(String::as_str).unwrap_or("");
+        return Err(format!(
+            "organization {org} does not exist in the store {store}"
+        ));
     }
     Ok(org)
 }
@@ -523,7 +622,7 @@ async fn create_account(
     };
     print(
         json,
-        serde_json::json!({"sid": account.sid}),
+        orgiam_server::routes::accounts::account_json(&account),
         format!(
             "Created {kind} {} ({}) in {}",
             account.sid, account.friendly_name, account.org
@@ -532,7 +631,7 @@ async fn create_account(
     Ok(())
 }
 
-async fn create_user(
+pub(crate) async fn create_user(
     url: &DatabaseUrl,
     org: &str,
     email: String,
@@ -559,7 +658,7 @@ async fn create_user(
     store.create_user(&user).await.map_err(fail)?;
     print(
         json,
-        serde_json::json!({"sid": user.sid}),
+        crate::admin::user_json(&user),
         format!("Created user {} <{}> in {}", user.sid, user.email, user.org),
     );
     Ok(())

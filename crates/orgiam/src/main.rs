@@ -1,18 +1,30 @@
 //! `orgiam`: the server and its administrative commands.
 
+mod admin;
 mod cli;
 mod commands;
+mod validate;
 
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // With --json, errors are JSON too (on stderr, like every error).
+    let json = std::env::args_os().any(|a| a == "--json");
     let cli = cli::Cli::parse();
-    match commands::run(cli).await {
+    let outcome = match admin::run(cli).await {
+        admin::Dispatch::Done(outcome) => outcome,
+        admin::Dispatch::Other(cli) => commands::run(*cli).await.map_err(admin::Failure::from),
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
+            if json {
+                eprintln!("{}", serde_json::json!({"error": e.message}));
+            } else {
+                eprintln!("error: {}", e.message);
+            }
+            std::process::ExitCode::from(e.code)
         }
     }
 }

@@ -26,6 +26,11 @@ struct AccountView<'a> {
     date_created: String,
 }
 
+/// The account as the API shows it.
+pub fn account_json(a: &Account) -> serde_json::Value {
+    serde_json::to_value(view(a)).unwrap_or(serde_json::Value::Null)
+}
+
 fn view(a: &Account) -> AccountView<'_> {
     AccountView {
         account_sid: a.sid.as_str(),

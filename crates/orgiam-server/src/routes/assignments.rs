@@ -7,9 +7,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use orgiam_domain::model::{Assignment, AssignmentFilter, Level, Role};
+use orgiam_domain::model::{Actor, Assignment, AssignmentFilter, Level, Role};
 use orgiam_domain::page::Binding;
 use orgiam_domain::sid::{AccountSid, AssignmentSid, OrgSid, RoleSid, UserSid, is_sid};
+use orgiam_domain::store::Store;
 use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::auth::{Caller, perms};
@@ -30,6 +31,11 @@ struct AssignmentView<'a> {
     identity: &'a str,
     resource_type: Option<&'a str>,
     resource_id: Option<&'a str>,
+}
+
+/// The assignment as the API shows it.
+pub fn assignment_json(a: &Assignment) -> Value {
+    serde_json::to_value(view(a)).unwrap_or(Value::Null)
 }
 
 fn view(a: &Assignment) -> AssignmentView<'_> {
@@ -171,7 +177,7 @@ fn required<'a>(body: &'a Value, name: &str) -> Result<&'a str> {
 }
 
 /// The scope's level: the organization itself, an account, or a subaccount.
-async fn scope_level(state: &AppState, org: &OrgSid, scope: &str) -> Result<Level> {
+async fn scope_level(store: &dyn Store, org: &OrgSid, scope: &str) -> Result<Level> {
     if is_sid(OrgSid::PREFIX, scope) {
         return if scope == org.as_str() {
             Ok(Level::Organization)
@@ -184,7 +190,7 @@ async fn scope_level(state: &AppState, org: &OrgSid, scope: &str) -> Result<Leve
     let sid = AccountSid::parse(scope).map_err(|_| {
         Error::bad_request("scope must be an organization (OR) or account (AC) SID")
     })?;
-    match state.store.account(org, &sid).await? {
+    match store.account(org, &sid).await? {
         Some(a) if a.parent.is_some() => Ok(Level::SubAccount),
         Some(_) => Ok(Level::Account),
         None => Err(Error::bad_request(format!(
@@ -256,28 +262,39 @@ async fn create(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response> {
+    let request = parse_create(headers, body)?;
+    let assignment =
+        create_assignment(state.store.as_ref(), &caller.org, request, &caller.actor()).await?;
+    tracing::info!(assignment = %assignment.sid, role = %assignment.role, identity = %assignment.identity, request_id = caller.request_id().unwrap_or("-"), "role assignment created");
+    Ok(json(StatusCode::CREATED, &view(&assignment)))
+}
+
+/// Checks a create request against `org` and stores the assignment: the one service behind
+/// the HTTP API and `orgiam assignments create`.
+pub async fn create_assignment(
+    store: &dyn Store,
+    org: &OrgSid,
+    request: CreateRequest,
+    actor: &Actor,
+) -> Result<Assignment> {
     let CreateRequest {
         role_sid,
         scope,
         identity,
         resource_type,
         resource_id,
-    } = parse_create(headers, body)?;
+    } = request;
     let (scope, identity) = (scope.as_str(), identity.as_str());
     let (resource_type, resource_id) = (resource_type.as_deref(), resource_id.as_deref());
-    let role: Role = state
-        .store
-        .role(&caller.org, &role_sid)
-        .await?
-        .ok_or_else(|| {
-            Error::bad_request(format!(
-                "role_sid {role_sid} is not a role of this organization"
-            ))
-        })?;
-    let level = scope_level(&state, &caller.org, scope).await?;
+    let role: Role = store.role(org, &role_sid).await?.ok_or_else(|| {
+        Error::bad_request(format!(
+            "role_sid {role_sid} is not a role of this organization"
+        ))
+    })?;
+    let level = scope_level(store, org, scope).await?;
     let identity =
         UserSid::parse(identity).map_err(|e| Error::bad_request(format!("identity {e}")))?;
-    if state.store.user(&caller.org, &identity).await?.is_none() {
+    if store.user(org, &identity).await?.is_none() {
         return Err(Error::bad_request(format!(
             "identity {identity} is not a user of this organization"
         )));
@@ -327,7 +344,7 @@ async fn create(
     }
     let assignment = Assignment {
         sid: AssignmentSid::random(),
-        org: caller.org.clone(),
+        org: org.clone(),
         role: role.sid.clone(),
         scope: scope.to_owned(),
         identity,
@@ -335,12 +352,10 @@ async fn create(
         resource_id: resource_id.map(str::to_owned),
         date_created: time_fmt::now(),
     };
-    state
-        .store
-        .create_assignment(&assignment, role.org.is_none(), &caller.actor())
+    store
+        .create_assignment(&assignment, role.org.is_none(), actor)
         .await?;
-    tracing::info!(assignment = %assignment.sid, role = %assignment.role, identity = %assignment.identity, request_id = ?caller.request_id(), "role assignment created");
-    Ok(json(StatusCode::CREATED, &view(&assignment)))
+    Ok(assignment)
 }
 
 async fn delete(state: AppState, caller: Caller, raw: &str) -> Result<Response> {
@@ -355,7 +370,7 @@ async fn delete(state: AppState, caller: Caller, raw: &str) -> Result<Response> 
             "Role assignment {sid} was not found"
         )));
     }
-    tracing::info!(assignment = %sid, request_id = ?caller.request_id(), "role assignment deleted");
+    tracing::info!(assignment = %sid, request_id = caller.request_id().unwrap_or("-"), "role assignment deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -27,9 +27,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError>
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics() -> Response {
-    let body = crate::telemetry::prometheus()
-        .map(|h| h.render())
-        .unwrap_or_default();
+    let body = crate::telemetry::render();
     let mut res = (StatusCode::OK, body).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -77,6 +77,11 @@ struct RoleView<'a> {
     permissions: Option<Vec<PermissionView<'a>>>,
 }
 
+/// The role as the API shows it (without its permissions).
+pub fn role_json(role: &Role) -> serde_json::Value {
+    serde_json::to_value(view(role, None)).unwrap_or(serde_json::Value::Null)
+}
+
 fn view<'a>(role: &'a Role, expanded: Option<&'a [CatalogPermission]>) -> RoleView<'a> {
     RoleView {
         sid: role.sid.as_str(),

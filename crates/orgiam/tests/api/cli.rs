@@ -69,7 +69,8 @@ async fn admin_commands_create_orgs_and_apps_and_fetch_tokens() {
         );
         String::from_utf8(out.stdout).expect("utf8")
     };
-    // Works before any server ever ran.
+    // Works before any server ever ran, on a store made by `orgiam init`.
+    run(&["init"]);
     let org: serde_json::Value =
         serde_json::from_str(&run(&["orgs", "create", "--name", "Acme", "--json"])).expect("json");
     let org = org["sid"].as_str().expect("sid").to_owned();
@@ -124,7 +125,7 @@ async fn admin_commands_create_orgs_and_apps_and_fetch_tokens() {
         "accounts", "create", "--org", &org, "--name", "Prod", "--json",
     ]))
     .expect("json");
-    let account = account["sid"].as_str().expect("sid").to_owned();
+    let account = account["account_sid"].as_str().expect("sid").to_owned();
     let sub = run(&[
         "accounts", "create", "--org", &org, "--name", "EU", "--parent", &account,
     ]);
@@ -186,6 +187,12 @@ async fn admin_commands_create_orgs_and_apps_and_fetch_tokens() {
 fn bad_input_fails_with_a_clear_message() {
     let dir = TempDir::new();
     let db = format!("sqlite://{}", dir.0.join("x.db").display());
+    let init = orgiam()
+        .arg("init")
+        .env("ORGIAM_DATABASE_URL", &db)
+        .output()
+        .expect("run");
+    assert!(init.status.success());
     let cases: &[(&[&str], &str)] = &[
         (
             &[

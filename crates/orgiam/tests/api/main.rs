@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod limits;
 mod oauth;
+mod operator;
 mod replicas;
 mod roles;
 mod secrets;
