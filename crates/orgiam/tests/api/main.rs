@@ -15,3 +15,4 @@ mod oauth;
 mod replicas;
 mod roles;
 mod secrets;
+mod text;
