@@ -4,6 +4,7 @@
 #![allow(clippy::panic)]
 
 mod admin;
+mod agreement;
 mod assignments;
 mod auth;
 mod cli;
