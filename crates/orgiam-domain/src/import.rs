@@ -80,6 +80,17 @@ pub fn parse_line(
     now: i64,
 ) -> Result<Role, String> {
     let r: ImportRole = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    // The text rule (crate::text) on the free strings; the other strings are slugs, levels and
+    // permission patterns, whose own grammar admits no control character.
+    let text = || -> crate::Result<()> {
+        crate::text::check("friendly_name", &r.friendly_name)?;
+        crate::text::check_free("external_description", &r.external_description)?;
+        if let Some(g) = &r.role_product_group {
+            crate::text::check("role_product_group.friendly_name", &g.friendly_name)?;
+        }
+        Ok(())
+    };
+    text().map_err(|e| e.to_string())?;
     let name = r.friendly_name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(format!("friendly_name must be 1 to {MAX_NAME} characters"));
@@ -152,6 +163,42 @@ mod tests {
         assert_eq!(r.product_group_name, "Phone Numbers");
         let r = parse(r#"{"friendly_name":"Ops","product_group":"--","lowest_level":"ACCOUNT","policy":{"allow":["/twilio/*"]}}"#).expect("valid");
         assert_eq!(r.product_group_name, "--");
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_the_field() {
+        for (line, needle) in [
+            (
+                r#"{"friendly_name":"a\u0000b","product_group":"b","lowest_level":"ACCOUNT","policy":{"allow":["/a/b/c/d"]}}"#,
+                "friendly_name must not contain NUL",
+            ),
+            (
+                r#"{"friendly_name":"a\tb","product_group":"b","lowest_level":"ACCOUNT","policy":{"allow":["/a/b/c/d"]}}"#,
+                "friendly_name must not contain",
+            ),
+            (
+                r#"{"friendly_name":"a","external_description":"x\u001b","product_group":"b","lowest_level":"ACCOUNT","policy":{"allow":["/a/b/c/d"]}}"#,
+                "external_description must not contain",
+            ),
+            (
+                r#"{"friendly_name":"a","product_group":"b","role_product_group":{"product_group":"b","friendly_name":"\u0000"},"lowest_level":"ACCOUNT","policy":{"allow":["/a/b/c/d"]}}"#,
+                "role_product_group.friendly_name must not contain",
+            ),
+            (
+                r#"{"friendly_name":"a","product_group":"b","lowest_level":"ACCOUNT","policy":{"allow":["/a/b/c/d\u0000"]}}"#,
+                "is not a permission pattern",
+            ),
+            (
+                r#"{"friendly_name":"a\ud800","product_group":"b","lowest_level":"ACCOUNT","policy":{"allow":["/a/b/c/d"]}}"#,
+                "hex escape",
+            ),
+        ] {
+            let e = parse(line).expect_err(line);
+            assert!(e.contains(needle), "{line}: {e}");
+        }
+        let ok = parse(r#"{"friendly_name":"a","external_description":"line one\r\n\tline two","product_group":"b","lowest_level":"ACCOUNT","policy":{"allow":["/a/b/c/d"]}}"#)
+            .expect("tab, CR and LF are free text");
+        assert_eq!(ok.external_description, "line one\r\n\tline two");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod policy;
 pub mod secret;
 pub mod sid;
 pub mod store;
+pub mod text;
 pub mod time_fmt;
 
 pub use error::{Error, Result};

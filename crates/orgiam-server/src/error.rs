@@ -80,6 +80,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Why path parameters could not be read, naming the parameter where axum says which.
+fn path_rejection(e: &axum::extract::rejection::RawPathParamsRejection) -> String {
+    use axum::extract::rejection::RawPathParamsRejection as R;
+    match e {
+        R::InvalidUtf8InPathParam(inner) => {
+            let body = inner.body_text();
+            format!("the path is not valid percent-encoded UTF-8 ({body})")
+        }
+        _ => "the path is malformed".to_owned(),
+    }
+}
+
 /// Path parameters, with our error body when they cannot be decoded.
 pub struct PathParam<T>(pub T);
 
@@ -92,6 +104,13 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromR
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, ApiError> {
+        // The text rule on every segment first, naming the parameter.
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError(Error::bad_request(path_rejection(&e))))?;
+        for (name, value) in &raw {
+            orgiam_domain::text::check(&format!("the path parameter {name}"), value)?;
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Self(v))

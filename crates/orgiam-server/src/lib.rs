@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod input;
 pub mod keys;
 pub mod limits;
 pub mod list;
@@ -43,9 +44,9 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
 }
 
 /// Every route. Middleware order (outermost first): the request span and id, then, in the same
-/// middleware, the limits (header size, declared body size, timeout); on routes that read a
-/// body, the body-size cap; then the routes, where the `Caller` extractor authenticates and
-/// rate-limits per app.
+/// middleware, the limits (header size, declared body size, timeout); then the text guard (the
+/// query string, see `input`); on routes that read a body, the body-size cap; then the routes,
+/// where the `Caller` extractor authenticates and rate-limits per app.
 pub fn router(state: AppState) -> Router {
     let limits = Arc::new(state.config.limits.clone());
     // The body-size cap, on the routes that read a body (a layer on every route would cost
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(input::TextGuardLayer)
         .layer(telemetry::TraceLayer { limits })
         .with_state(state)
 }
@@ -132,6 +134,12 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.state.config.listen
+    }
+
+    /// The routes over this server's state, to drive in-process (the HTTP-to-store fuzz
+    /// target sends requests through it without a socket).
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.

@@ -24,6 +24,7 @@ use crate::cli::{
     AccountsCommand, AppRef, AppsCommand, AssignmentsCommand, Cli, Command, OrgsCommand, Paging,
     RolesCommand, ShowOrgScoped, UsersCommand,
 };
+use crate::commands::text_arg;
 
 /// Exit status of a failure that is none of the below.
 pub const EXIT_FAILURE: u8 = 1;
@@ -405,6 +406,11 @@ async fn update_app(
     ttl: Option<i64>,
 ) -> Outcome {
     let sid = AppSid::parse(&r.app).map_err(|e| format!("--app {e}"))?;
+    for (flag, v) in [("--name", &name), ("--description", &description)] {
+        if let Some(v) = v {
+            text_arg(flag, v)?;
+        }
+    }
     if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
         return Err("--name must not be blank".into());
     }
@@ -588,6 +594,7 @@ async fn create_user(
 ) -> Outcome {
     // Anything but a taken email (a bad --org or --email, a missing organization) is for
     // the create itself to report.
+    text_arg("--email", &email)?;
     if let Ok(org_sid) = OrgSid::parse(&org) {
         let store = open(url).await?;
         let key = email.trim().to_lowercase();
@@ -638,6 +645,11 @@ async fn list_roles(
     product_group: Option<String>,
     paging: Paging,
 ) -> Outcome {
+    for (flag, v) in [("--search", &search), ("--product-group", &product_group)] {
+        if let Some(v) = v {
+            text_arg(flag, v)?;
+        }
+    }
     let store = open(url).await?;
     let org = existing_org(store.as_ref(), url, org).await?;
     let cursor = match paging.after.as_deref() {
@@ -783,6 +795,16 @@ async fn assignments(url: &DatabaseUrl, cmd: AssignmentsCommand) -> Outcome {
             json,
         } => {
             let role_sid = RoleSid::parse(&role).map_err(|e| format!("--role {e}"))?;
+            for (flag, v) in [
+                ("--scope", Some(&scope)),
+                ("--identity", Some(&identity)),
+                ("--resource-type", resource_type.as_ref()),
+                ("--resource-id", resource_id.as_ref()),
+            ] {
+                if let Some(v) = v {
+                    text_arg(flag, v)?;
+                }
+            }
             let store = open(url).await?;
             let org = existing_org(store.as_ref(), url, &org).await?;
             let request = CreateRequest {
@@ -825,6 +847,11 @@ async fn assignments(url: &DatabaseUrl, cmd: AssignmentsCommand) -> Outcome {
             scope,
             paging,
         } => {
+            for (flag, v) in [("--identity", &identity), ("--scope", &scope)] {
+                if let Some(v) = v {
+                    text_arg(flag, v)?;
+                }
+            }
             let store = open(url).await?;
             let org = existing_org(store.as_ref(), url, &org).await?;
             let filter = AssignmentFilter {

@@ -241,7 +241,7 @@ pub enum OrgsCommand {
 pub enum AccountsCommand {
     /// Create an account, or a subaccount with --parent.
     #[command(
-        after_help = "Example:\n  orgiam accounts create --org OR... --name \"Production\" --json\n  orgiam accounts create --org OR... --name \"EU\" --parent AC... --json"
+        after_help = "Example:\n  orgiam accounts create --org OR... --name \"Production\" --owner US... --json\n  orgiam accounts create --org OR... --name \"EU\" --parent AC... --json"
     )]
     Create {
         /// The organization (OR...).
@@ -253,7 +253,8 @@ pub enum AccountsCommand {
         /// The parent account (AC...), making this a subaccount.
         #[arg(long)]
         parent: Option<String>,
-        /// The owning user (US...).
+        /// The owning user (US...); required for an account, a subaccount defaults to its
+        /// parent's owner.
         #[arg(long)]
         owner: Option<String>,
         /// Print one JSON object.

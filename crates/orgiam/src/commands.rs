@@ -30,6 +30,11 @@ type CmdResult = Result<(), String>;
 /// The store this process works on, as errors name it (without its password).
 static STORE_SHOWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// The text rule (`orgiam_domain::text`) on a command-line value that reaches the store.
+pub(crate) fn text_arg(flag: &str, value: &str) -> Result<(), String> {
+    orgiam_domain::text::check(flag, value).map_err(fail)
+}
+
 fn fail(e: Error) -> String {
     match e {
         Error::Internal(cause) | Error::Unavailable(cause) => cause,
@@ -72,6 +77,15 @@ pub async fn run(cli: Cli) -> CmdResult {
             limit,
             json,
         } => {
+            for (flag, v) in [
+                ("--action", &action),
+                ("--actor", &actor),
+                ("--target", &target),
+            ] {
+                if let Some(v) = v {
+                    text_arg(flag, v)?;
+                }
+            }
             let filter = AuditFilter {
                 action,
                 actor,
@@ -403,6 +417,7 @@ async fn create_org(url: &DatabaseUrl, name: String, json: bool) -> CmdResult {
     if name.trim().is_empty() {
         return Err("--name must not be blank".into());
     }
+    text_arg("--name", &name)?;
     let (store, _) = open(url).await?;
     let org = Org {
         sid: OrgSid::random(),
@@ -443,6 +458,8 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
             json,
         } => {
             let org = OrgSid::parse(&org).map_err(|e| format!("--org {e}"))?;
+            text_arg("--name", &name)?;
+            orgiam_domain::text::check_free("--description", &description).map_err(fail)?;
             if !(MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(&ttl) {
                 return Err(format!(
                     "--ttl must be between {MIN_TOKEN_TTL} and {MAX_TOKEN_TTL} seconds"
@@ -593,18 +610,28 @@ async fn create_account(
     if name.trim().is_empty() {
         return Err("--name must not be blank".into());
     }
+    text_arg("--name", &name)?;
+    if owner.is_none() && parent.is_none() {
+        return Err(
+            "--owner is required: an account is owned by a user of the organization (US...); a subaccount without --owner is owned by its parent's owner".into(),
+        );
+    }
     let (store, _) = open(url).await?;
     let org = existing_org(store.as_ref(), org).await?;
-    if let Some(p) = &parent
-        && store.account(&org, p).await.map_err(fail)?.is_none()
-    {
-        return Err(format!("--parent {p} is not an account of {org}"));
-    }
+    let parent_owner = match &parent {
+        Some(p) => match store.account(&org, p).await.map_err(fail)? {
+            Some(a) => a.owner,
+            None => return Err(format!("--parent {p} is not an account of {org}")),
+        },
+        None => None,
+    };
     if let Some(o) = &owner
         && store.user(&org, o).await.map_err(fail)?.is_none()
     {
         return Err(format!("--owner {o} is not a user of {org}"));
     }
+    // A subaccount is owned by its parent's owner unless --owner says otherwise.
+    let owner = owner.or(parent_owner);
     let account = Account {
         sid: AccountSid::random(),
         org,
@@ -645,6 +672,10 @@ pub(crate) async fn create_user(
         .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !email.contains(' '));
     if !valid {
         return Err(format!("--email '{email}' is not an email address"));
+    }
+    text_arg("--email", &email)?;
+    if let Some(n) = &name {
+        text_arg("--name", n)?;
     }
     let (store, _) = open(url).await?;
     let org = existing_org(store.as_ref(), org).await?;

@@ -2,7 +2,7 @@
 //! `/Organizations/{OrganizationSid}/RoleAssignments`.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
@@ -227,19 +227,7 @@ pub struct CreateRequest {
 
 /// Parses a create request's JSON body (snake_case, or twilio-node's camelCase). Pure; fuzzed.
 pub fn parse_create(headers: &HeaderMap, body: &[u8]) -> Result<CreateRequest> {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-        if !(ct.starts_with("application/json") || ct.contains("+json")) {
-            return Err(Error::bad_request(
-                "The body must be JSON (Content-Type: application/json)",
-            ));
-        }
-    }
-    let body: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::bad_request(format!("The body is not valid JSON: {e}")))?;
-    if !body.is_object() {
-        return Err(Error::bad_request("The body must be a JSON object"));
-    }
+    let body = crate::input::json_object(headers, body, &[])?;
     let role_sid = required(&body, "role_sid")?;
     let role_sid =
         RoleSid::parse(role_sid).map_err(|e| Error::bad_request(format!("role_sid {e}")))?;

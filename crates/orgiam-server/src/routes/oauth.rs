@@ -178,7 +178,9 @@ pub fn client_credentials(
             ));
         }
     }
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    // Strictly decoded, every field under the text rule (orgiam_domain::text).
+    let form = orgiam_domain::text::decode_pairs(body, orgiam_domain::text::Source::Form)
+        .map_err(|e| invalid_request(e.to_string()))?;
     let field = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)

@@ -106,6 +106,7 @@ async fn admin_commands_create_orgs_and_apps_and_fetch_tokens() {
     ]))
     .expect("json");
     assert!(user["sid"].as_str().is_some_and(|s| s.starts_with("US")));
+    let user_sid = user["sid"].as_str().expect("sid").to_owned();
     let dup = orgiam()
         .args([
             "users",
@@ -122,7 +123,7 @@ async fn admin_commands_create_orgs_and_apps_and_fetch_tokens() {
         !dup.status.success() && String::from_utf8_lossy(&dup.stderr).contains("already exists")
     );
     let account: serde_json::Value = serde_json::from_str(&run(&[
-        "accounts", "create", "--org", &org, "--name", "Prod", "--json",
+        "accounts", "create", "--org", &org, "--name", "Prod", "--owner", &user_sid, "--json",
     ]))
     .expect("json");
     let account = account["account_sid"].as_str().expect("sid").to_owned();

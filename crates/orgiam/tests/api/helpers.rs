@@ -46,10 +46,33 @@ impl Drop for TempDir {
     }
 }
 
+/// The engine a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// The engine under test: PostgreSQL with `ORGIAM_TEST_ENGINE=postgres`, else SQLite.
+    pub fn under_test() -> Self {
+        if std::env::var("ORGIAM_TEST_ENGINE").as_deref() == Ok("postgres") {
+            Self::Postgres
+        } else {
+            Self::Sqlite
+        }
+    }
+}
+
 /// A fresh database URL for the engine under test, and what keeps it alive.
 pub async fn fresh_database() -> (String, TempDir) {
+    fresh_database_on(Engine::under_test()).await
+}
+
+/// A fresh database URL on `engine`, and what keeps it alive.
+pub async fn fresh_database_on(engine: Engine) -> (String, TempDir) {
     let mut dir = TempDir::new();
-    if std::env::var("ORGIAM_TEST_ENGINE").as_deref() == Ok("postgres") {
+    if engine == Engine::Postgres {
         let admin = std::env::var("ORGIAM_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!("orgiam_t_{}", orgiam_domain::sid::random_body());
@@ -103,7 +126,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server whose configuration `tune` adjusts first.
 pub async fn spawn_app_with(tune: impl FnOnce(&mut ServerConfig)) -> TestApp {
-    let (db_url, dir) = fresh_database().await;
+    spawn_app_on(Engine::under_test(), tune).await
+}
+
+/// A server on `engine`, whatever the engine under test (for tests that compare engines).
+pub async fn spawn_app_on(engine: Engine, tune: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    let (db_url, dir) = fresh_database_on(engine).await;
     let store = orgiam_store::connect(&DatabaseUrl::new(&db_url))
         .await
         .expect("open store");

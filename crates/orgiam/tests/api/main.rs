@@ -4,6 +4,7 @@
 #![allow(clippy::panic)]
 
 mod admin;
+mod agreement;
 mod assignments;
 mod auth;
 mod cli;
@@ -16,3 +17,4 @@ mod operator;
 mod replicas;
 mod roles;
 mod secrets;
+mod text;
