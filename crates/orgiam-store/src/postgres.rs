@@ -657,6 +657,15 @@ impl Store for PgStore {
         let Some((before, org)) = before else {
             return Err(Error::not_found(format!("OAuth app {sid} was not found")));
         };
+        if before == status.as_str() {
+            // Already so: nothing changes, so no event and no revision bump (the transaction
+            // rolls back).
+            drop(tx);
+            return self
+                .app(sid)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("OAuth app {sid} was not found")));
+        }
         let changed = sqlx::query(
             "UPDATE apps SET status = $1, date_updated = $2, rev = $3 \
              WHERE sid = $4 AND status <> 'deleted'",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use orgiam_domain::model::{
-    Actor, App, AssignmentFilter, MAX_TOKEN_TTL, MIN_TOKEN_TTL, Org, RoleFilter, User,
+    Actor, App, AssignmentFilter, MAX_TOKEN_TTL, MIN_TOKEN_TTL, Org, RoleFilter, User, actions,
 };
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::policy::{Pattern, Policy};
@@ -78,6 +78,22 @@ fn not_found(message: String) -> Failure {
 }
 
 type Outcome = Result<(), Failure>;
+
+/// Every action the audit trail records (a filter naming another one is a mistake, not an
+/// empty result).
+const AUDIT_ACTIONS: &[&str] = &[
+    actions::APP_CREATED,
+    actions::APP_DISABLED,
+    actions::APP_ENABLED,
+    actions::APP_DELETED,
+    actions::APP_SECRET_ROTATED,
+    orgiam_store::directory::APP_UPDATED,
+    actions::KEY_ROTATED,
+    actions::ROLE_ASSIGNMENT_CREATED,
+    actions::ROLE_ASSIGNMENT_DELETED,
+    actions::ROLES_IMPORTED,
+    orgiam_store::directory::ROLE_DELETED,
+];
 
 /// What [`run`] did with a command.
 pub enum Dispatch {
@@ -151,6 +167,14 @@ pub async fn run(cli: Cli) -> Dispatch {
                 Err(e) => Err(e),
             }
         }
+        Command::Audit {
+            action: Some(ref action),
+            ..
+        } if !AUDIT_ACTIONS.contains(&action.as_str()) => Err(format!(
+            "--action {action} is not an audit action; the actions are: {}",
+            AUDIT_ACTIONS.join(", ")
+        )
+        .into()),
         other => {
             return Dispatch::Other(Box::new(Cli {
                 database_url: cli.database_url,

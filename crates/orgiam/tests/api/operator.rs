@@ -192,10 +192,17 @@ async fn other_commands_refuse_a_schema_older_or_newer_than_the_binary() {
     ok_json(&db_url, &["orgs", "list", "--json"]);
 
     // A newer binary migrated it: refused by every command, serve included.
+    let checksum = if postgres() {
+        "'\\x00'::bytea"
+    } else {
+        "X'00'"
+    };
     exec_sql(
         &db_url,
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (99990101000000, 'from the future', TRUE, X'00', 0)",
+        &format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99990101000000, 'from the future', TRUE, {checksum}, 0)"
+        ),
     )
     .await;
     for args in [
@@ -875,5 +882,119 @@ async fn json_logs_are_json_and_the_start_line_shows_the_address_bound() {
     assert!(
         line.contains("reach it here at http://127.0.0.1:"),
         "{line}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text_with_help_on_every_family_and_histograms() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    assert_eq!(app.get("/v2/Organizations/Roles", &token).await.status, 200);
+    // Let the revision poll run at least once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("text");
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
+        .expect("Prometheus text format");
+
+    // Every family that has a TYPE line has a HELP line, and every sample's family is described.
+    let typed: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for family in &typed {
+        assert!(
+            scrape.docs.contains_key(*family),
+            "{family} has no HELP:\n{body}"
+        );
+    }
+    for sample in &scrape.samples {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| sample.metric.strip_suffix(s))
+            .filter(|f| typed.contains(f))
+            .unwrap_or(&sample.metric);
+        assert!(
+            scrape.docs.contains_key(family),
+            "{} has no HELP",
+            sample.metric
+        );
+    }
+    // Latency is a histogram (buckets aggregate across replicas), not a summary.
+    let latency: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "orgiam_http_request_duration_seconds")
+        .collect();
+    assert!(!latency.is_empty(), "{body}");
+    for s in &latency {
+        match &s.value {
+            prometheus_parse::Value::Histogram(buckets) => {
+                assert!(buckets.len() >= 10, "{buckets:?}");
+            }
+            other => panic!("latency is not a histogram: {other:?}"),
+        }
+    }
+    // (The recorder is the test process's: other tests' requests are in it too.)
+    assert!(
+        latency
+            .iter()
+            .any(|s| s.labels.get("route") == Some("/v2/Organizations/Roles")
+                && s.labels.get("status") == Some("200")),
+        "the roles route's latency:\n{body}"
+    );
+    // Build information, process metrics and the revision poll.
+    let build = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "orgiam_build_info")
+        .expect("build info");
+    assert_eq!(build.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
+    for name in [
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_start_time_seconds",
+        "orgiam_revision_poll_last_success_timestamp_seconds",
+        "orgiam_revision_poll_duration_seconds",
+    ] {
+        assert!(
+            scrape.samples.iter().any(|s| s.metric == name),
+            "{name} missing:\n{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_audit_actions_are_refused_and_no_op_status_changes_write_no_event() {
+    let app = spawn_app().await;
+    let db = app.db_url.as_str();
+    let org = app.org.to_string();
+    let out = cli(db, &["audit", "--org", &org, "--action", "app.bogus"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("app.disabled"), "{}", stderr(&out));
+    let created = ok_json(
+        db,
+        &[
+            "apps", "create", "--org", &org, "--name", "x", "--allow", "/*", "--json",
+        ],
+    );
+    let sid = created["sid"].as_str().expect("sid");
+    ok_json(db, &["apps", "disable", "--app", sid, "--json"]);
+    let again = ok_json(db, &["apps", "disable", "--app", sid, "--json"]);
+    assert_eq!(again["status"], "disabled");
+    let events = ok_json(
+        db,
+        &["audit", "--org", &org, "--action", "app.disabled", "--json"],
+    );
+    assert_eq!(
+        events["events"].as_array().map(Vec::len),
+        Some(1),
+        "{events}"
     );
 }
