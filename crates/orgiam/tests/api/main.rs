@@ -7,6 +7,7 @@ mod admin;
 mod assignments;
 mod auth;
 mod cli;
+mod costs;
 mod crash;
 mod helpers;
 mod hostile;
