@@ -51,13 +51,39 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
+/// How a store bounds its work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The most time one request's queries may run before they are stopped and the request
+    /// answered 503 (code 20503): PostgreSQL's `statement_timeout` on every connection, and on
+    /// SQLite a progress handler on the listings' statements. Imports and migrations are not
+    /// bounded. `None`: no bound.
+    pub statement_timeout: Option<std::time::Duration>,
+}
+
+/// Two seconds: a listing's queries take well under 100 ms even at a million roles.
+pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+        }
+    }
+}
+
 /// Opens the store the URL names, and brings its schema up to date.
 pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
+    connect_with(url, &StoreOptions::default()).await
+}
+
+/// [`connect`] with options.
+pub async fn connect_with(url: &DatabaseUrl, options: &StoreOptions) -> Result<Arc<dyn Store>> {
     let raw = url.expose();
     if raw.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(raw).await?))
+        Ok(Arc::new(SqliteStore::connect_with(raw, options).await?))
     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
+        Ok(Arc::new(PgStore::connect_with(url, options).await?))
     } else {
         Err(Error::bad_request(format!(
             "database URL '{}' must start with sqlite:// or postgres://",
@@ -80,6 +106,10 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => Error::Unavailable(e.to_string()),
+        // 57014: `statement_timeout` stopped the statement (or an operator cancelled it).
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("57014") => {
+            Error::Overloaded(e.to_string())
+        }
         // PostgreSQL outages are not bugs (see `is_outage_sqlstate`).
         sqlx::Error::Database(d) if d.code().is_some_and(|c| is_outage_sqlstate(&c)) => {
             Error::Unavailable(e.to_string())
