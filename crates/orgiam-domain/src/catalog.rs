@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
 use crate::model::{CatalogPermission, Level, Role};
-use crate::policy::{Permission, Policy};
+use crate::policy::{CompiledPolicy, Permission, Policy};
 use crate::sid::{PermissionSid, RoleSid};
 use crate::time_fmt;
 
@@ -128,13 +128,20 @@ impl Catalog {
 
     /// The catalog permissions a policy grants: wildcards resolved, denies removed, plus any
     /// concrete allowed permission missing from the catalog (custom roles may name those).
+    ///
+    /// Linear in the policy's size: the policy is compiled once (a trie, see
+    /// [`CompiledPolicy`]), each catalog permission is checked against it, and each concrete
+    /// allowed permission is looked up in the sorted catalog and in a set of those already
+    /// added.
     pub fn expand(&self, policy: &Policy) -> Vec<CatalogPermission> {
+        let compiled = CompiledPolicy::new(policy);
         let mut out: Vec<CatalogPermission> = self
             .permissions
             .iter()
-            .filter(|p| policy.allows(&p.permission))
+            .filter(|p| compiled.allows(&p.permission))
             .cloned()
             .collect();
+        let mut extra: HashSet<Permission> = HashSet::new();
         for pattern in &policy.allow {
             if pattern.is_wildcard() {
                 continue;
@@ -142,7 +149,11 @@ impl Catalog {
             let Ok(p) = Permission::parse(pattern.as_str()) else {
                 continue;
             };
-            if policy.allows(&p) && !out.iter().any(|c| c.permission == p) {
+            let in_catalog = self
+                .permissions
+                .binary_search_by(|c| c.permission.cmp(&p))
+                .is_ok();
+            if !in_catalog && compiled.allows(&p) && extra.insert(p.clone()) {
                 out.push(CatalogPermission {
                     sid: permission_sid(&p),
                     permission: p,
@@ -258,6 +269,73 @@ mod tests {
                     .iter()
                     .all(|e| known.contains_key(e.permission.as_str()))
             );
+        }
+    }
+
+    /// The definition, one scan per check: what `expand` must agree with.
+    fn expand_by_scanning(c: &Catalog, policy: &Policy) -> Vec<CatalogPermission> {
+        let mut out: Vec<CatalogPermission> = c
+            .permissions
+            .iter()
+            .filter(|p| policy.allows(&p.permission))
+            .cloned()
+            .collect();
+        for pattern in policy.allow.iter().filter(|p| !p.is_wildcard()) {
+            let Ok(p) = Permission::parse(pattern.as_str()) else {
+                continue;
+            };
+            if policy.allows(&p) && !out.iter().any(|c| c.permission == p) {
+                out.push(CatalogPermission {
+                    sid: permission_sid(&p),
+                    permission: p,
+                    description: String::new(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.permission.cmp(&b.permission));
+        out
+    }
+
+    fn pat(s: &str) -> crate::policy::Pattern {
+        crate::policy::Pattern::parse(s).expect("valid pattern")
+    }
+
+    #[test]
+    fn expand_agrees_with_the_scan() {
+        let c = catalog();
+        let mut policies: Vec<Policy> = c.roles.iter().map(|r| r.policy.clone()).collect();
+        // A custom role: concrete permissions in and out of the catalog, repeated, with
+        // wildcards and denies that overlap them.
+        let some: Vec<&str> = c
+            .permissions
+            .iter()
+            .step_by(7)
+            .map(|p| p.permission.as_str())
+            .collect();
+        let mut allow: Vec<_> = some.iter().map(|p| pat(p)).collect();
+        allow.extend(some.iter().map(|p| pat(p)));
+        for i in 0..50 {
+            allow.push(pat(&format!("/custom/app{}/things/read", i % 20)));
+        }
+        allow.push(pat("/twilio/iam/*"));
+        allow.push(pat("/custom/*/things/write"));
+        let deny = vec![
+            pat("/custom/app3/*"),
+            pat(some[0]),
+            pat("/twilio/*/*/delete"),
+        ];
+        policies.push(Policy {
+            allow: allow.clone(),
+            deny: Some(deny),
+        });
+        policies.push(Policy { allow, deny: None });
+        for policy in &policies {
+            let got: Vec<_> = c.expand(policy).into_iter().map(|p| p.permission).collect();
+            let want: Vec<_> = expand_by_scanning(&c, policy)
+                .into_iter()
+                .map(|p| p.permission)
+                .collect();
+            assert_eq!(got, want, "{policy:?}");
         }
     }
 

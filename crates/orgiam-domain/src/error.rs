@@ -40,6 +40,10 @@ pub enum Error {
     /// The store is unreachable (503, 20503).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A query needed more work than one request may do (the statement budget: PostgreSQL's
+    /// `statement_timeout`, SQLite's progress-handler budget) and was stopped (503, 20503).
+    #[error("query budget exceeded: {0}")]
+    Overloaded(String),
     /// Anything unexpected (500, 20500); the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -75,7 +79,7 @@ impl Error {
             Self::HeadersTooLarge(_) => 431,
             Self::TooManyRequests { .. } => 429,
             Self::Internal(_) => 500,
-            Self::Unavailable(_) => 503,
+            Self::Unavailable(_) | Self::Overloaded(_) => 503,
         }
     }
 
@@ -89,7 +93,7 @@ impl Error {
             Self::Conflict(_) => 20409,
             Self::TooManyRequests { .. } => 20429,
             Self::Internal(_) => 20500,
-            Self::Unavailable(_) => 20503,
+            Self::Unavailable(_) | Self::Overloaded(_) => 20503,
         }
     }
 
@@ -98,6 +102,9 @@ impl Error {
         match self {
             Self::Internal(_) => "An internal error occurred".to_owned(),
             Self::Unavailable(_) => "The service is temporarily unavailable".to_owned(),
+            Self::Overloaded(_) => "The request needed more work than one request may do; \
+                narrow it (for example a longer Search or fewer filters) and try again"
+                .to_owned(),
             other => other.to_string(),
         }
     }
@@ -122,5 +129,13 @@ mod tests {
         assert_eq!(e.status(), 500);
         assert_eq!(e.code(), 20500);
         assert!(!e.public_message().contains("secret"));
+    }
+
+    #[test]
+    fn an_exceeded_budget_is_a_503_that_names_no_query() {
+        let e = Error::Overloaded("SELECT … FROM roles: interrupted".into());
+        assert_eq!((e.status(), e.code()), (503, 20503));
+        assert!(!e.public_message().contains("SELECT"));
+        assert!(e.public_message().contains("narrow it"));
     }
 }

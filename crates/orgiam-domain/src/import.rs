@@ -5,11 +5,53 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use crate::model::{Level, Role};
-use crate::policy::Pattern;
+use crate::policy::{Pattern, Policy};
 use crate::sid::{OrgSid, RoleSid};
 
 const MAX_NAME: usize = 255;
 const MAX_DESCRIPTION: usize = 2048;
+
+/// The most patterns a custom role's `policy.allow` may hold.
+pub const MAX_ALLOW_PATTERNS: usize = 256;
+/// The most patterns a custom role's `policy.deny` may hold.
+pub const MAX_DENY_PATTERNS: usize = 256;
+/// The most slugs a custom role's `resource_types` may hold.
+pub const MAX_RESOURCE_TYPES: usize = 16;
+
+/// Checks a custom role's policy and resource types, wherever a role is created or changed
+/// (the import, and any API that writes roles): `allow` names 1 to [`MAX_ALLOW_PATTERNS`]
+/// patterns, `deny` at most [`MAX_DENY_PATTERNS`], and `resource_types` is null or 1 to
+/// [`MAX_RESOURCE_TYPES`] slugs. The caps keep a role's expansion, its rows and every
+/// permission check on it small. The message names the field that is wrong.
+pub fn check_role_policy(policy: &Policy, resource_types: Option<&[String]>) -> Result<(), String> {
+    if policy.allow.is_empty() {
+        return Err("policy.allow must name at least one permission".into());
+    }
+    if policy.allow.len() > MAX_ALLOW_PATTERNS {
+        return Err(format!(
+            "policy.allow must name at most {MAX_ALLOW_PATTERNS} permissions (it names {})",
+            policy.allow.len()
+        ));
+    }
+    let deny = policy.deny.as_ref().map_or(0, Vec::len);
+    if deny > MAX_DENY_PATTERNS {
+        return Err(format!(
+            "policy.deny must name at most {MAX_DENY_PATTERNS} permissions (it names {deny})"
+        ));
+    }
+    if let Some(types) = resource_types {
+        if types.is_empty() || types.iter().any(|t| !valid_slug(t)) {
+            return Err("resource_types must be null or a non-empty array of slugs".into());
+        }
+        if types.len() > MAX_RESOURCE_TYPES {
+            return Err(format!(
+                "resource_types must hold at most {MAX_RESOURCE_TYPES} slugs (it holds {})",
+                types.len()
+            ));
+        }
+    }
+    Ok(())
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,17 +157,14 @@ pub fn parse_line(
         Some(g) => g.friendly_name,
         None => group_name(&r.product_group, groups),
     };
-    if r.policy.allow.is_empty() {
-        return Err("policy.allow must name at least one permission".into());
-    }
     if r.policy.format.is_some_and(|f| f != 1) {
         return Err("policy.format must be 1".into());
     }
-    if let Some(types) = &r.resource_types
-        && (types.is_empty() || types.iter().any(|t| !valid_slug(t)))
-    {
-        return Err("resource_types must be null or a non-empty array of slugs".into());
-    }
+    let policy = Policy {
+        allow: r.policy.allow,
+        deny: r.policy.deny,
+    };
+    check_role_policy(&policy, r.resource_types.as_deref())?;
     Ok(Role {
         sid: RoleSid::random(),
         org: Some(org.clone()),
@@ -134,10 +173,7 @@ pub fn parse_line(
         product_group: r.product_group,
         product_group_name,
         lowest_level: r.lowest_level,
-        policy: crate::policy::Policy {
-            allow: r.policy.allow,
-            deny: r.policy.deny,
-        },
+        policy,
         resource_types: r.resource_types,
         date_created: now,
         date_updated: now,
@@ -241,6 +277,48 @@ mod tests {
         for (line, needle) in cases {
             let e = parse(line).expect_err(line);
             assert!(e.contains(needle), "{line}: {e}");
+        }
+    }
+
+    fn line_with(allow: usize, deny: usize, types: usize) -> String {
+        let list = |n: usize, verb: &str| {
+            (0..n)
+                .map(|i| format!("\"/custom/app{i}/things/{verb}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let types = (0..types)
+            .map(|i| format!("\"type{i}\""))
+            .collect::<Vec<_>>()
+            .join(",");
+        format!(
+            r#"{{"friendly_name":"Big","product_group":"b","lowest_level":"ACCOUNT","policy":{{"allow":[{}],"deny":[{}]}},"resource_types":[{types}]}}"#,
+            list(allow, "read"),
+            list(deny, "write")
+        )
+    }
+
+    #[test]
+    fn caps_allow_deny_and_resource_types() {
+        let biggest = line_with(MAX_ALLOW_PATTERNS, MAX_DENY_PATTERNS, MAX_RESOURCE_TYPES);
+        let r = parse(&biggest).expect("the largest allowed role");
+        assert_eq!(r.policy.allow.len(), MAX_ALLOW_PATTERNS);
+        for (line, needle) in [
+            (
+                line_with(MAX_ALLOW_PATTERNS + 1, 0, 1),
+                "policy.allow must name at most 256",
+            ),
+            (
+                line_with(1, MAX_DENY_PATTERNS + 1, 1),
+                "policy.deny must name at most 256",
+            ),
+            (
+                line_with(1, 0, MAX_RESOURCE_TYPES + 1),
+                "resource_types must hold at most 16",
+            ),
+        ] {
+            let e = parse(&line).expect_err("over a cap");
+            assert!(e.contains(needle), "{e}");
         }
     }
 }

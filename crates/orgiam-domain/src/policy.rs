@@ -154,6 +154,85 @@ impl Policy {
     }
 }
 
+/// Patterns compiled into a trie over segments: matching a permission visits at most two
+/// branches per segment (the literal and `*`), so it costs the same for 1 pattern or 100,000,
+/// and building it is linear in the patterns' size.
+#[derive(Debug, Default, Clone)]
+pub struct PatternSet {
+    root: PatternNode,
+}
+
+#[derive(Debug, Default, Clone)]
+struct PatternNode {
+    literal: std::collections::HashMap<String, PatternNode>,
+    star: Option<Box<PatternNode>>,
+    /// A trailing `*` ends here: everything below matches.
+    rest: bool,
+    /// A four-segment pattern ends here.
+    end: bool,
+}
+
+impl PatternSet {
+    pub fn new<'a>(patterns: impl IntoIterator<Item = &'a Pattern>) -> Self {
+        let mut set = Self::default();
+        for p in patterns {
+            set.insert(p);
+        }
+        set
+    }
+
+    pub fn insert(&mut self, pattern: &Pattern) {
+        let last = pattern.segs.len().saturating_sub(1);
+        let mut node = &mut self.root;
+        for (i, seg) in pattern.segs.iter().enumerate() {
+            if seg == "*" && i == last {
+                node.rest = true;
+                return;
+            }
+            node = if seg == "*" {
+                node.star.get_or_insert_with(Box::default)
+            } else {
+                node.literal.entry(seg.clone()).or_default()
+            };
+        }
+        node.end = true;
+    }
+
+    /// Whether any pattern of the set matches (as [`Pattern::matches`] would).
+    pub fn matches(&self, perm: &Permission) -> bool {
+        fn walk(node: &PatternNode, parts: &[&str]) -> bool {
+            let Some((first, rest)) = parts.split_first() else {
+                return node.end;
+            };
+            node.rest
+                || node.literal.get(*first).is_some_and(|n| walk(n, rest))
+                || node.star.as_deref().is_some_and(|n| walk(n, rest))
+        }
+        walk(&self.root, &perm.parts())
+    }
+}
+
+/// A policy compiled for repeated checks ([`Policy::allows`] scans every pattern per check).
+#[derive(Debug, Default, Clone)]
+pub struct CompiledPolicy {
+    allow: PatternSet,
+    deny: PatternSet,
+}
+
+impl CompiledPolicy {
+    pub fn new(policy: &Policy) -> Self {
+        Self {
+            allow: PatternSet::new(&policy.allow),
+            deny: PatternSet::new(policy.deny.iter().flatten()),
+        }
+    }
+
+    /// Deny wins; nothing allowed means denied (as [`Policy::allows`]).
+    pub fn allows(&self, perm: &Permission) -> bool {
+        !self.deny.matches(perm) && self.allow.matches(perm)
+    }
+}
+
 #[allow(clippy::panic)]
 fn unreachable_pattern() -> Pattern {
     panic!("the '/*' pattern is valid")
@@ -265,6 +344,12 @@ mod tests {
         fn allow_matches_iff_some_pattern_matches(p in perm_strategy(), allow in prop::collection::vec(pattern_strategy(), 0..4)) {
             let policy = Policy { allow: allow.clone(), deny: None };
             prop_assert_eq!(policy.allows(&p), allow.iter().any(|a| a.matches(&p)));
+        }
+
+        #[test]
+        fn compiled_policy_agrees_with_the_scan(p in perm_strategy(), allow in prop::collection::vec(pattern_strategy(), 0..6), deny in prop::collection::vec(pattern_strategy(), 0..3), has_deny in any::<bool>()) {
+            let policy = Policy { allow, deny: has_deny.then_some(deny) };
+            prop_assert_eq!(CompiledPolicy::new(&policy).allows(&p), policy.allows(&p));
         }
 
         #[test]

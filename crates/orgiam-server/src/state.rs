@@ -37,6 +37,9 @@ pub struct State {
     /// Rendered role pages, keyed by the roles revision they were read at, the organization,
     /// the link base and the query: a repeated listing touches no database.
     pub role_pages: moka::sync::Cache<String, axum::body::Bytes, FastHash>,
+    /// The expanded permissions of custom roles, computed once per roles revision (emptied
+    /// with the role pages whenever custom roles change), as the built-ins' are at start.
+    pub custom_permissions: moka::sync::Cache<RoleSid, Arc<[CatalogPermission]>, FastHash>,
     roles_rev: AtomicI64,
     apps: RwLock<HashMap<AppSid, Arc<App>>>,
     /// Client ids looked up in the store and not found: a flood of made-up ids costs one
@@ -87,6 +90,13 @@ impl State {
                 .max_capacity(64 * 1024 * 1024)
                 .weigher(|k: &String, v: &axum::body::Bytes| {
                     u32::try_from(k.len() + v.len()).unwrap_or(u32::MAX)
+                })
+                .build_with_hasher(FastHash::default()),
+            custom_permissions: moka::sync::Cache::builder()
+                // Weighed in permissions (a few hundred bytes each): ~1M of them at most.
+                .max_capacity(1 << 20)
+                .weigher(|_: &RoleSid, v: &Arc<[CatalogPermission]>| {
+                    u32::try_from(v.len().max(1)).unwrap_or(u32::MAX)
                 })
                 .build_with_hasher(FastHash::default()),
             roles_rev: AtomicI64::new(-1),
@@ -144,6 +154,7 @@ impl State {
         let roles_rev = rev(ROLES_REVISION);
         if roles_rev != self.roles_rev.swap(roles_rev, Ordering::AcqRel) {
             self.role_pages.invalidate_all();
+            self.custom_permissions.invalidate_all();
         }
         Ok(())
     }

@@ -53,10 +53,36 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
+/// How a store bounds its work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The most time one request's queries may run before they are stopped and the request
+    /// answered 503 (code 20503): PostgreSQL's `statement_timeout` on every connection, and on
+    /// SQLite a progress handler on the listings' statements. Imports and migrations are not
+    /// bounded. `None`: no bound.
+    pub statement_timeout: Option<std::time::Duration>,
+}
+
+/// Two seconds: a listing's queries take well under 100 ms even at a million roles.
+pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+        }
+    }
+}
+
 /// Opens the store the URL names, creating it if missing, and brings its schema up to date
 /// (what `orgiam serve` and `orgiam init` do).
 pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
-    Ok(open(url, OpenMode::Create).await?)
+    connect_with(url, &StoreOptions::default()).await
+}
+
+/// [`connect`] with options.
+pub async fn connect_with(url: &DatabaseUrl, options: &StoreOptions) -> Result<Arc<dyn Store>> {
+    Ok(open_with(url, OpenMode::Create, options).await?)
 }
 
 /// How [`open`] treats the store and its schema.
@@ -71,16 +97,25 @@ pub enum OpenMode {
     Existing,
 }
 
+/// [`open_with`] with the default options.
+pub async fn open(url: &DatabaseUrl, mode: OpenMode) -> Result<Arc<dyn Directory>> {
+    open_with(url, mode, &StoreOptions::default()).await
+}
+
 /// Opens the store the URL names as `mode` says. Every error names the store (without its
 /// password) and the cause.
-pub async fn open(url: &DatabaseUrl, mode: OpenMode) -> Result<Arc<dyn Directory>> {
+pub async fn open_with(
+    url: &DatabaseUrl,
+    mode: OpenMode,
+    options: &StoreOptions,
+) -> Result<Arc<dyn Directory>> {
     let raw = url.expose();
     let store: Result<Arc<dyn Directory>> = if raw.starts_with("sqlite:") {
-        SqliteStore::open(raw, mode)
+        SqliteStore::open(raw, mode, options)
             .await
             .map(|s| Arc::new(s) as Arc<dyn Directory>)
     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        PgStore::open(url, mode)
+        PgStore::open(url, mode, options)
             .await
             .map(|s| Arc::new(s) as Arc<dyn Directory>)
     } else {
@@ -193,6 +228,10 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => Error::Unavailable(e.to_string()),
+        // 57014: `statement_timeout` stopped the statement (or an operator cancelled it).
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("57014") => {
+            Error::Overloaded(e.to_string())
+        }
         // PostgreSQL outages are not bugs (see `is_outage_sqlstate`).
         sqlx::Error::Database(d) if d.code().is_some_and(|c| is_outage_sqlstate(&c)) => {
             Error::Unavailable(e.to_string())

@@ -33,7 +33,7 @@ use crate::events::{
 };
 use crate::rows::{
     self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
-    corrupt, covering_trigrams, json, like_escape, push_sid_range_or,
+    corrupt, covering_trigrams, json, like_escape, push_sid_range_or, sid_prefix_range,
 };
 use crate::{DatabaseUrl, OpenMode, check_schema, connect_cause, db_error};
 
@@ -67,12 +67,21 @@ impl PgStore {
     /// Connects and migrates. Replicas may start together: the migrator holds an advisory
     /// lock while it works, so exactly one applies each migration.
     pub async fn connect(url: &DatabaseUrl) -> Result<Self> {
-        Self::open(url, OpenMode::Create).await
+        Self::open(url, OpenMode::Create, &crate::StoreOptions::default()).await
     }
 
     /// Connects; migrates unless `mode` is [`OpenMode::Existing`], which checks the schema
-    /// instead. The database itself must exist in every mode.
-    pub async fn open(url: &DatabaseUrl, mode: OpenMode) -> Result<Self> {
+    /// instead. The database itself must exist in every mode. Every pooled connection starts
+    /// with the statement timeout as its `statement_timeout`; imports and migrations lift it
+    /// for themselves.
+    pub async fn open(
+        url: &DatabaseUrl,
+        mode: OpenMode,
+        store: &crate::StoreOptions,
+    ) -> Result<Self> {
+        let timeout_ms = store
+            .statement_timeout
+            .map_or(0, |t| t.as_millis().clamp(1, i32::MAX as u128));
         let options = PgConnectOptions::from_str(url.expose())
             .map_err(|e| {
                 Error::bad_request(format!("invalid PostgreSQL URL {}: {e}", url.redacted()))
@@ -80,7 +89,8 @@ impl PgStore {
             .application_name("orgiam")
             // Every statement at `trace`: the revision poll and the catalog sync would
             // otherwise bury the request lines at `debug`. Slow statements still warn.
-            .log_statements(log::LevelFilter::Trace);
+            .log_statements(log::LevelFilter::Trace)
+            .options([("statement_timeout", timeout_ms.to_string())]);
         // One direct connection first: a pool that cannot connect reports only "pool timed
         // out", while this names the cause (refused, DNS, authentication, timeout).
         let probe = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options));
@@ -116,7 +126,15 @@ impl PgStore {
             })?;
         check_schema(applied_migrations(&pool).await?.as_deref(), &MIGRATOR, mode)?;
         if mode != OpenMode::Existing {
-            MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+            // Migrations (an index over a million roles) are not bounded: they run on a
+            // connection of their own, closed afterwards.
+            let mut conn = pool.acquire().await.map_err(db_error)?.detach();
+            sqlx::query("SET statement_timeout = 0")
+                .execute(&mut conn)
+                .await
+                .map_err(db_error)?;
+            MIGRATOR.run(&mut conn).await.map_err(migrate_error)?;
+            let _ = sqlx::Connection::close(conn).await;
         }
         tracing::info!(database = %url.redacted(), "PostgreSQL store ready");
         Ok(Self { pool })
@@ -404,6 +422,65 @@ fn push_role_arm<'a>(
     }
     push_role_filters(q, filter);
     push_role_page(q, cursor, limit);
+    q.push(")");
+}
+
+/// A listing filtered by at most this many resource types walks the resource-type index, one
+/// arm per (owner, type); more are tested row by row (`?|`) on the name-ordered walk.
+const TYPED_ARMS_MAX_TYPES: usize = 8;
+
+/// One arm of a listing filtered by resource type: the rows of one owner (`''` for built-in
+/// roles) that have resource type `rtype`, walked in name order through the resource-type
+/// index, so a type no role has costs one probe and a page stops at its limit.
+fn push_typed_arm<'a>(
+    q: &mut QueryBuilder<'a, Postgres>,
+    owner: &'a str,
+    rtype: &'a str,
+    filter: &'a RoleFilter,
+    cursor: Option<&'a Cursor>,
+    limit: i64,
+) {
+    q.push(
+        "(SELECT roles.sid, org_sid, friendly_name, external_description, product_group, \
+         product_group_name, lowest_level, policy, resource_types::text AS resource_types, \
+         date_created, date_updated, rt_name_key AS name_key \
+         FROM role_resource_types JOIN roles ON roles.sid = rt_sid WHERE rt_org = ",
+    );
+    q.push_bind(owner).push(" AND rt_type = ").push_bind(rtype);
+    if let Some(search) = &filter.search {
+        q.push(" AND ((roles.name_key || '') ILIKE ")
+            .push_bind(format!("%{}%", like_escape(search)))
+            .push(" ESCAPE E'\\\\'");
+        if let Some((low, high)) = sid_prefix_range(search) {
+            q.push(" OR (roles.sid >= ")
+                .push_bind(low)
+                .push(" AND roles.sid < ")
+                .push_bind(high)
+                .push(")");
+        }
+        q.push(")");
+    }
+    if let Some(group) = &filter.product_group {
+        q.push(" AND product_group = ").push_bind(group.as_str());
+    }
+    let desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
+    if let Some(c) = cursor {
+        q.push(if desc {
+            " AND (rt_name_key, rt_sid) < ("
+        } else {
+            " AND (rt_name_key, rt_sid) > ("
+        });
+        q.push_bind(c.key.first().map_or("", String::as_str));
+        q.push(", ");
+        q.push_bind(c.key.get(1).map_or("", String::as_str));
+        q.push(")");
+    }
+    q.push(if desc {
+        " ORDER BY rt_name_key DESC, rt_sid DESC"
+    } else {
+        " ORDER BY rt_name_key, rt_sid"
+    });
+    q.push(" LIMIT ").push_bind(limit);
     q.push(")");
 }
 
@@ -857,14 +934,55 @@ impl Store for PgStore {
         // common; else its matches are among these (checked below).
         let rare: Option<(&str, Vec<String>)> = match filter.search.as_deref() {
             Some(s) if s.chars().count() >= TRIGRAM => {
-                let mut probe = QueryBuilder::<Postgres>::new("SELECT sid FROM roles WHERE TRUE");
-                for t in covering_trigrams(s) {
-                    probe
-                        .push(" AND name_key ILIKE ")
-                        .push_bind(format!("%{}%", like_escape(&t)))
-                        .push(" ESCAPE E'\\\\'");
+                // Each arm is scoped to one owner: the caller's through the trigram index that
+                // leads with the organization, the built-ins' through roles_in_order; and a
+                // role-SID prefix is looked up in each owner's SID range. No other
+                // organization's roles are visited.
+                let trigrams: Vec<String> = covering_trigrams(s)
+                    .iter()
+                    .map(|t| format!("%{}%", like_escape(t)))
+                    .collect();
+                let mut probe = QueryBuilder::<Postgres>::new("SELECT sid FROM (");
+                for (i, owner) in [None, Some(org.as_str())].into_iter().enumerate() {
+                    if i > 0 {
+                        probe.push(" UNION ALL ");
+                    }
+                    probe.push("(SELECT sid FROM roles WHERE ");
+                    match owner {
+                        None => probe.push("org_sid IS NULL"),
+                        Some(o) => probe.push("org_sid = ").push_bind(o),
+                    };
+                    // The built-ins' arm tests `(name_key || '')`, which no index serves: else
+                    // a generic plan may AND the organization-less trigram lookup (every
+                    // organization's names) with `org_sid IS NULL`.
+                    let column = match owner {
+                        None => " AND (name_key || '') ILIKE ",
+                        Some(_) => " AND name_key ILIKE ",
+                    };
+                    for t in &trigrams {
+                        probe
+                            .push(column)
+                            .push_bind(t.clone())
+                            .push(" ESCAPE E'\\\\'");
+                    }
+                    probe.push(")");
+                    if let Some((low, high)) = sid_prefix_range(s) {
+                        probe.push(" UNION ALL (SELECT sid FROM roles WHERE ");
+                        match owner {
+                            None => probe.push("org_sid IS NULL"),
+                            Some(o) => probe.push("org_sid = ").push_bind(o),
+                        };
+                        probe
+                            .push(" AND sid >= ")
+                            .push_bind(low)
+                            .push(" AND sid < ")
+                            .push_bind(high)
+                            .push(")");
+                    }
                 }
-                probe.push(" LIMIT ").push_bind(RARE_MATCHES + 1);
+                probe
+                    .push(") AS candidates LIMIT ")
+                    .push_bind(RARE_MATCHES + 1);
                 let sids: Vec<String> = probe
                     .build_query_scalar()
                     .fetch_all(&self.pool)
@@ -882,31 +1000,68 @@ impl Store for PgStore {
                 q.push(ROLE_COLUMNS);
                 q.push(", name_key FROM roles WHERE (org_sid IS NULL OR org_sid = ")
                     .push_bind(org.as_str())
-                    .push(") AND (sid = ANY(")
+                    .push(") AND sid = ANY(")
                     .push_bind(sids)
                     .push(")");
-                push_sid_range_or(&mut q, search);
+                // The candidates' check. Its SID range is on `(sid || '')`, which no index
+                // serves: the plan must start from the candidates, never from every
+                // organization's SID range.
+                q.push(" AND ((name_key || '') ILIKE ")
+                    .push_bind(format!("%{}%", like_escape(search)))
+                    .push(" ESCAPE E'\\\\'");
+                if let Some((low, high)) = sid_prefix_range(search) {
+                    q.push(" OR ((sid || '') COLLATE \"C\" >= ")
+                        .push_bind(low)
+                        .push(" AND (sid || '') COLLATE \"C\" < ")
+                        .push_bind(high)
+                        .push(")");
+                }
                 q.push(")");
-                push_search_scan(&mut q, search);
                 push_role_filters(&mut q, filter);
                 desc = push_role_page(&mut q, cursor, limit);
             }
             None => {
                 desc = cursor.is_some_and(|c| c.direction == Direction::Previous);
                 q = QueryBuilder::<Postgres>::new("SELECT * FROM (");
-                push_role_arm(&mut q, None, filter, cursor, limit);
-                q.push(" UNION ALL ");
-                push_role_arm(&mut q, Some(org.as_str()), filter, cursor, limit);
+                match filter.resource_types.as_deref() {
+                    Some(types) if !types.is_empty() && types.len() <= TYPED_ARMS_MAX_TYPES => {
+                        // A role with several of the types comes once per type: duplicates
+                        // are adjacent in the order, dropped below.
+                        let mut first = true;
+                        for owner in ["", org.as_str()] {
+                            for t in types {
+                                if !first {
+                                    q.push(" UNION ALL ");
+                                }
+                                first = false;
+                                push_typed_arm(&mut q, owner, t, filter, cursor, limit);
+                            }
+                        }
+                    }
+                    _ => {
+                        push_role_arm(&mut q, None, filter, cursor, limit);
+                        q.push(" UNION ALL ");
+                        push_role_arm(&mut q, Some(org.as_str()), filter, cursor, limit);
+                    }
+                }
+                let fetch = match filter.resource_types.as_deref() {
+                    Some(types) if types.len() <= TYPED_ARMS_MAX_TYPES => {
+                        limit.saturating_mul(types.len().max(1) as i64)
+                    }
+                    _ => limit,
+                };
                 q.push(if desc {
                     ") AS visible ORDER BY name_key DESC, sid DESC"
                 } else {
                     ") AS visible ORDER BY name_key, sid"
                 });
-                q.push(" LIMIT ").push_bind(limit);
+                q.push(" LIMIT ").push_bind(fetch);
             }
         }
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
         let mut roles = rows.iter().map(rows::role).collect::<Result<Vec<_>>>()?;
+        roles.dedup_by(|a, b| a.sid == b.sid);
+        roles.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         if desc {
             roles.reverse();
         }
@@ -1154,6 +1309,11 @@ impl Store for PgStore {
         actor: &Actor,
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // An import writes as many rows as it is given: not bounded by the statement timeout.
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         bump(&mut tx, ROLES_REVISION).await?;
         let mut count = 0u64;
         while let Some(batch) = batches()? {
@@ -1167,10 +1327,19 @@ impl Store for PgStore {
         // search 3.4 -> 0.9 ms), and refresh the planner's statistics. Both only speed things
         // up (an engine without them, or a user who may not run them, imports all the same).
         for maintenance in [
-            "SELECT gin_clean_pending_list('roles_by_name_trigram'::regclass)",
+            "SELECT gin_clean_pending_list('roles_by_org_trigram'::regclass)",
+            "SELECT gin_clean_pending_list('roles_by_org_resource_types'::regclass)",
             "ANALYZE roles",
         ] {
-            if let Err(e) = sqlx::query(maintenance).execute(&self.pool).await {
+            let done = async {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SET LOCAL statement_timeout = 0")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(maintenance).execute(&mut *tx).await?;
+                tx.commit().await
+            };
+            if let Err(e) = done.await {
                 tracing::warn!(error = %e, maintenance, "after the import");
             }
         }

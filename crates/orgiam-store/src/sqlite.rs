@@ -32,6 +32,65 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The most time one listing's statements may run (see [`crate::StoreOptions`]).
+    statement_timeout: Option<Duration>,
+}
+
+/// SQLite VM instructions between two looks at the clock by a listing's progress handler
+/// (a few microseconds of work; the clock read costs ~25 ns).
+const BUDGET_CHECK_OPS: i32 = 1000;
+
+/// A statement budget installed on one connection: a progress handler that interrupts the
+/// running statement once its deadline has passed, and notes that it did.
+struct Budget {
+    fired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Budget {
+    /// Installs the handler (nothing when there is no timeout).
+    async fn start(conn: &mut sqlx::SqliteConnection, timeout: Option<Duration>) -> Result<Self> {
+        let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(timeout) = timeout {
+            let deadline = std::time::Instant::now() + timeout;
+            let flag = fired.clone();
+            conn.lock_handle()
+                .await
+                .map_err(db_error)?
+                .set_progress_handler(BUDGET_CHECK_OPS, move || {
+                    let within = std::time::Instant::now() < deadline;
+                    if !within {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    within
+                });
+        }
+        Ok(Self { fired })
+    }
+
+    /// Removes the handler and turns an interrupted statement's error into
+    /// [`Error::Overloaded`]. A connection whose handler cannot be removed is closed.
+    async fn finish<T>(
+        self,
+        mut conn: sqlx::pool::PoolConnection<Sqlite>,
+        result: Result<T>,
+    ) -> Result<T> {
+        let removed = match conn.lock_handle().await {
+            Ok(mut handle) => {
+                handle.remove_progress_handler();
+                true
+            }
+            Err(_) => false,
+        };
+        if !removed {
+            drop(conn.detach());
+        }
+        match result {
+            Err(e) if self.fired.load(std::sync::atomic::Ordering::Relaxed) => {
+                Err(Error::Overloaded(e.to_string()))
+            }
+            other => other,
+        }
+    }
 }
 
 /// The file path of a `sqlite://` URL, if it names one.
@@ -46,12 +105,12 @@ fn file_path(url: &str) -> Option<&str> {
 impl SqliteStore {
     /// Opens (creating the file and its folder if needed) and migrates.
     pub async fn connect(url: &str) -> Result<Self> {
-        Self::open(url, OpenMode::Create).await
+        Self::open(url, OpenMode::Create, &crate::StoreOptions::default()).await
     }
 
     /// Opens the file as `mode` says: only [`OpenMode::Create`] makes a missing file (and its
     /// folder); only [`OpenMode::Existing`] leaves the schema as it is (and checks it).
-    pub async fn open(url: &str, mode: OpenMode) -> Result<Self> {
+    pub async fn open(url: &str, mode: OpenMode, store: &crate::StoreOptions) -> Result<Self> {
         let path = file_path(url).map(std::path::Path::new);
         if let Some(path) = path {
             if mode == OpenMode::Create {
@@ -90,7 +149,10 @@ impl SqliteStore {
             .map_err(|e| Error::Unavailable(format!("cannot open: {}", connect_cause(&e))))?;
         check_schema(applied_migrations(&pool).await?.as_deref(), &MIGRATOR, mode)?;
         if mode == OpenMode::Existing {
-            return Ok(Self { pool });
+            return Ok(Self {
+                pool,
+                statement_timeout: store.statement_timeout,
+            });
         }
         // SQLite has no advisory lock: processes starting together on one file race to apply
         // a migration. Each runs in a transaction, so the loser's fails whole ("table already
@@ -109,7 +171,10 @@ impl SqliteStore {
                 }
             }
         }
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            statement_timeout: store.statement_timeout,
+        })
     }
 }
 
@@ -323,7 +388,11 @@ fn push_role_conditions<'a>(
         q.push(" AND product_group = ").push_bind(group.as_str());
     }
     if let Some(types) = &filter.resource_types {
-        q.push(" AND EXISTS (SELECT 1 FROM json_each(roles.resource_types) WHERE value IN (");
+        // A primary-key probe of the resource-type index per type asked for.
+        q.push(
+            " AND EXISTS (SELECT 1 FROM role_resource_types WHERE rt_org = coalesce(roles.org_sid, '') \
+             AND rt_name_key = roles.name_key AND rt_sid = roles.sid AND rt_type IN (",
+        );
         let mut sep = q.separated(", ");
         for t in types {
             sep.push_bind(t.as_str());
@@ -377,6 +446,49 @@ fn push_role_arm<'a>(
         push_search_scan(q, search);
     }
     push_role_conditions(q, filter, cursor);
+}
+
+/// A listing filtered by at most this many resource types walks the resource-type index, one
+/// arm per (owner, type); more are checked row by row on the name-ordered walk (with an index
+/// probe each).
+const TYPED_ARMS_MAX_TYPES: usize = 8;
+
+/// One arm of a listing filtered by resource type: the rows of one owner (`''` for built-in
+/// roles) that have resource type `rtype`, walked in name order through the resource-type
+/// index, so a type no role has costs one probe, and a page stops at its limit. The arm's
+/// `name_key` and `sid` come from the index, so the compound's ORDER BY needs no sort.
+fn push_typed_arm<'a>(
+    q: &mut QueryBuilder<'a, Sqlite>,
+    owner: &'a str,
+    rtype: &'a str,
+    filter: &'a RoleFilter,
+    cursor: Option<&'a Cursor>,
+) {
+    q.push(
+        "SELECT rt_sid AS sid, org_sid, friendly_name, external_description, product_group, \
+         product_group_name, lowest_level, policy, resource_types, date_created, date_updated, \
+         rt_name_key AS name_key FROM role_resource_types CROSS JOIN roles ON roles.sid = rt_sid \
+         WHERE rt_org = ",
+    );
+    q.push_bind(owner).push(" AND rt_type = ").push_bind(rtype);
+    if let Some(search) = &filter.search {
+        push_search_scan(q, search);
+    }
+    if let Some(group) = &filter.product_group {
+        q.push(" AND product_group = ").push_bind(group.as_str());
+    }
+    if let Some(c) = cursor {
+        let desc = c.direction == Direction::Previous;
+        q.push(if desc {
+            " AND (rt_name_key, rt_sid) < ("
+        } else {
+            " AND (rt_name_key, rt_sid) > ("
+        });
+        q.push_bind(c.key.first().map_or("", String::as_str));
+        q.push(", ");
+        q.push_bind(c.key.get(1).map_or("", String::as_str));
+        q.push(")");
+    }
 }
 
 const FTS_TERMS: usize = 4;
@@ -822,71 +934,10 @@ impl Store for SqliteStore {
         cursor: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<Role>> {
-        let limit = i64::from(limit);
-        // Names are compared lower-cased (Unicode rules), whatever the caller passed.
-        let lowered = RoleFilter {
-            search: filter.search.as_deref().map(str::to_lowercase),
-            ..filter.clone()
-        };
-        let filter = &lowered;
-        // A rare search: its few matches come from the trigram index and are sorted. Otherwise
-        // walk each owner's rows in name order until the page is full.
-        // The trigram index is asked once: up to RARE_MATCHES + 1 candidate rows. If that many
-        // came back the search is taken as common; else its matches are among these.
-        let rare: Option<(&str, Vec<i64>)> = match filter.search.as_deref() {
-            Some(s) if s.chars().count() >= TRIGRAM => {
-                // Candidates: names containing every covering trigram (an AND of a third of the
-                // trigrams skips through the index faster than a phrase of all of them, and
-                // needs no positions). LIKE keeps the matches among them (below).
-                let ids: Vec<i64> = sqlx::query_scalar(
-                    "SELECT rowid FROM roles_search WHERE roles_search MATCH ? LIMIT ?",
-                )
-                .bind(fts_trigrams(s))
-                .bind(RARE_MATCHES + 1)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_error)?;
-                (ids.len() as i64 <= RARE_MATCHES).then_some((s, ids))
-            }
-            _ => None,
-        };
-        let mut q;
-        let desc;
-        match rare {
-            Some((search, ids)) => {
-                // CROSS JOIN keeps SQLite driving from the few matches (rowid lookups) rather
-                // than walking the organization's rows in name order.
-                q = QueryBuilder::<Sqlite>::new("SELECT ");
-                q.push(ROLE_COLUMNS);
-                q.push(" FROM (SELECT value AS rid FROM json_each(")
-                    .push_bind(json(&ids)?)
-                    .push(")");
-                if let Some((low, high)) = sid_prefix_range(search) {
-                    q.push(" UNION SELECT rowid FROM roles WHERE sid >= ")
-                        .push_bind(low)
-                        .push(" AND sid < ")
-                        .push_bind(high);
-                }
-                q.push(") AS m CROSS JOIN roles ON roles.rowid = m.rid WHERE (org_sid IS NULL OR org_sid = ")
-                    .push_bind(org.as_str())
-                    .push(")");
-                push_search_scan(&mut q, search);
-                desc = push_role_rest(&mut q, filter, cursor, limit);
-            }
-            None => {
-                q = QueryBuilder::<Sqlite>::new("");
-                push_role_arm(&mut q, None, filter, cursor);
-                q.push(" UNION ALL ");
-                push_role_arm(&mut q, Some(org.as_str()), filter, cursor);
-                desc = push_role_order(&mut q, cursor, limit);
-            }
-        }
-        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut roles = rows.iter().map(rows::role).collect::<Result<Vec<_>>>()?;
-        if desc {
-            roles.reverse();
-        }
-        Ok(roles)
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let budget = Budget::start(&mut conn, self.statement_timeout).await?;
+        let result = list_roles_on(&mut conn, org, filter, cursor, limit).await;
+        budget.finish(conn, result).await
     }
 
     async fn role(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>> {
@@ -1085,30 +1136,10 @@ impl Store for SqliteStore {
         cursor: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<Assignment>> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE org_sid = "
-        ));
-        q.push_bind(org.as_str());
-        for (column, value) in [
-            ("identity", &filter.identity),
-            ("scope", &filter.scope),
-            ("resource_type", &filter.resource_type),
-            ("resource_id", &filter.resource_id),
-        ] {
-            if let Some(v) = value {
-                q.push(format!(" AND {column} = ")).push_bind(v.as_str());
-            }
-        }
-        let desc = push_sid_keyset(&mut q, cursor, limit);
-        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut out = rows
-            .iter()
-            .map(rows::assignment)
-            .collect::<Result<Vec<_>>>()?;
-        if desc {
-            out.reverse();
-        }
-        Ok(out)
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let budget = Budget::start(&mut conn, self.statement_timeout).await?;
+        let result = list_assignments_on(&mut conn, org, filter, cursor, limit).await;
+        budget.finish(conn, result).await
     }
 
     async fn import_roles(
@@ -1160,45 +1191,215 @@ impl Store for SqliteStore {
         cursor: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<(i64, AuditEvent)>> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE (org_sid IS NULL OR org_sid = "
-        ));
-        q.push_bind(org.as_str()).push(")");
-        for (column, value) in [
-            ("action", &filter.action),
-            ("actor", &filter.actor),
-            ("target", &filter.target),
-        ] {
-            if let Some(v) = value {
-                q.push(format!(" AND {column} = ")).push_bind(v.as_str());
-            }
-        }
-        if let Some(t) = filter.since {
-            q.push(" AND date_created >= ").push_bind(t);
-        }
-        if let Some(t) = filter.until {
-            q.push(" AND date_created < ").push_bind(t);
-        }
-        // Newest first: "after" the cursor means older (a smaller seq).
-        let back = cursor.is_some_and(|c| c.direction == Direction::Previous);
-        if let Some(c) = cursor {
-            let seq: i64 = c.key.first().and_then(|k| k.parse().ok()).unwrap_or(0);
-            q.push(if back { " AND seq > " } else { " AND seq < " })
-                .push_bind(seq);
-        }
-        q.push(if back {
-            " ORDER BY seq ASC"
-        } else {
-            " ORDER BY seq DESC"
-        });
-        q.push(" LIMIT ").push_bind(i64::from(limit));
-        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut out = rows.iter().map(rows::event).collect::<Result<Vec<_>>>()?;
-        if back {
-            out.reverse();
-        }
-        Ok(out)
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let budget = Budget::start(&mut conn, self.statement_timeout).await?;
+        let result = list_audit_events_on(&mut conn, org, filter, cursor, limit).await;
+        budget.finish(conn, result).await
     }
+}
+
+/// The body of `Store::list_roles`, on a connection carrying the statement budget.
+async fn list_roles_on(
+    conn: &mut sqlx::SqliteConnection,
+    org: &OrgSid,
+    filter: &RoleFilter,
+    cursor: Option<&Cursor>,
+    limit: u32,
+) -> Result<Vec<Role>> {
+    let limit = i64::from(limit);
+    // Names are compared lower-cased (Unicode rules), whatever the caller passed.
+    let lowered = RoleFilter {
+        search: filter.search.as_deref().map(str::to_lowercase),
+        ..filter.clone()
+    };
+    let filter = &lowered;
+    // A rare search: its few matches come from the trigram index and are sorted. Otherwise
+    // walk each owner's rows in name order until the page is full.
+    // The trigram index is asked once: up to RARE_MATCHES + 1 candidate rows. If that many
+    // came back the search is taken as common; else its matches are among these.
+    let rare: Option<(&str, Vec<i64>)> = match filter.search.as_deref() {
+        Some(s) if s.chars().count() >= TRIGRAM => {
+            // Candidates: names containing every covering trigram (an AND of a third of the
+            // trigrams skips through the index faster than a phrase of all of them, and
+            // needs no positions). LIKE keeps the matches among them (below).
+            // Only the built-ins' and the caller's ranges of the index's keys are read
+            // (keys are `organization number * 2^40 + rowid`, built-ins number 0; see
+            // migration 0005), and a role-SID prefix is looked up in the caller's
+            // SID range: no other organization's roles are visited.
+            let mut probe = QueryBuilder::<Sqlite>::new(
+                "SELECT rid FROM (SELECT rowid - (rowid / 1099511627776) * 1099511627776 AS rid \
+                     FROM roles_search WHERE roles_search MATCH ",
+            );
+            let terms = fts_trigrams(s);
+            probe
+                    .push_bind(terms.clone())
+                    .push(" AND rowid BETWEEN 0 AND 1099511627775")
+                    .push(" UNION ALL SELECT rowid - (rowid / 1099511627776) * 1099511627776 \
+                          FROM roles_search WHERE roles_search MATCH ")
+                    .push_bind(terms)
+                    .push(" AND rowid BETWEEN ")
+                    .push("(SELECT num * 1099511627776 FROM org_numbers WHERE org_sid = ")
+                    .push_bind(org.as_str())
+                    .push(") AND (SELECT num * 1099511627776 + 1099511627775 FROM org_numbers WHERE org_sid = ")
+                    .push_bind(org.as_str())
+                    .push(")");
+            if let Some((low, high)) = sid_prefix_range(s) {
+                probe
+                    .push(" UNION ALL SELECT rowid FROM roles WHERE org_sid IS NULL AND sid >= ")
+                    .push_bind(low.clone())
+                    .push(" AND sid < ")
+                    .push_bind(high.clone())
+                    .push(" UNION ALL SELECT rowid FROM roles WHERE org_sid = ")
+                    .push_bind(org.as_str())
+                    .push(" AND sid >= ")
+                    .push_bind(low)
+                    .push(" AND sid < ")
+                    .push_bind(high);
+            }
+            probe.push(") LIMIT ").push_bind(RARE_MATCHES + 1);
+            let ids: Vec<i64> = probe
+                .build_query_scalar()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+            (ids.len() as i64 <= RARE_MATCHES).then_some((s, ids))
+        }
+        _ => None,
+    };
+    let mut q;
+    let desc;
+    match rare {
+        Some((search, ids)) => {
+            // CROSS JOIN keeps SQLite driving from the few matches (rowid lookups) rather
+            // than walking the organization's rows in name order.
+            q = QueryBuilder::<Sqlite>::new("SELECT ");
+            q.push(ROLE_COLUMNS);
+            q.push(" FROM (SELECT DISTINCT value AS rid FROM json_each(")
+                .push_bind(json(&ids)?)
+                .push(")");
+            q.push(") AS m CROSS JOIN roles ON roles.rowid = m.rid WHERE (org_sid IS NULL OR org_sid = ")
+                    .push_bind(org.as_str())
+                    .push(")");
+            push_search_scan(&mut q, search);
+            desc = push_role_rest(&mut q, filter, cursor, limit);
+        }
+        None => match filter.resource_types.as_deref() {
+            Some(types) if !types.is_empty() && types.len() <= TYPED_ARMS_MAX_TYPES => {
+                // A role with several of the types comes once per type: up to that many
+                // times the rows, duplicates adjacent in the order, dropped below.
+                q = QueryBuilder::<Sqlite>::new("");
+                let mut first = true;
+                for owner in ["", org.as_str()] {
+                    for t in types {
+                        if !first {
+                            q.push(" UNION ALL ");
+                        }
+                        first = false;
+                        push_typed_arm(&mut q, owner, t, filter, cursor);
+                    }
+                }
+                let fetch = limit.saturating_mul(types.len() as i64);
+                desc = push_role_order(&mut q, cursor, fetch);
+            }
+            _ => {
+                q = QueryBuilder::<Sqlite>::new("");
+                push_role_arm(&mut q, None, filter, cursor);
+                q.push(" UNION ALL ");
+                push_role_arm(&mut q, Some(org.as_str()), filter, cursor);
+                desc = push_role_order(&mut q, cursor, limit);
+            }
+        },
+    }
+    let rows = q.build().fetch_all(&mut *conn).await.map_err(db_error)?;
+    let mut roles = rows.iter().map(rows::role).collect::<Result<Vec<_>>>()?;
+    roles.dedup_by(|a, b| a.sid == b.sid);
+    roles.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if desc {
+        roles.reverse();
+    }
+    Ok(roles)
+}
+
+/// The body of `Store::list_assignments`, on a connection carrying the statement budget.
+async fn list_assignments_on(
+    conn: &mut sqlx::SqliteConnection,
+    org: &OrgSid,
+    filter: &AssignmentFilter,
+    cursor: Option<&Cursor>,
+    limit: u32,
+) -> Result<Vec<Assignment>> {
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE org_sid = "
+    ));
+    q.push_bind(org.as_str());
+    for (column, value) in [
+        ("identity", &filter.identity),
+        ("scope", &filter.scope),
+        ("resource_type", &filter.resource_type),
+        ("resource_id", &filter.resource_id),
+    ] {
+        if let Some(v) = value {
+            q.push(format!(" AND {column} = ")).push_bind(v.as_str());
+        }
+    }
+    let desc = push_sid_keyset(&mut q, cursor, limit);
+    let rows = q.build().fetch_all(&mut *conn).await.map_err(db_error)?;
+    let mut out = rows
+        .iter()
+        .map(rows::assignment)
+        .collect::<Result<Vec<_>>>()?;
+    if desc {
+        out.reverse();
+    }
+    Ok(out)
+}
+
+/// The body of `Store::list_audit_events`, on a connection carrying the statement budget.
+async fn list_audit_events_on(
+    conn: &mut sqlx::SqliteConnection,
+    org: &OrgSid,
+    filter: &AuditFilter,
+    cursor: Option<&Cursor>,
+    limit: u32,
+) -> Result<Vec<(i64, AuditEvent)>> {
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE (org_sid IS NULL OR org_sid = "
+    ));
+    q.push_bind(org.as_str()).push(")");
+    for (column, value) in [
+        ("action", &filter.action),
+        ("actor", &filter.actor),
+        ("target", &filter.target),
+    ] {
+        if let Some(v) = value {
+            q.push(format!(" AND {column} = ")).push_bind(v.as_str());
+        }
+    }
+    if let Some(t) = filter.since {
+        q.push(" AND date_created >= ").push_bind(t);
+    }
+    if let Some(t) = filter.until {
+        q.push(" AND date_created < ").push_bind(t);
+    }
+    // Newest first: "after" the cursor means older (a smaller seq).
+    let back = cursor.is_some_and(|c| c.direction == Direction::Previous);
+    if let Some(c) = cursor {
+        let seq: i64 = c.key.first().and_then(|k| k.parse().ok()).unwrap_or(0);
+        q.push(if back { " AND seq > " } else { " AND seq < " })
+            .push_bind(seq);
+    }
+    q.push(if back {
+        " ORDER BY seq ASC"
+    } else {
+        " ORDER BY seq DESC"
+    });
+    q.push(" LIMIT ").push_bind(i64::from(limit));
+    let rows = q.build().fetch_all(&mut *conn).await.map_err(db_error)?;
+    let mut out = rows.iter().map(rows::event).collect::<Result<Vec<_>>>()?;
+    if back {
+        out.reverse();
+    }
+    Ok(out)
 }
 
 /// The import's transaction, on the connection given its large page cache.
@@ -1220,23 +1421,21 @@ async fn import_roles_on(
     // index page again and again (with its allocations, a third of an import). Instead the
     // rows are staged in a temporary table (appends; a temporary file, not memory, holds it)
     // and moved into `roles` by one INSERT … SELECT, which copies each page once; the search
-    // index's insert trigger is taken off within this transaction (no other writer can start,
-    // and readers never see the gap), the new rows are indexed by one statement too, and the
-    // trigger is put back as it was. 1,000,000 roles: ~31 s → ~19-21 s (52k roles/s).
-    let trigger: String = sqlx::query_scalar(
-        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'roles_search_insert'",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_error)?;
+    // index's insert trigger stands aside while a marker row in `meta` exists, which this
+    // transaction writes first and deletes before committing (no other writer can start, and
+    // readers never see it), and the new rows are indexed by one statement too.
+    // 1,000,000 roles: ~31 s → ~19-21 s (52k roles/s).
     let last_rowid: i64 = sqlx::query_scalar("SELECT coalesce(max(rowid), 0) FROM roles")
         .fetch_one(&mut *tx)
         .await
         .map_err(db_error)?;
-    sqlx::query("DROP TRIGGER roles_search_insert")
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('import_defers_search_index', x'') \
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
     bump(&mut tx, ROLES_REVISION).await?;
     sqlx::query(&format!(
         "CREATE TEMP TABLE import_staging AS SELECT {STAGED_COLUMNS} FROM roles WHERE 0"
@@ -1260,13 +1459,16 @@ async fn import_roles_on(
         .await
         .map_err(db_error)?;
     sqlx::query(
-        "INSERT INTO roles_search (rowid, name_key) SELECT rowid, name_key FROM roles WHERE rowid > ?",
+        "INSERT INTO roles_search (rowid, name_key) \
+         SELECT (SELECT num FROM org_numbers WHERE org_sid = ?) * 1099511627776 + rowid, name_key \
+         FROM roles WHERE rowid > ?",
     )
+    .bind(org.as_str())
     .bind(last_rowid)
     .execute(&mut *tx)
     .await
     .map_err(db_error)?;
-    sqlx::query(&trigger)
+    sqlx::query("DELETE FROM meta WHERE key = 'import_defers_search_index'")
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;

@@ -123,6 +123,8 @@ struct Settings {
     api_burst: u32,
     /// Keep rendered role pages in memory.
     role_page_cache: bool,
+    /// The most time one request's queries may run (0 = no bound); over it: 503, code 20503.
+    statement_timeout_ms: u64,
 }
 
 /// Settings read from `ORGIAM_<NAME>` besides the flags' own variables.
@@ -137,6 +139,7 @@ const ENV_SETTINGS: &[&str] = &[
     "api_rate_per_second",
     "api_burst",
     "role_page_cache",
+    "statement_timeout_ms",
 ];
 
 impl Default for Settings {
@@ -157,6 +160,7 @@ impl Default for Settings {
             api_rate_per_second: l.api_rate.per_second,
             api_burst: l.api_rate.burst,
             role_page_cache: true,
+            statement_timeout_ms: orgiam_store::DEFAULT_STATEMENT_TIMEOUT.as_millis() as u64,
         }
     }
 }
@@ -354,7 +358,13 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
     } else {
         OpenMode::Create
     };
-    let store: std::sync::Arc<dyn Store> = orgiam_store::open(&url, mode).await.map_err(fail)?;
+    let store_options = orgiam_store::StoreOptions {
+        statement_timeout: (settings.statement_timeout_ms > 0)
+            .then(|| Duration::from_millis(settings.statement_timeout_ms)),
+    };
+    let store: std::sync::Arc<dyn Store> = orgiam_store::open_with(&url, mode, &store_options)
+        .await
+        .map_err(fail)?;
     let bootstrapped = bootstrap::bootstrap(store.as_ref()).await.map_err(fail)?;
     let config = ServerConfig {
         listen,

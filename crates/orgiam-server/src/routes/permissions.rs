@@ -60,7 +60,7 @@ pub async fn list(
     };
     let req = PageRequest::parse(&params, 50, 100, &state.pages, &binding)?;
     // The expansion is sorted by permission string: a keyset over it is a binary search.
-    let all = role_permissions(&state, &role);
+    let all = role_permissions(&state, &role).await?;
     let limit = req.fetch_limit() as usize;
     let rows: Vec<CatalogPermission> = match &req.cursor {
         None => all.iter().take(limit).cloned().collect(),

@@ -16,7 +16,7 @@ use orgiam_domain::{Error, time_fmt};
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json, json_bytes};
 use crate::list::{LinkBase, Links, Page, PageRequest, Params};
-use crate::state::{AppState, State as ServerState};
+use crate::state::AppState;
 
 const PATH: &str = "/v2/Organizations/Roles";
 const MAX_SEARCH_LEN: usize = 256;
@@ -105,12 +105,38 @@ fn view<'a>(role: &'a Role, expanded: Option<&'a [CatalogPermission]>) -> RoleVi
     }
 }
 
-/// The permissions a role grants: precomputed for built-in roles, resolved for custom ones.
-pub fn role_permissions(state: &ServerState, role: &Role) -> Arc<[CatalogPermission]> {
-    match (&role.org, state.builtin_permissions.get(&role.sid)) {
-        (None, Some(p)) => p.clone(),
-        _ => state.catalog.expand(&role.policy).into(),
+/// Custom roles with more patterns than this are expanded on the blocking pool, not on an
+/// async worker (a few microseconds below it).
+const INLINE_EXPANSION_PATTERNS: usize = 32;
+
+/// The permissions a role grants: precomputed for built-in roles; for custom ones computed
+/// once per roles revision (linear in the policy, see `Catalog::expand`) and cached, large
+/// policies off the async workers.
+pub async fn role_permissions(
+    state: &AppState,
+    role: &Role,
+) -> Result<Arc<[CatalogPermission]>, Error> {
+    if role.org.is_none()
+        && let Some(p) = state.builtin_permissions.get(&role.sid)
+    {
+        return Ok(p.clone());
     }
+    if let Some(p) = state.custom_permissions.get(&role.sid) {
+        return Ok(p);
+    }
+    let size = role.policy.allow.len() + role.policy.deny.as_ref().map_or(0, Vec::len);
+    let expanded: Arc<[CatalogPermission]> = if size <= INLINE_EXPANSION_PATTERNS {
+        state.catalog.expand(&role.policy).into()
+    } else {
+        let (state, policy) = (state.clone(), role.policy.clone());
+        tokio::task::spawn_blocking(move || state.catalog.expand(&policy).into())
+            .await
+            .map_err(Error::internal)?
+    };
+    state
+        .custom_permissions
+        .insert(role.sid.clone(), expanded.clone());
+    Ok(expanded)
 }
 
 /// The parsed filters of a role listing, with their canonical form for page-token binding.
@@ -200,11 +226,13 @@ pub async fn list(
     );
     let key_of = |r: &Role| vec![Role::name_key(&r.friendly_name), r.sid.to_string()];
     let page = Page::build(&req, rows, key_of, "roles", &links, &state.pages, &binding)?;
-    let expanded: Vec<Option<Arc<[CatalogPermission]>>> = page
-        .rows
-        .iter()
-        .map(|r| expand.then(|| role_permissions(&state, r)))
-        .collect();
+    let mut expanded: Vec<Option<Arc<[CatalogPermission]>>> = Vec::with_capacity(page.rows.len());
+    for r in &page.rows {
+        expanded.push(match expand {
+            true => Some(role_permissions(&state, r).await?),
+            false => None,
+        });
+    }
     let views: Vec<RoleView<'_>> = page
         .rows
         .iter()
@@ -233,6 +261,9 @@ pub async fn fetch(
         .role(&caller.org, &sid)
         .await?
         .ok_or_else(|| Error::not_found(format!("Role {sid} was not found")))?;
-    let expanded = expand.then(|| role_permissions(&state, &role));
+    let expanded = match expand {
+        true => Some(role_permissions(&state, &role).await?),
+        false => None,
+    };
     Ok(json(StatusCode::OK, &view(&role, expanded.as_deref())))
 }

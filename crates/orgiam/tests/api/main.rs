@@ -8,6 +8,7 @@ mod agreement;
 mod assignments;
 mod auth;
 mod cli;
+mod costs;
 mod crash;
 mod helpers;
 mod hostile;
