@@ -48,6 +48,8 @@ async fn a_full_flow_at_trace_level_logs_no_secret() {
             .expect("secret")
             .to_owned(),
     );
+    // The server sees changes made by the CLI within its poll interval (250 ms).
+    tokio::time::sleep(std::time::Duration::from_millis(750)).await;
 
     let mut tokens = Vec::new();
     let mut headers = Vec::new();
