@@ -142,6 +142,9 @@ pub struct App {
     pub access_token_ttl: i64,
     pub date_created: i64,
     pub date_updated: i64,
+    /// Tokens issued (`iat`) before this instant (Unix seconds) are refused: moved forward
+    /// when the app is disabled or deleted and when its secret is rotated with no grace.
+    pub tokens_valid_after: i64,
     /// At most two live secrets.
     pub secrets: Vec<SecretRecord>,
 }
@@ -306,6 +309,9 @@ pub struct AuditFilter {
     pub since: Option<i64>,
     /// Unix seconds, exclusive.
     pub until: Option<i64>,
+    /// Also the install-wide events (no organization, e.g. `key.rotated`): the operator's
+    /// view, through the command line. Never set for a tenant.
+    pub install_wide: bool,
 }
 
 /// Audit actions.
@@ -319,4 +325,27 @@ pub mod actions {
     pub const ROLE_ASSIGNMENT_CREATED: &str = "role_assignment.created";
     pub const ROLE_ASSIGNMENT_DELETED: &str = "role_assignment.deleted";
     pub const ROLES_IMPORTED: &str = "roles.imported";
+    pub const ORG_CREATED: &str = "org.created";
+    pub const ACCOUNT_CREATED: &str = "account.created";
+    pub const USER_CREATED: &str = "user.created";
+    pub const APP_UPDATED: &str = "app.updated";
+    pub const ROLE_DELETED: &str = "role.deleted";
+
+    /// Every action orgiam writes (what `orgiam audit --action` accepts).
+    pub const ALL: &[&str] = &[
+        APP_CREATED,
+        APP_DISABLED,
+        APP_ENABLED,
+        APP_DELETED,
+        APP_SECRET_ROTATED,
+        APP_UPDATED,
+        KEY_ROTATED,
+        ROLE_ASSIGNMENT_CREATED,
+        ROLE_ASSIGNMENT_DELETED,
+        ROLES_IMPORTED,
+        ROLE_DELETED,
+        ORG_CREATED,
+        ACCOUNT_CREATED,
+        USER_CREATED,
+    ];
 }

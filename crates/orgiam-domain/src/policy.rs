@@ -136,6 +136,15 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether `self`, replacing `before`, may take away something `before` gave: an allow
+    /// pattern dropped or a deny pattern added (compared as written, so a rewrite that keeps
+    /// the same meaning in other words counts as narrowing; that errs on the safe side).
+    pub fn narrows(&self, before: &Policy) -> bool {
+        let deny = |p: &Policy| p.deny.clone().unwrap_or_default();
+        before.allow.iter().any(|a| !self.allow.contains(a))
+            || deny(self).iter().any(|d| !deny(before).contains(d))
+    }
+
     /// Deny wins; nothing allowed means denied.
     pub fn allows(&self, perm: &Permission) -> bool {
         let denied = self
@@ -248,6 +257,20 @@ mod tests {
     }
     fn pat(s: &str) -> Pattern {
         Pattern::parse(s).expect("valid pattern")
+    }
+
+    #[test]
+    fn narrowing_is_a_dropped_allow_or_an_added_deny() {
+        let p = |allow: &[&str], deny: &[&str]| Policy {
+            allow: allow.iter().map(|s| pat(s)).collect(),
+            deny: (!deny.is_empty()).then(|| deny.iter().map(|s| pat(s)).collect()),
+        };
+        let base = p(&["/twilio/iam/*"], &[]);
+        assert!(!p(&["/twilio/iam/*", "/twilio/voice/*"], &[]).narrows(&base));
+        assert!(!base.narrows(&base));
+        assert!(p(&["/twilio/voice/*"], &[]).narrows(&base));
+        assert!(p(&["/twilio/iam/*"], &["/twilio/iam/roles/list"]).narrows(&base));
+        assert!(!base.narrows(&p(&["/twilio/iam/*"], &["/twilio/iam/roles/list"])));
     }
 
     #[test]

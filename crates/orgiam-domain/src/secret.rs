@@ -49,14 +49,33 @@ impl SecretHasher {
 
     /// Whether `secret` matches a live stored secret (every candidate is compared, in constant time).
     pub fn verify(&self, secret: &str, stored: &[SecretRecord], now: i64) -> bool {
-        let hash = self.hash(secret);
-        let mut ok = subtle::Choice::from(0);
-        for s in stored {
-            let live = s.expires_at.is_none_or(|t| t > now);
-            ok |= hash.ct_eq(&s.hash) & subtle::Choice::from(u8::from(live));
-        }
-        bool::from(ok)
+        matching(&self.hash(secret), stored, now).is_some()
     }
+}
+
+/// The most secrets an app holds at once (the current one and, during a rotation's grace, the
+/// previous one).
+pub const MAX_LIVE_SECRETS: usize = 2;
+
+/// Which live stored secret `hash` (a presented secret's [`SecretHasher::hash`]) is. Every
+/// candidate is compared in constant time, and always at least [`MAX_LIVE_SECRETS`] of them
+/// (padding with a hash nothing matches), so an app with one secret, two, or none (an unknown
+/// client id) costs the same.
+pub fn matching(hash: &[u8], stored: &[SecretRecord], now: i64) -> Option<usize> {
+    use subtle::ConditionallySelectable;
+    let dummy = [0xffu8; 32];
+    let mut found = subtle::Choice::from(0);
+    let mut index = 0u32;
+    for i in 0..stored.len().max(MAX_LIVE_SECRETS) {
+        let (candidate, live) = match stored.get(i) {
+            Some(s) => (s.hash.as_slice(), s.expires_at.is_none_or(|t| t > now)),
+            None => (&dummy[..], false),
+        };
+        let hit = hash.ct_eq(candidate) & subtle::Choice::from(u8::from(live)) & !found;
+        index.conditional_assign(&u32::try_from(i).unwrap_or(u32::MAX), hit);
+        found |= hit;
+    }
+    bool::from(found).then_some(index as usize)
 }
 
 #[cfg(test)]
@@ -82,6 +101,10 @@ mod tests {
         assert!(!h.verify(&a, &stored, 100));
         assert!(h.verify(&b, &stored, 1000));
         assert!(!h.verify("nope", &stored, 0));
+        assert_eq!(matching(&h.hash(&a), &stored, 99), Some(0));
+        assert_eq!(matching(&h.hash(&b), &stored, 99), Some(1));
+        assert_eq!(matching(&h.hash(&a), &stored, 100), None);
+        assert_eq!(matching(&h.hash(&a), &[], 0), None);
         assert!(!SecretHasher::new(b"other").verify(&b, &stored, 0));
     }
 }

@@ -46,7 +46,8 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or updates the built-in roles (those with no organization).
     async fn sync_builtin_roles(&self, roles: &[Role]) -> Result<()>;
 
-    async fn create_org(&self, org: &Org) -> Result<()>;
+    /// Creates an organization, with its `org.created` event.
+    async fn create_org(&self, org: &Org, actor: &Actor) -> Result<()>;
     async fn org(&self, sid: &OrgSid) -> Result<Option<Org>>;
 
     /// Creates an app with its first secret (`app.secrets`). The organization must exist.
@@ -95,8 +96,9 @@ pub trait Store: Send + Sync + 'static {
     /// One role visible to `org`.
     async fn role(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>>;
 
-    /// Creates an account; a parent must be an account of the same organization.
-    async fn create_account(&self, account: &Account) -> Result<()>;
+    /// Creates an account, with its `account.created` event; a parent must be an account of
+    /// the same organization.
+    async fn create_account(&self, account: &Account, actor: &Actor) -> Result<()>;
     /// One account of `org`.
     async fn account(&self, org: &OrgSid, sid: &AccountSid) -> Result<Option<Account>>;
     /// Accounts of `org` ordered by SID, after (or before) the cursor's `[sid]`; ascending.
@@ -107,8 +109,9 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Account>>;
 
-    /// Creates a user; an email is unique within an organization (409).
-    async fn create_user(&self, user: &User) -> Result<()>;
+    /// Creates a user, with its `user.created` event; an email is unique within an
+    /// organization (409).
+    async fn create_user(&self, user: &User, actor: &Actor) -> Result<()>;
     /// One user of `org`.
     async fn user(&self, org: &OrgSid, sid: &UserSid) -> Result<Option<User>>;
 
@@ -146,7 +149,7 @@ pub trait Store: Send + Sync + 'static {
         actor: &Actor,
     ) -> Result<u64>;
 
-    /// Audit events visible to `org` (its own and install-wide ones), newest first, after (or,
+    /// Audit events of `org` (and, with `filter.install_wide`, the install-wide ones), newest first, after (or,
     /// for a `Previous` cursor, before) the cursor's `[seq]`; in newest-first order either way.
     /// Returns each event with its position.
     async fn list_audit_events(

@@ -12,6 +12,7 @@ use orgiam_domain::policy::Permission;
 use orgiam_domain::sid::OrgSid;
 
 use crate::error::ApiError;
+use crate::keys::SECRET_TAG_LEN;
 use crate::state::AppState;
 use crate::telemetry::RequestContext;
 
@@ -128,6 +129,24 @@ impl FromRequestParts<AppState> for Caller {
             AppStatus::Deleted => {
                 return Err(revoked(format!(
                     "Invalid access token: the OAuth app {} was deleted",
+                    app.sid
+                )));
+            }
+        }
+        if verified.iat < app.tokens_valid_after {
+            return Err(revoked(format!(
+                "Invalid access token: it was issued before the OAuth app {}'s tokens were revoked (the app was disabled or its secret rotated)",
+                app.sid
+            )));
+        }
+        if let Some(tag) = &verified.secret {
+            let now = orgiam_domain::time_fmt::now();
+            let live = app.secrets.iter().any(|s| {
+                s.expires_at.is_none_or(|t| t > now) && s.hash.get(..SECRET_TAG_LEN) == Some(tag)
+            });
+            if !live {
+                return Err(revoked(format!(
+                    "Invalid access token: the client secret it was issued for is no longer a secret of the OAuth app {}",
                     app.sid
                 )));
             }

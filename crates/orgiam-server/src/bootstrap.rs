@@ -49,6 +49,7 @@ pub fn new_app(
         access_token_ttl: ttl,
         date_created: now,
         date_updated: now,
+        tokens_valid_after: 0,
         secrets: vec![SecretRecord {
             hash: hasher.hash(&client_secret),
             expires_at: None,

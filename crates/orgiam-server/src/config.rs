@@ -18,6 +18,8 @@ pub struct ServerConfig {
     /// Keep rendered role pages in memory (dropped whenever custom roles change). Turn off
     /// to measure the store's own query cost.
     pub role_page_cache: bool,
+    /// Serve `GET /metrics` on this address only (not on `listen`); `None`: on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -28,6 +30,7 @@ impl Default for ServerConfig {
             poll_interval: Duration::from_millis(250),
             limits: Limits::default(),
             role_page_cache: true,
+            metrics_listen: None,
         }
     }
 }

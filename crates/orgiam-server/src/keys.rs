@@ -41,6 +41,10 @@ pub struct Claims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
+    /// Which of the app's client secrets the token was issued for (the first 8 bytes of its
+    /// stored keyed hash, base64url): the token ends when that secret does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sec: Option<String>,
 }
 
 /// A verified token's subject.
@@ -48,8 +52,18 @@ pub struct Claims {
 pub struct Verified {
     pub app: AppSid,
     pub org: OrgSid,
+    pub iat: i64,
     pub exp: i64,
+    /// The client secret it was issued for (see [`Claims::sec`]); `None` for tokens issued
+    /// before tokens named their secret.
+    pub secret: Option<[u8; SECRET_TAG_LEN]>,
+    /// The generation of the key ring that verified it: a cached entry counts only while the
+    /// ring in use has the same generation.
+    pub generation: i64,
 }
+
+/// Bytes of a stored secret hash a token names its secret by.
+pub const SECRET_TAG_LEN: usize = 8;
 
 /// The key new tokens are signed with, parsed once (jsonwebtoken would re-parse the PKCS#8
 /// document, deriving the public key again, on every signature), and the token's encoded header.
@@ -87,6 +101,8 @@ impl Signer {
 
 /// The signing key in use and every key that still verifies.
 pub struct KeyRing {
+    /// The store's keys revision this ring was loaded at (-1 before any).
+    generation: i64,
     issuer: String,
     signer: Option<Signer>,
     verifiers: HashMap<String, DecodingKey>,
@@ -118,11 +134,22 @@ impl KeyRing {
             })).collect::<Vec<_>>()
         });
         Ok(Self {
+            generation: -1,
             issuer,
             signer,
             verifiers,
             jwks,
         })
+    }
+
+    /// The ring, marked as loaded at `generation` (the keys revision).
+    pub fn with_generation(mut self, generation: i64) -> Self {
+        self.generation = generation;
+        self
+    }
+
+    pub fn generation(&self) -> i64 {
+        self.generation
     }
 
     pub fn issuer(&self) -> &str {
@@ -133,8 +160,15 @@ impl KeyRing {
         &self.jwks
     }
 
-    /// Signs an access token for `app`, valid for `ttl` seconds.
-    pub fn mint(&self, app: &AppSid, org: &OrgSid, ttl: i64) -> Result<String> {
+    /// Signs an access token for `app`, valid for `ttl` seconds, issued for the client secret
+    /// whose stored hash is `secret_hash`.
+    pub fn mint(
+        &self,
+        app: &AppSid,
+        org: &OrgSid,
+        ttl: i64,
+        secret_hash: Option<&[u8]>,
+    ) -> Result<String> {
         let signer = self
             .signer
             .as_ref()
@@ -148,6 +182,9 @@ impl KeyRing {
             nbf: now,
             exp: now + ttl,
             jti: orgiam_domain::sid::random_body(),
+            sec: secret_hash
+                .and_then(|h| h.get(..SECRET_TAG_LEN))
+                .map(|tag| URL_SAFE_NO_PAD.encode(tag)),
         };
         signer.sign(&claims)
     }
@@ -186,10 +223,23 @@ impl KeyRing {
             }
         })?;
         let c = data.claims;
+        let secret = match &c.sec {
+            None => None,
+            Some(tag) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(tag)
+                    .ok()
+                    .and_then(|b| <[u8; SECRET_TAG_LEN]>::try_from(b.as_slice()).ok())
+                    .ok_or_else(|| bad("it is malformed"))?,
+            ),
+        };
         Ok(Verified {
             app: AppSid::parse(&c.sub).map_err(|_| bad("sub is not an OAuth app SID"))?,
             org: OrgSid::parse(&c.org).map_err(|_| bad("org is not an organization SID"))?,
+            iat: c.iat,
             exp: c.exp,
+            secret,
+            generation: self.generation,
         })
     }
 }
@@ -203,9 +253,10 @@ mod tests {
         let key = generate_signing_key()?;
         let ring = KeyRing::new("https://iam.example".into(), std::slice::from_ref(&key))?;
         let (app, org) = (AppSid::random(), OrgSid::random());
-        let token = ring.mint(&app, &org, 60)?;
+        let token = ring.mint(&app, &org, 60, Some(&[7u8; 32]))?;
         let v = ring.verify(&token)?;
         assert_eq!((v.app, v.org), (app.clone(), org.clone()));
+        assert_eq!(v.secret, Some([7u8; SECRET_TAG_LEN]));
         let other = KeyRing::new("https://iam.example".into(), &[generate_signing_key()?])?;
         assert!(other.verify(&token).is_err());
         let other_iss = KeyRing::new("https://elsewhere".into(), std::slice::from_ref(&key))?;

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod input;
 pub mod keys;
@@ -53,7 +54,7 @@ pub fn router(state: AppState) -> Router {
     // each GET a request extension for nothing).
     let capped = axum::extract::DefaultBodyLimit::max(limits.max_body_bytes);
     use routes::{accounts, assignments, audit, oauth, ops, permissions, roles};
-    Router::new()
+    let router = Router::new()
         .route("/v2/token", post(oauth::token).layer(capped))
         .route("/v1/token", post(oauth::token).layer(capped))
         .route("/.well-known/jwks.json", get(oauth::jwks))
@@ -88,8 +89,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/Roles/{sid}/Permissions", get(permissions::list))
         .route("/v2/Organizations/AuditEvents", get(audit::list))
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .route("/readyz", get(ops::readyz));
+    let router = if state.config.metrics_listen.is_none() {
+        router.route("/metrics", get(ops::metrics))
+    } else {
+        router
+    };
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(input::TextGuardLayer)
@@ -104,9 +110,18 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
         .map_err(|e| Error::Unavailable(format!("cannot listen on {addr}: {e}")))
 }
 
+/// The router of `metrics_listen`: `GET /metrics` and nothing else.
+fn metrics_router() -> Router {
+    Router::new()
+        .route("/metrics", get(routes::ops::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
 /// A bound, ready-to-serve server.
 pub struct Application {
     listener: tokio::net::TcpListener,
+    metrics_listener: Option<tokio::net::TcpListener>,
     state: AppState,
 }
 
@@ -127,9 +142,23 @@ impl Application {
         let catalog = Catalog::builtin().map_err(Error::internal)?;
         store.sync_builtin_roles(&catalog.roles).await?;
         config.listen = listener.local_addr().map_err(Error::internal)?;
+        let metrics_listener = match config.metrics_listen {
+            None => None,
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                    Error::Unavailable(format!("cannot listen on {addr} (metrics_listen): {e}"))
+                })?;
+                config.metrics_listen = Some(l.local_addr().map_err(Error::internal)?);
+                Some(l)
+            }
+        };
         let _ = telemetry::prometheus();
         let state = Arc::new(State::load(store, config, catalog).await?);
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            metrics_listener,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -140,6 +169,11 @@ impl Application {
     /// target sends requests through it without a socket).
     pub fn router(&self) -> Router {
         router(self.state.clone())
+    }
+
+    /// Where `GET /metrics` is served when it has its own address.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.state.config.metrics_listen
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
@@ -164,13 +198,26 @@ impl Application {
                 }
             }
         });
-        let max_connections = self.state.config.limits.max_connections;
+        let limits = self.state.config.limits.connections();
+        let metrics = self.metrics_listener.map(|listener| {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let served = tokio::spawn(conn::serve(
+                listener,
+                metrics_router(),
+                limits.clone(),
+                async {
+                    let _ = stopped.await;
+                },
+            ));
+            (stop, served)
+        });
         let app = router(self.state);
-        let listener = limits::CappedListener::new(self.listener, max_connections);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        conn::serve(self.listener, app, limits, shutdown).await;
+        if let Some((stop, served)) = metrics {
+            let _ = stop.send(());
+            let _ = served.await;
+        }
         poller.abort();
-        served.map_err(|e| Error::internal(format!("server failed: {e}")))
+        Ok(())
     }
 }

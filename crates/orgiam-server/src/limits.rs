@@ -1,8 +1,8 @@
 //! Limits with clear answers: body and header sizes, a request timeout, a cap on concurrent
 //! connections, and per-client / per-app rate limits (GCRA, `governor`).
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -11,8 +11,6 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use orgiam_domain::Error;
 
@@ -31,8 +29,20 @@ pub struct Limits {
     pub max_header_bytes: usize,
     pub request_timeout: Duration,
     pub max_connections: usize,
-    /// Per client id, on the token endpoint.
+    /// Open connections per source address (IPv6: per /64); 0 = no cap.
+    pub max_connections_per_source: usize,
+    /// Time from a request head's first byte (a new connection's start, for its first
+    /// request) to its end.
+    pub header_read_timeout: Duration,
+    /// Time a connection may wait for its next request, or make no progress writing an
+    /// answer, before it is closed.
+    pub idle_timeout: Duration,
+    /// Per client id, on the token endpoint: requests whose credentials are right.
     pub token_rate: Rate,
+    /// Token requests whose credentials are wrong, per client id and (separately) per source
+    /// address. Beyond it, a wrong secret gets a 429 without touching the store; a right one
+    /// is still answered.
+    pub token_failure_rate: Rate,
     /// Per app, on the organization APIs.
     pub api_rate: Rate,
 }
@@ -44,6 +54,9 @@ impl Default for Limits {
             max_header_bytes: 32 * 1024,
             request_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            max_connections_per_source: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
             // As generous as the API's: twilio-node fetches a token before every request.
             token_rate: Rate {
                 per_second: 2000,
@@ -53,6 +66,10 @@ impl Default for Limits {
                 per_second: 2000,
                 burst: 4000,
             },
+            token_failure_rate: Rate {
+                per_second: 10,
+                burst: 50,
+            },
         }
     }
 }
@@ -61,9 +78,11 @@ impl Default for Limits {
 pub struct RateLimiters {
     token: Option<DefaultKeyedRateLimiter<String>>,
     api: Option<DefaultKeyedRateLimiter<String>>,
+    failures_by_client: Option<DefaultKeyedRateLimiter<String>>,
+    failures_by_source: Option<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
-fn limiter(rate: Rate) -> Option<DefaultKeyedRateLimiter<String>> {
+fn limiter<K: Clone + Eq + std::hash::Hash>(rate: Rate) -> Option<DefaultKeyedRateLimiter<K>> {
     let per_second = NonZeroU32::new(rate.per_second)?;
     let burst = NonZeroU32::new(rate.burst.max(rate.per_second)).unwrap_or(per_second);
     Some(RateLimiter::keyed(
@@ -71,13 +90,13 @@ fn limiter(rate: Rate) -> Option<DefaultKeyedRateLimiter<String>> {
     ))
 }
 
-fn check(
-    limiter: Option<&DefaultKeyedRateLimiter<String>>,
-    key: &str,
+fn check<K: Clone + Eq + std::hash::Hash>(
+    limiter: Option<&DefaultKeyedRateLimiter<K>>,
+    key: &K,
     what: &str,
 ) -> Result<(), Error> {
     let Some(l) = limiter else { return Ok(()) };
-    l.check_key(&key.to_owned()).map_err(|not_until| {
+    l.check_key(key).map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         Error::TooManyRequests {
             message: format!("Too many requests {what}: slow down and retry later"),
@@ -86,29 +105,67 @@ fn check(
     })
 }
 
+impl Limits {
+    /// The part the connection loop needs.
+    pub fn connections(&self) -> crate::conn::ConnLimits {
+        crate::conn::ConnLimits {
+            max_connections: self.max_connections,
+            max_connections_per_source: self.max_connections_per_source,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+}
+
 impl RateLimiters {
     pub fn new(limits: &Limits) -> Self {
         Self {
             token: limiter(limits.token_rate),
             api: limiter(limits.api_rate),
+            failures_by_client: limiter(limits.token_failure_rate),
+            failures_by_source: limiter(limits.token_failure_rate),
         }
     }
 
+    /// A token request whose credentials were right.
     pub fn check_token(&self, client_id: &str) -> Result<(), Error> {
         check(
             self.token.as_ref(),
-            client_id,
+            &client_id.to_owned(),
             "for this client on the token endpoint",
         )
     }
 
+    /// A token request whose credentials were wrong (so far): counted against the client id
+    /// and against the source (see [`crate::conn::source_key`]), each with its own budget.
+    pub fn check_token_failure(&self, client_id: &str, source: IpAddr) -> Result<(), Error> {
+        let by_client = check(
+            self.failures_by_client.as_ref(),
+            &client_id.to_owned(),
+            "with wrong credentials",
+        );
+        let by_source = check(
+            self.failures_by_source.as_ref(),
+            &crate::conn::source_key(source),
+            "with wrong credentials",
+        );
+        by_client.and(by_source)
+    }
+
     pub fn check_api(&self, app: &str) -> Result<(), Error> {
-        check(self.api.as_ref(), app, "for this OAuth app")
+        check(self.api.as_ref(), &app.to_owned(), "for this OAuth app")
     }
 
     /// Forgets keys whose limits have fully recovered (bounded memory).
     pub fn housekeeping(&self) {
-        for l in [&self.token, &self.api].into_iter().flatten() {
+        for l in [&self.token, &self.api, &self.failures_by_client]
+            .into_iter()
+            .flatten()
+        {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.failures_by_source {
             l.retain_recent();
             l.shrink_to_fit();
         }
@@ -181,107 +238,5 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                     ApiError(Error::bad_request("The request body could not be read"))
                 }
             })
-    }
-}
-
-/// A listener that holds at most `max` connections open; beyond that it stops accepting
-/// (the kernel's backlog queues, then refuses).
-pub struct CappedListener {
-    inner: tokio::net::TcpListener,
-    slots: Arc<Semaphore>,
-}
-
-impl CappedListener {
-    pub fn new(inner: tokio::net::TcpListener, max: usize) -> Self {
-        Self {
-            inner,
-            slots: Arc::new(Semaphore::new(max.max(1))),
-        }
-    }
-}
-
-/// A connection holding its slot until dropped.
-pub struct CappedStream {
-    inner: tokio::net::TcpStream,
-    _slot: OwnedSemaphorePermit,
-}
-
-impl axum::serve::Listener for CappedListener {
-    type Io = CappedStream;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok(slot) = self.slots.clone().acquire_owned().await else {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            };
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        CappedStream {
-                            inner: stream,
-                            _slot: slot,
-                        },
-                        addr,
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-impl AsyncRead for CappedStream {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for CappedStream {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
     }
 }

@@ -29,11 +29,8 @@ pub struct State {
     pub hasher: SecretHasher,
     pub rate: RateLimiters,
     keys: RwLock<Arc<KeyRing>>,
-    /// Tokens already verified: a hit skips the signature check. Expiry is re-checked on every
-    /// hit, the app's status is checked from `apps` on every request, and a key change
-    /// empties it. Bounded by count only: an idle-time policy would cost a clock read and a
-    /// timer-wheel update on every hit.
-    verified: moka::sync::Cache<String, Arc<Verified>, FastHash>,
+    /// Tokens already verified: a hit skips the signature check.
+    verified: TokenCache,
     /// Rendered role pages, keyed by the roles revision they were read at, the organization,
     /// the link base and the query: a repeated listing touches no database.
     pub role_pages: moka::sync::Cache<String, axum::body::Bytes, FastHash>,
@@ -45,6 +42,10 @@ pub struct State {
     /// Client ids looked up in the store and not found: a flood of made-up ids costs one
     /// store read per id, not per request. Emptied whenever apps change.
     unknown_apps: moka::sync::Cache<AppSid, ()>,
+    /// The token endpoint's store reads after a failed secret check, known client id or not
+    /// (the same work either way): at most one per client id a second. Emptied whenever apps
+    /// change.
+    token_reads: moka::sync::Cache<AppSid, Option<Arc<App>>>,
     apps_rev: AtomicI64,
     keys_rev: AtomicI64,
     /// The listen address as a Host, for links when a request has no usable `Host` header.
@@ -83,9 +84,11 @@ impl State {
                 .max_capacity(100_000)
                 .time_to_live(std::time::Duration::from_secs(5))
                 .build(),
-            verified: moka::sync::Cache::builder()
+            token_reads: moka::sync::Cache::builder()
                 .max_capacity(100_000)
-                .build_with_hasher(FastHash::default()),
+                .time_to_live(std::time::Duration::from_secs(1))
+                .build(),
+            verified: TokenCache::new(100_000),
             role_pages: moka::sync::Cache::builder()
                 .max_capacity(64 * 1024 * 1024)
                 .weigher(|k: &String, v: &axum::body::Bytes| {
@@ -116,16 +119,17 @@ impl State {
         Ok(self.keys.read().map_err(|_| poisoned())?.clone())
     }
 
-    /// Verifies a bearer token, from the cache when it was verified before.
+    /// Verifies a bearer token, from the cache when this key ring verified it before.
     pub fn verify_token(&self, token: &str) -> Result<Arc<Verified>> {
-        if let Some(v) = self.verified.get(token) {
-            if v.exp + LEEWAY_SECS as i64 >= orgiam_domain::time_fmt::now() {
-                return Ok(v);
-            }
-            self.verified.invalidate(token);
+        let ring = self.keys()?;
+        if let Some(v) = self
+            .verified
+            .get(token, &ring, orgiam_domain::time_fmt::now())
+        {
+            return Ok(v);
         }
-        let v = Arc::new(self.keys()?.verify(token)?);
-        self.verified.insert(token.to_owned(), v.clone());
+        let v = Arc::new(ring.verify(token)?);
+        self.verified.insert(token, v.clone());
         Ok(v)
     }
 
@@ -136,7 +140,8 @@ impl State {
         let rev = |name: &str| revisions.get(name).copied().unwrap_or(0);
         let keys_rev = rev(KEYS_REVISION);
         if keys_rev != self.keys_rev.load(Ordering::Acquire) {
-            let ring = KeyRing::new(self.config.issuer(), &self.store.signing_keys().await?)?;
+            let ring = KeyRing::new(self.config.issuer(), &self.store.signing_keys().await?)?
+                .with_generation(keys_rev);
             *self.keys.write().map_err(|_| poisoned())? = Arc::new(ring);
             self.verified.invalidate_all();
             self.keys_rev.store(keys_rev, Ordering::Release);
@@ -149,6 +154,7 @@ impl State {
                 apps.insert(app.sid.clone(), Arc::new(app));
             }
             self.unknown_apps.invalidate_all();
+            self.token_reads.invalidate_all();
             self.apps_rev.store(rev, Ordering::Release);
         }
         let roles_rev = rev(ROLES_REVISION);
@@ -162,6 +168,23 @@ impl State {
     /// The roles revision this server has seen (part of every cached page's key).
     pub fn roles_revision(&self) -> i64 {
         self.roles_rev.load(Ordering::Acquire)
+    }
+
+    /// An app from memory only (as of the last poll).
+    pub fn cached_app(&self, sid: &AppSid) -> Result<Option<Arc<App>>> {
+        Ok(self.apps.read().map_err(|_| poisoned())?.get(sid).cloned())
+    }
+
+    /// An app as the store has it now, for the token endpoint after a failed secret check (an
+    /// app created, or a secret rotated, moments ago by another process): one store read per
+    /// client id a second, whether the app exists or not.
+    pub async fn app_for_token(&self, sid: &AppSid) -> Result<Option<Arc<App>>> {
+        if let Some(read) = self.token_reads.get(sid) {
+            return Ok(read);
+        }
+        let app = self.store.app(sid).await?.map(Arc::new);
+        self.token_reads.insert(sid.clone(), app.clone());
+        Ok(app)
     }
 
     /// An app from memory; on a miss (one created moments ago by another process), from the store.
@@ -183,5 +206,93 @@ impl State {
             .entry(sid.clone())
             .or_insert_with(|| app.clone());
         Ok(Some(app))
+    }
+}
+
+/// Verified tokens. A hit counts only while the key ring in use is the one that verified the
+/// entry (same generation) and the token has not expired: a request that verified a token
+/// with the old ring and stores it after a key change emptied the cache leaves an entry that
+/// no later request accepts. The app's status is checked from `apps` on every request. Bounded
+/// by count only: an idle-time policy would cost a clock read and a timer-wheel update on
+/// every hit.
+pub struct TokenCache(moka::sync::Cache<String, Arc<Verified>, FastHash>);
+
+impl TokenCache {
+    pub fn new(capacity: u64) -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .build_with_hasher(FastHash::default()),
+        )
+    }
+
+    /// The entry for `token` if `ring` verified it and it is still valid at `now`.
+    pub fn get(&self, token: &str, ring: &KeyRing, now: i64) -> Option<Arc<Verified>> {
+        let v = self.0.get(token)?;
+        if v.generation == ring.generation() && v.exp + LEEWAY_SECS as i64 >= now {
+            return Some(v);
+        }
+        self.0.invalidate(token);
+        None
+    }
+
+    pub fn insert(&self, token: &str, v: Arc<Verified>) {
+        self.0.insert(token.to_owned(), v);
+    }
+
+    pub fn invalidate_all(&self) {
+        self.0.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::generate_signing_key;
+    use orgiam_domain::sid::OrgSid;
+
+    /// A request verifies a token with the old key ring; `keys rotate --revoke-old` swaps the
+    /// ring and empties the cache; then the request stores its verification. The entry is
+    /// there, but no later request accepts it.
+    #[test]
+    fn a_verification_stored_after_a_key_change_is_not_a_hit() -> Result<()> {
+        let old = KeyRing::new("orgiam".into(), &[generate_signing_key()?])?.with_generation(1);
+        let token = old.mint(&AppSid::random(), &OrgSid::random(), 600, None)?;
+        let cache = TokenCache::new(10);
+        let now = orgiam_domain::time_fmt::now();
+
+        // Step 1 of the request: verified with the ring it picked up.
+        let verified = Arc::new(old.verify(&token)?);
+        // Meanwhile: the old key is revoked, a new ring is swapped in, the cache is emptied.
+        let new = KeyRing::new("orgiam".into(), &[generate_signing_key()?])?.with_generation(2);
+        cache.invalidate_all();
+        // Step 2 of the request: its verification is stored, late.
+        cache.insert(&token, verified);
+        assert!(cache.0.contains_key(&token), "the late entry is stored");
+
+        // Every later request uses the new ring: the entry is not a hit, and the token fails.
+        assert!(cache.get(&token, &new, now).is_none());
+        assert!(new.verify(&token).is_err());
+        // With the ring that verified it, the same entry would have been a hit.
+        cache.insert(&token, Arc::new(old.verify(&token)?));
+        assert!(cache.get(&token, &old, now).is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn an_expired_entry_is_not_a_hit() -> Result<()> {
+        let ring = KeyRing::new("orgiam".into(), &[generate_signing_key()?])?.with_generation(1);
+        let token = ring.mint(&AppSid::random(), &OrgSid::random(), 60, None)?;
+        let cache = TokenCache::new(10);
+        let v = Arc::new(ring.verify(&token)?);
+        let exp = v.exp;
+        cache.insert(&token, v);
+        assert!(cache.get(&token, &ring, exp).is_some());
+        assert!(
+            cache
+                .get(&token, &ring, exp + LEEWAY_SECS as i64 + 1)
+                .is_none()
+        );
+        Ok(())
     }
 }

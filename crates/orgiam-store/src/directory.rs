@@ -12,9 +12,9 @@ use orgiam_domain::store::Store;
 use orgiam_domain::{Error, Result};
 
 /// Audit action of an app whose name, description, policy or token lifetime changed.
-pub const APP_UPDATED: &str = "app.updated";
+pub use orgiam_domain::model::actions::APP_UPDATED;
 /// Audit action of a custom role deleted.
-pub const ROLE_DELETED: &str = "role.deleted";
+pub use orgiam_domain::model::actions::ROLE_DELETED;
 
 /// The fields of an app an update may change; `None` keeps the current value.
 #[derive(Clone, Debug, Default)]
@@ -251,9 +251,15 @@ macro_rules! directory_impl {
                     return Ok((app, false));
                 }
                 after.date_updated = orgiam_domain::time_fmt::now();
+                // A narrower policy ends every token issued so far (from the next second).
+                if after.policy.narrows(&before.policy) {
+                    after.tokens_valid_after =
+                        after.tokens_valid_after.max(after.date_updated + 1);
+                }
                 sqlx::query(&$sql(
                     "UPDATE apps SET friendly_name = ?, description = ?, policy = ?, \
-                     access_token_ttl = ?, date_updated = ?, rev = ? WHERE sid = ?",
+                     access_token_ttl = ?, date_updated = ?, rev = ?, tokens_valid_after = ? \
+                     WHERE sid = ?",
                 ))
                 .bind(&after.friendly_name)
                 .bind(&after.description)
@@ -261,6 +267,7 @@ macro_rules! directory_impl {
                 .bind(after.access_token_ttl)
                 .bind(after.date_updated)
                 .bind(rev)
+                .bind(after.tokens_valid_after)
                 .bind(sid.as_str())
                 .execute(&mut *tx)
                 .await

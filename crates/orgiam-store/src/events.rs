@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use orgiam_domain::model::{Actor, App, AppStatus, Assignment, AuditEvent, SigningKey, actions};
+use orgiam_domain::model::{
+    Account, Actor, App, AppStatus, Assignment, AuditEvent, Org, SigningKey, User, actions,
+};
 use orgiam_domain::sid::{AppSid, OrgSid};
 
 pub fn app_created_event(app: &App, actor: &Actor) -> AuditEvent {
@@ -101,5 +103,42 @@ pub fn roles_imported_event(org: &OrgSid, count: u64, actor: &Actor) -> AuditEve
         org.as_str(),
         None,
         Some(json!({"roles": count})),
+    )
+}
+
+pub fn org_created_event(org: &Org, actor: &Actor) -> AuditEvent {
+    AuditEvent::new(
+        Some(&org.sid),
+        actor,
+        actions::ORG_CREATED,
+        org.sid.as_str(),
+        None,
+        Some(json!({"friendly_name": org.friendly_name})),
+    )
+}
+
+pub fn account_created_event(a: &Account, actor: &Actor) -> AuditEvent {
+    AuditEvent::new(
+        Some(&a.org),
+        actor,
+        actions::ACCOUNT_CREATED,
+        a.sid.as_str(),
+        None,
+        Some(json!({
+            "friendly_name": a.friendly_name,
+            "parent_sid": a.parent.as_ref().map(|p| p.as_str()),
+            "status": a.status,
+        })),
+    )
+}
+
+pub fn user_created_event(u: &User, actor: &Actor) -> AuditEvent {
+    AuditEvent::new(
+        Some(&u.org),
+        actor,
+        actions::USER_CREATED,
+        u.sid.as_str(),
+        None,
+        Some(json!({"email": u.email, "friendly_name": u.friendly_name})),
     )
 }

@@ -251,6 +251,17 @@ fn is_outage_sqlstate(code: &str) -> bool {
         )
 }
 
+/// Where an app's `tokens_valid_after` moves when its status becomes `status` at `now`: past
+/// this second for a disable or delete (every token issued so far ends; the token endpoint
+/// issues the next one from the following second), nowhere (0) otherwise.
+pub(crate) fn tokens_valid_after(status: orgiam_domain::model::AppStatus, now: i64) -> i64 {
+    use orgiam_domain::model::AppStatus;
+    match status {
+        AppStatus::Disabled | AppStatus::Deleted => now + 1,
+        AppStatus::Active => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::DatabaseUrl;

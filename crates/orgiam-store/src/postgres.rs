@@ -28,8 +28,8 @@ use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, RoleBat
 use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::events::{
-    app_created_event, assignment_created_event, key_event, roles_imported_event, rotation_event,
-    status_event,
+    account_created_event, app_created_event, assignment_created_event, key_event,
+    org_created_event, roles_imported_event, rotation_event, status_event, user_created_event,
 };
 use crate::rows::{
     self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
@@ -589,6 +589,7 @@ impl Store for PgStore {
             sid: "bootstrap".into(),
             request_id: None,
         };
+        insert_event(&mut tx, &org_created_event(org, &actor)).await?;
         insert_event(&mut tx, &app_created_event(app, &actor)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
@@ -678,9 +679,11 @@ impl Store for PgStore {
         tx.commit().await.map_err(db_error)
     }
 
-    async fn create_org(&self, org: &Org) -> Result<()> {
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
-        insert_org(&mut conn, org).await
+    async fn create_org(&self, org: &Org, actor: &Actor) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        insert_org(&mut tx, org).await?;
+        insert_event(&mut tx, &org_created_event(org, actor)).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn org(&self, sid: &OrgSid) -> Result<Option<Org>> {
@@ -743,14 +746,17 @@ impl Store for PgStore {
                 .await?
                 .ok_or_else(|| Error::not_found(format!("OAuth app {sid} was not found")));
         }
+        let now = time_fmt::now();
         let changed = sqlx::query(
-            "UPDATE apps SET status = $1, date_updated = $2, rev = $3 \
+            "UPDATE apps SET status = $1, date_updated = $2, rev = $3, \
+             tokens_valid_after = GREATEST(tokens_valid_after, $5) \
              WHERE sid = $4 AND status <> 'deleted'",
         )
         .bind(status.as_str())
-        .bind(time_fmt::now())
+        .bind(now)
         .bind(rev)
         .bind(sid.as_str())
+        .bind(crate::tokens_valid_after(status, now))
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -783,11 +789,14 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let rev = bump(&mut tx, APPS_REVISION).await?;
         let changed = sqlx::query(
-            "UPDATE apps SET date_updated = $1, rev = $2 WHERE sid = $3 AND status <> 'deleted'",
+            "UPDATE apps SET date_updated = $1, rev = $2, \
+             tokens_valid_after = GREATEST(tokens_valid_after, $4) \
+             WHERE sid = $3 AND status <> 'deleted'",
         )
         .bind(now)
         .bind(rev)
         .bind(sid.as_str())
+        .bind(if old_expires_at.is_none() { now + 1 } else { 0 })
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -1080,7 +1089,8 @@ impl Store for PgStore {
         row.as_ref().map(rows::role).transpose()
     }
 
-    async fn create_account(&self, account: &Account) -> Result<()> {
+    async fn create_account(&self, account: &Account, actor: &Actor) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         sqlx::query(&format!(
             "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         ))
@@ -1091,10 +1101,11 @@ impl Store for PgStore {
         .bind(&account.status)
         .bind(account.owner.as_ref().map(UserSid::as_str))
         .bind(account.date_created)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        Ok(())
+        insert_event(&mut tx, &account_created_event(account, actor)).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn account(&self, org: &OrgSid, sid: &AccountSid) -> Result<Option<Account>> {
@@ -1128,7 +1139,8 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    async fn create_user(&self, user: &User) -> Result<()> {
+    async fn create_user(&self, user: &User, actor: &Actor) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO users (sid, org_sid, email, friendly_name, date_created) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -1138,7 +1150,7 @@ impl Store for PgStore {
         .bind(&user.email)
         .bind(&user.friendly_name)
         .bind(user.date_created)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match db_error(e) {
             Error::Conflict(_) => {
@@ -1146,7 +1158,8 @@ impl Store for PgStore {
             }
             other => other,
         })?;
-        Ok(())
+        insert_event(&mut tx, &user_created_event(user, actor)).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn user(&self, org: &OrgSid, sid: &UserSid) -> Result<Option<User>> {
@@ -1354,9 +1367,14 @@ impl Store for PgStore {
         limit: u32,
     ) -> Result<Vec<(i64, AuditEvent)>> {
         let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE (org_sid IS NULL OR org_sid = "
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE (org_sid = "
         ));
-        q.push_bind(org.as_str()).push(")");
+        q.push_bind(org.as_str());
+        q.push(if filter.install_wide {
+            " OR org_sid IS NULL)"
+        } else {
+            ")"
+        });
         for (column, value) in [
             ("action", &filter.action),
             ("actor", &filter.actor),

@@ -156,7 +156,7 @@ pub(crate) fn role<R: DbRow>(row: &R) -> Result<Role> {
 }
 
 pub(crate) const APP_COLUMNS: &str = "sid, org_sid, friendly_name, description, status, policy, \
-    access_token_ttl, date_created, date_updated";
+    access_token_ttl, date_created, date_updated, tokens_valid_after";
 
 /// Columns: [`APP_COLUMNS`]. Secrets are attached separately.
 pub(crate) fn app<R: DbRow>(row: &R) -> Result<App> {
@@ -170,6 +170,7 @@ pub(crate) fn app<R: DbRow>(row: &R) -> Result<App> {
         access_token_ttl: row.int(6)?,
         date_created: row.int(7)?,
         date_updated: row.int(8)?,
+        tokens_valid_after: row.int(9)?,
         secrets: Vec::new(),
     })
 }

@@ -18,8 +18,8 @@ use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, RoleBat
 use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::events::{
-    app_created_event, assignment_created_event, key_event, roles_imported_event, rotation_event,
-    status_event,
+    account_created_event, app_created_event, assignment_created_event, key_event,
+    org_created_event, roles_imported_event, rotation_event, status_event, user_created_event,
 };
 use crate::rows::{
     self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
@@ -601,6 +601,7 @@ impl Store for SqliteStore {
             sid: "bootstrap".into(),
             request_id: None,
         };
+        insert_event(&mut tx, &org_created_event(org, &actor)).await?;
         insert_event(&mut tx, &app_created_event(app, &actor)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
@@ -685,9 +686,15 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(db_error)
     }
 
-    async fn create_org(&self, org: &Org) -> Result<()> {
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
-        insert_org(&mut conn, org).await
+    async fn create_org(&self, org: &Org, actor: &Actor) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
+        insert_org(&mut tx, org).await?;
+        insert_event(&mut tx, &org_created_event(org, actor)).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn org(&self, sid: &OrgSid) -> Result<Option<Org>> {
@@ -757,12 +764,15 @@ impl Store for SqliteStore {
                 .await?
                 .ok_or_else(|| Error::not_found(format!("OAuth app {sid} was not found")));
         }
+        let now = time_fmt::now();
         let changed = sqlx::query(
-            "UPDATE apps SET status = ?, date_updated = ?, rev = ? WHERE sid = ? AND status <> 'deleted'",
+            "UPDATE apps SET status = ?, date_updated = ?, rev = ?, \
+             tokens_valid_after = max(tokens_valid_after, ?) WHERE sid = ? AND status <> 'deleted'",
         )
         .bind(status.as_str())
-        .bind(time_fmt::now())
+        .bind(now)
         .bind(rev)
+        .bind(crate::tokens_valid_after(status, now))
         .bind(sid.as_str())
         .execute(&mut *tx)
         .await
@@ -800,10 +810,12 @@ impl Store for SqliteStore {
             .map_err(db_error)?;
         let rev = bump(&mut tx, APPS_REVISION).await?;
         let changed = sqlx::query(
-            "UPDATE apps SET date_updated = ?, rev = ? WHERE sid = ? AND status <> 'deleted'",
+            "UPDATE apps SET date_updated = ?, rev = ?, tokens_valid_after = max(tokens_valid_after, ?) \
+             WHERE sid = ? AND status <> 'deleted'",
         )
         .bind(now)
         .bind(rev)
+        .bind(if old_expires_at.is_none() { now + 1 } else { 0 })
         .bind(sid.as_str())
         .execute(&mut *tx)
         .await
@@ -952,7 +964,12 @@ impl Store for SqliteStore {
         row.as_ref().map(rows::role).transpose()
     }
 
-    async fn create_account(&self, account: &Account) -> Result<()> {
+    async fn create_account(&self, account: &Account, actor: &Actor) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
         sqlx::query(&format!(
             "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
         ))
@@ -963,10 +980,11 @@ impl Store for SqliteStore {
         .bind(&account.status)
         .bind(account.owner.as_ref().map(UserSid::as_str))
         .bind(account.date_created)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        Ok(())
+        insert_event(&mut tx, &account_created_event(account, actor)).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn account(&self, org: &OrgSid, sid: &AccountSid) -> Result<Option<Account>> {
@@ -1000,20 +1018,26 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    async fn create_user(&self, user: &User) -> Result<()> {
+    async fn create_user(&self, user: &User, actor: &Actor) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
         sqlx::query("INSERT INTO users (sid, org_sid, email, friendly_name, date_created) VALUES (?, ?, ?, ?, ?)")
             .bind(user.sid.as_str())
             .bind(user.org.as_str())
             .bind(&user.email)
             .bind(&user.friendly_name)
             .bind(user.date_created)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| match db_error(e) {
                 Error::Conflict(_) => Error::Conflict(format!("a user with email {} already exists", user.email)),
                 other => other,
             })?;
-        Ok(())
+        insert_event(&mut tx, &user_created_event(user, actor)).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn user(&self, org: &OrgSid, sid: &UserSid) -> Result<Option<User>> {
@@ -1363,9 +1387,14 @@ async fn list_audit_events_on(
     limit: u32,
 ) -> Result<Vec<(i64, AuditEvent)>> {
     let mut q = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE (org_sid IS NULL OR org_sid = "
+        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE (org_sid = "
     ));
-    q.push_bind(org.as_str()).push(")");
+    q.push_bind(org.as_str());
+    q.push(if filter.install_wide {
+        " OR org_sid IS NULL)"
+    } else {
+        ")"
+    });
     for (column, value) in [
         ("action", &filter.action),
         ("actor", &filter.actor),

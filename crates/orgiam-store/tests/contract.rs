@@ -339,6 +339,7 @@ fn app(org: &OrgSid, hash: &[u8]) -> App {
         access_token_ttl: 3600,
         date_created: T0,
         date_updated: T0,
+        tokens_valid_after: 0,
         secrets: vec![SecretRecord {
             hash: hash.to_vec(),
             expires_at: None,
@@ -364,7 +365,10 @@ fn keys(i: u8) -> (ServerKeys, SigningKey) {
 
 async fn new_org(db: &TestDb, name: &str) -> OrgSid {
     let o = org(name);
-    db.store.create_org(&o).await.expect("create org");
+    db.store
+        .create_org(&o, &Actor::cli())
+        .await
+        .expect("create org");
     o.sid
 }
 
@@ -380,7 +384,10 @@ fn user(org: &OrgSid, email: &str) -> User {
 
 async fn new_user(db: &TestDb, org: &OrgSid, email: &str) -> UserSid {
     let u = user(org, email);
-    db.store.create_user(&u).await.expect("create user");
+    db.store
+        .create_user(&u, &Actor::cli())
+        .await
+        .expect("create user");
     u.sid
 }
 
@@ -1276,16 +1283,25 @@ async fn accounts_parents_owners_and_paging(db: &TestDb) {
     let ub = new_user(db, &b, "owner@b.example").await;
 
     let top = account(&a, None, Some(&ua));
-    db.store.create_account(&top).await.expect("account");
+    db.store
+        .create_account(&top, &Actor::cli())
+        .await
+        .expect("account");
     let sub = account(&a, Some(&top.sid), None);
-    db.store.create_account(&sub).await.expect("subaccount");
+    db.store
+        .create_account(&sub, &Actor::cli())
+        .await
+        .expect("subaccount");
     let subsub = account(&a, Some(&sub.sid), Some(&ua));
     db.store
-        .create_account(&subsub)
+        .create_account(&subsub, &Actor::cli())
         .await
         .expect("sub-subaccount");
     let other = account(&b, None, Some(&ub));
-    db.store.create_account(&other).await.expect("account of b");
+    db.store
+        .create_account(&other, &Actor::cli())
+        .await
+        .expect("account of b");
 
     // The parent and owner belong to the same organization.
     for bad in [
@@ -1296,7 +1312,7 @@ async fn accounts_parents_owners_and_paging(db: &TestDb) {
         account(&OrgSid::random(), None, None),
     ] {
         assert!(
-            is_bad_request(&db.store.create_account(&bad).await),
+            is_bad_request(&db.store.create_account(&bad, &Actor::cli()).await),
             "{bad:?}"
         );
         assert_eq!(
@@ -1304,12 +1320,16 @@ async fn accounts_parents_owners_and_paging(db: &TestDb) {
             None
         );
     }
-    assert!(is_conflict(&db.store.create_account(&top).await));
+    assert!(is_conflict(
+        &db.store.create_account(&top, &Actor::cli()).await
+    ));
     let mut same_sid_elsewhere = top.clone();
     same_sid_elsewhere.org = b.clone();
     same_sid_elsewhere.owner = None;
     assert!(is_conflict(
-        &db.store.create_account(&same_sid_elsewhere).await
+        &db.store
+            .create_account(&same_sid_elsewhere, &Actor::cli())
+            .await
     ));
 
     assert_eq!(
@@ -1321,7 +1341,10 @@ async fn accounts_parents_owners_and_paging(db: &TestDb) {
     let mut mine = vec![top.clone(), sub.clone(), subsub.clone()];
     for _ in 0..6 {
         let acct = account(&a, Some(&top.sid), None);
-        db.store.create_account(&acct).await.expect("account");
+        db.store
+            .create_account(&acct, &Actor::cli())
+            .await
+            .expect("account");
         mine.push(acct);
     }
     mine.sort_by(|x, y| x.sid.cmp(&y.sid));
@@ -1375,20 +1398,28 @@ async fn user_email_is_unique_per_org(db: &TestDb) {
     let a = new_org(db, "a").await;
     let b = new_org(db, "b").await;
     let first = user(&a, "ann@example.com");
-    db.store.create_user(&first).await.expect("user");
+    db.store
+        .create_user(&first, &Actor::cli())
+        .await
+        .expect("user");
     let dup = user(&a, "ann@example.com");
-    match db.store.create_user(&dup).await {
+    match db.store.create_user(&dup, &Actor::cli()).await {
         Err(Error::Conflict(m)) => assert!(m.contains("ann@example.com"), "{m}"),
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(db.store.user(&a, &dup.sid).await.expect("get"), None);
     // Another organization may hold the same email.
     let elsewhere = user(&b, "ann@example.com");
-    db.store.create_user(&elsewhere).await.expect("user in b");
-    assert!(is_conflict(&db.store.create_user(&first).await));
+    db.store
+        .create_user(&elsewhere, &Actor::cli())
+        .await
+        .expect("user in b");
+    assert!(is_conflict(
+        &db.store.create_user(&first, &Actor::cli()).await
+    ));
     assert!(is_bad_request(
         &db.store
-            .create_user(&user(&OrgSid::random(), "x@y.z"))
+            .create_user(&user(&OrgSid::random(), "x@y.z"), &Actor::cli())
             .await
     ));
 
@@ -2641,29 +2672,47 @@ async fn walk_audit_backward(
 
 async fn audit_listing_order_paging_and_filters(db: &TestDb) {
     let (a, b, [alice, bob, _cli]) = audit_fixture(db).await;
-    let all = all_events(db, &a).await;
-    // 3 creates and 3 rounds of disable, rotate and enable in `a`, and 2 key rotations.
-    assert_eq!(all.len(), 14);
+    // The operator's view: the organization's events and the install-wide ones.
+    let operator = || AuditFilter {
+        install_wide: true,
+        ..AuditFilter::default()
+    };
+    let all = db
+        .store
+        .list_audit_events(&a, &operator(), None, 100_000)
+        .await
+        .expect("list");
+    // Its creation, 3 app creates and 3 rounds of disable, rotate and enable in `a`, and 2 key
+    // rotations.
+    assert_eq!(all.len(), 15);
+    // A tenant's view: its own events only.
+    let own = all_events(db, &a).await;
+    assert_eq!(own.len(), 13);
+    assert!(own.iter().all(|(_, e)| e.org.as_ref() == Some(&a)));
     assert!(
         all.iter()
             .all(|(_, e)| e.org.is_none() || e.org.as_ref() == Some(&a))
     );
-    let theirs = all_events(db, &b).await;
-    assert_eq!(theirs.len(), 5);
+    let theirs = db
+        .store
+        .list_audit_events(&b, &operator(), None, 100_000)
+        .await
+        .expect("list");
+    assert_eq!(theirs.len(), 6);
     let hidden: Vec<i64> = theirs
         .iter()
         .filter(|(_, e)| e.org.is_some())
         .map(|(s, _)| *s)
         .collect();
-    assert_eq!(hidden.len(), 3);
-    assert_eq!(db.count_events().await, 17);
+    assert_eq!(hidden.len(), 4);
+    assert_eq!(db.count_events().await, 19);
     // The times climb with seq, two events a second.
     assert!(
         all.windows(2)
             .all(|w| w[0].1.date_created >= w[1].1.date_created)
     );
     let times: Vec<i64> = all.iter().map(|(_, e)| e.date_created).collect();
-    let (t_new, t_old) = (times[1], times[12]);
+    let (t_new, t_old) = (times[1], times[13]);
     let tie = times
         .windows(2)
         .find(|w| w[0] == w[1] && w[0] < t_new && w[0] > t_old)
@@ -2681,15 +2730,15 @@ async fn audit_listing_order_paging_and_filters(db: &TestDb) {
         action: action.map(str::to_owned),
         actor: actor.map(str::to_owned),
         target: target.map(str::to_owned),
-        ..AuditFilter::default()
+        ..operator()
     };
     let window = |since: Option<i64>, until: Option<i64>| AuditFilter {
         since,
         until,
-        ..AuditFilter::default()
+        ..operator()
     };
     let filters = vec![
-        (AuditFilter::default(), true),
+        (operator(), true),
         (f(Some(actions::APP_CREATED), None, None), true),
         (f(Some(actions::APP_DISABLED), None, None), true),
         (f(Some(actions::KEY_ROTATED), None, None), true),
@@ -2716,13 +2765,13 @@ async fn audit_listing_order_paging_and_filters(db: &TestDb) {
         (window(Some(t_mid), Some(t_mid + 1)), true),
         (window(Some(t_new), Some(t_old)), false),
         (window(Some(times[0] + 1), None), false),
-        (window(None, Some(times[13])), false),
+        (window(None, Some(times[14])), false),
         (
             AuditFilter {
                 action: Some(actions::APP_SECRET_ROTATED.into()),
                 since: Some(t_old),
                 until: Some(t_new),
-                ..AuditFilter::default()
+                ..operator()
             },
             true,
         ),
@@ -2772,7 +2821,7 @@ async fn audit_listing_order_paging_and_filters(db: &TestDb) {
 
     // Positions between rows (another organization's events) and beyond both ends.
     let newest = all[0].0;
-    let oldest = all[13].0;
+    let oldest = all[14].0;
     let mut positions = hidden.clone();
     positions.extend([0, 1, oldest, newest, newest + 1, newest + 1000, i64::MAX]);
     for pos in positions {
@@ -2783,7 +2832,7 @@ async fn audit_listing_order_paging_and_filters(db: &TestDb) {
                 .store
                 .list_audit_events(
                     &a,
-                    &AuditFilter::default(),
+                    &operator(),
                     Some(&seq_cursor(Direction::Next, pos)),
                     limit,
                 )
@@ -2795,7 +2844,7 @@ async fn audit_listing_order_paging_and_filters(db: &TestDb) {
                 .store
                 .list_audit_events(
                     &a,
-                    &AuditFilter::default(),
+                    &operator(),
                     Some(&seq_cursor(Direction::Previous, pos)),
                     limit,
                 )
@@ -2806,10 +2855,10 @@ async fn audit_listing_order_paging_and_filters(db: &TestDb) {
         }
     }
     // Limits cut the newest-first list.
-    for limit in [0u32, 1, 5, 14, 15] {
+    for limit in [0u32, 1, 5, 15, 16] {
         let got = db
             .store
-            .list_audit_events(&a, &AuditFilter::default(), None, limit)
+            .list_audit_events(&a, &operator(), None, limit)
             .await
             .expect("list");
         assert_eq!(got, all[..(limit as usize).min(all.len())].to_vec());
@@ -3196,19 +3245,22 @@ async fn shared_fixture(db: &TestDb) -> (OrgSid, Vec<Role>) {
         friendly_name: "both".into(),
         date_created: T0,
     };
-    db.store.create_org(&o).await.expect("org");
+    db.store.create_org(&o, &Actor::cli()).await.expect("org");
     let roles = role_fixture(db, &o.sid).await;
     let u = User {
         sid: UserSid::derived("user"),
         ..user(&o.sid, "user@example.com")
     };
-    db.store.create_user(&u).await.expect("user");
+    db.store.create_user(&u, &Actor::cli()).await.expect("user");
     for (i, role) in roles.iter().take(12).enumerate() {
         let acct = Account {
             sid: AccountSid::derived(&format!("acct-{i}")),
             ..account(&o.sid, None, Some(&u.sid))
         };
-        db.store.create_account(&acct).await.expect("account");
+        db.store
+            .create_account(&acct, &Actor::cli())
+            .await
+            .expect("account");
         let x = Assignment {
             sid: AssignmentSid::derived(&format!("asg-{i}")),
             resource_type: (i % 3 == 0).then(|| "billing_group".to_owned()),
@@ -3324,8 +3376,8 @@ async fn engines_agree() {
         sid: UserSid::derived("upper"),
         ..user(&org, "USER@example.com")
     };
-    let l = lite.store.create_user(&upper).await;
-    let p = pg.store.create_user(&upper).await;
+    let l = lite.store.create_user(&upper, &Actor::cli()).await;
+    let p = pg.store.create_user(&upper, &Actor::cli()).await;
     assert_eq!(l.is_ok(), p.is_ok(), "{l:?} vs {p:?}");
 }
 

@@ -81,19 +81,7 @@ type Outcome = Result<(), Failure>;
 
 /// Every action the audit trail records (a filter naming another one is a mistake, not an
 /// empty result).
-const AUDIT_ACTIONS: &[&str] = &[
-    actions::APP_CREATED,
-    actions::APP_DISABLED,
-    actions::APP_ENABLED,
-    actions::APP_DELETED,
-    actions::APP_SECRET_ROTATED,
-    orgiam_store::directory::APP_UPDATED,
-    actions::KEY_ROTATED,
-    actions::ROLE_ASSIGNMENT_CREATED,
-    actions::ROLE_ASSIGNMENT_DELETED,
-    actions::ROLES_IMPORTED,
-    orgiam_store::directory::ROLE_DELETED,
-];
+const AUDIT_ACTIONS: &[&str] = actions::ALL;
 
 /// What [`run`] did with a command.
 pub enum Dispatch {

@@ -92,6 +92,8 @@ pub async fn run(cli: Cli) -> CmdResult {
                 target,
                 since: None,
                 until: None,
+                // The operator's view: the organization's events and the install-wide ones.
+                install_wide: true,
             };
             audit(&url, &org, filter, limit, json).await
         }
@@ -115,9 +117,19 @@ struct Settings {
     max_header_bytes: usize,
     request_timeout_secs: u64,
     max_connections: usize,
+    /// Open connections per source address (0 = no cap).
+    max_connections_per_source: usize,
+    /// A request head must arrive within this many seconds of its first byte.
+    header_read_timeout_secs: u64,
+    /// A connection waiting this long for its next request (or not reading its answer) is closed.
+    idle_timeout_secs: u64,
     /// Token requests per second per client id (0 = unlimited), and the burst.
     token_rate_per_second: u32,
     token_burst: u32,
+    /// Token requests with wrong credentials per second, per client id and per source
+    /// address (0 = unlimited), and the burst.
+    token_failure_rate_per_second: u32,
+    token_failure_burst: u32,
     /// API requests per second per app (0 = unlimited), and the burst.
     api_rate_per_second: u32,
     api_burst: u32,
@@ -125,6 +137,8 @@ struct Settings {
     role_page_cache: bool,
     /// The most time one request's queries may run (0 = no bound); over it: 503, code 20503.
     statement_timeout_ms: u64,
+    /// Serve `/metrics` on this address only, not on `listen`.
+    metrics_listen: Option<String>,
 }
 
 /// Settings read from `ORGIAM_<NAME>` besides the flags' own variables.
@@ -134,12 +148,18 @@ const ENV_SETTINGS: &[&str] = &[
     "max_header_bytes",
     "request_timeout_secs",
     "max_connections",
+    "max_connections_per_source",
+    "header_read_timeout_secs",
+    "idle_timeout_secs",
     "token_rate_per_second",
     "token_burst",
+    "token_failure_rate_per_second",
+    "token_failure_burst",
     "api_rate_per_second",
     "api_burst",
     "role_page_cache",
     "statement_timeout_ms",
+    "metrics_listen",
 ];
 
 impl Default for Settings {
@@ -155,12 +175,18 @@ impl Default for Settings {
             max_header_bytes: l.max_header_bytes,
             request_timeout_secs: l.request_timeout.as_secs(),
             max_connections: l.max_connections,
+            max_connections_per_source: l.max_connections_per_source,
+            header_read_timeout_secs: l.header_read_timeout.as_secs(),
+            idle_timeout_secs: l.idle_timeout.as_secs(),
             token_rate_per_second: l.token_rate.per_second,
             token_burst: l.token_rate.burst,
+            token_failure_rate_per_second: l.token_failure_rate.per_second,
+            token_failure_burst: l.token_failure_rate.burst,
             api_rate_per_second: l.api_rate.per_second,
             api_burst: l.api_rate.burst,
             role_page_cache: true,
             statement_timeout_ms: orgiam_store::DEFAULT_STATEMENT_TIMEOUT.as_millis() as u64,
+            metrics_listen: None,
         }
     }
 }
@@ -172,6 +198,9 @@ impl Settings {
             max_header_bytes: self.max_header_bytes,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             max_connections: self.max_connections.max(1),
+            max_connections_per_source: self.max_connections_per_source,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
             token_rate: Rate {
                 per_second: self.token_rate_per_second,
                 burst: self.token_burst,
@@ -179,6 +208,10 @@ impl Settings {
             api_rate: Rate {
                 per_second: self.api_rate_per_second,
                 burst: self.api_burst,
+            },
+            token_failure_rate: Rate {
+                per_second: self.token_failure_rate_per_second,
+                burst: self.token_failure_burst,
             },
         }
     }
@@ -372,6 +405,12 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
         poll_interval: Duration::from_millis(settings.poll_interval_ms.max(10)),
         limits: settings.limits(),
         role_page_cache: settings.role_page_cache,
+        metrics_listen: match &settings.metrics_listen {
+            None => None,
+            Some(m) => Some(m.parse().map_err(|_| {
+                format!("metrics_listen must be an address like 127.0.0.1:9090, not '{m}'")
+            })?),
+        },
     };
     let app = Application::build_on(listener, config, store)
         .await
@@ -434,7 +473,7 @@ async fn create_org(url: &DatabaseUrl, name: String, json: bool) -> CmdResult {
         friendly_name: name,
         date_created: time_fmt::now(),
     };
-    store.create_org(&org).await.map_err(fail)?;
+    store.create_org(&org, &Actor::cli()).await.map_err(fail)?;
     print(
         json,
         crate::admin::org_json(&org),
@@ -651,7 +690,10 @@ async fn create_account(
         owner,
         date_created: time_fmt::now(),
     };
-    store.create_account(&account).await.map_err(fail)?;
+    store
+        .create_account(&account, &Actor::cli())
+        .await
+        .map_err(fail)?;
     let kind = if account.parent.is_some() {
         "subaccount"
     } else {
@@ -696,7 +738,10 @@ pub(crate) async fn create_user(
         email,
         date_created: time_fmt::now(),
     };
-    store.create_user(&user).await.map_err(fail)?;
+    store
+        .create_user(&user, &Actor::cli())
+        .await
+        .map_err(fail)?;
     print(
         json,
         crate::admin::user_json(&user),

@@ -52,6 +52,8 @@ pub fn filter(params: &Params) -> Result<AuditFilter> {
         target: text("Target"),
         since: time_param(params, "StartDate")?,
         until: time_param(params, "EndDate")?,
+        // A tenant sees its own organization's events only.
+        install_wide: false,
     })
 }
 

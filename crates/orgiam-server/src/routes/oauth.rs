@@ -1,13 +1,18 @@
 //! OAuth 2.0 client credentials (RFC 6749 §4.4), JWKS and server metadata (RFC 8414).
 
-use axum::extract::State;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::Serialize;
 
 use orgiam_domain::error::more_info;
-use orgiam_domain::model::AppStatus;
+use orgiam_domain::model::{App, AppStatus};
+use orgiam_domain::secret;
 use orgiam_domain::sid::AppSid;
 use orgiam_domain::time_fmt;
 
@@ -231,24 +236,39 @@ pub fn client_credentials(
 }
 
 /// `POST /v2/token` and `/v1/token`.
+///
+/// A known app's right secret is answered from memory, whatever wrong secrets others sent for
+/// it. Anything else is a failure so far: it counts against the failure budgets (per client id
+/// and per source address; beyond them, 429 without touching the store), then the app is read
+/// from the store (created or rotated moments ago by another process?) and checked again. A
+/// known client id with a wrong secret and an unknown one take the same steps: one keyed hash,
+/// the same number of constant-time comparisons, and one store read per client id a second.
 pub async fn token(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, OAuthError> {
     let (sid, secret) = client_credentials(&headers, &body)?;
-    state.rate.check_token(sid.as_str())?;
-    let app = state.app(&sid).await?;
     let now = time_fmt::now();
-    let secrets = app
-        .as_ref()
-        .map(|a| a.secrets.as_slice())
-        .unwrap_or_default();
-    // The secret is hashed whether or not the app exists, so timing tells nothing.
-    let secret_ok = state.hasher.verify(&secret, secrets, now);
-    let Some(app) = app.filter(|_| secret_ok) else {
+    let hash = state.hasher.hash(&secret);
+    let check = |app: Option<Arc<App>>| {
+        let secrets = app.as_ref().map_or(&[][..], |a| a.secrets.as_slice());
+        let matched = secret::matching(&hash, secrets, now);
+        app.zip(matched)
+    };
+    let mut granted = check(state.cached_app(&sid)?);
+    if granted.is_none() {
+        state
+            .rate
+            .check_token_failure(sid.as_str(), peer.ip())
+            .map_err(OAuthError::from)?;
+        granted = check(state.app_for_token(&sid).await?);
+    }
+    let Some((app, matched)) = granted else {
         return Err(invalid_client("invalid client credentials"));
     };
+    state.rate.check_token(sid.as_str())?;
     match app.status {
         AppStatus::Active => {}
         AppStatus::Disabled => {
@@ -256,9 +276,24 @@ pub async fn token(
         }
         AppStatus::Deleted => return Err(invalid_client("invalid client credentials")),
     }
-    let access_token = state
-        .keys()?
-        .mint(&app.sid, &app.org, app.access_token_ttl)?;
+    // Tokens issued before `tokens_valid_after` are refused; one asked for in the second it
+    // was moved to (an app disabled and enabled again, a secret rotated with no grace) is
+    // issued when that second begins.
+    let wait = Duration::from_secs(u64::try_from(app.tokens_valid_after).unwrap_or(0))
+        .saturating_sub(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+        );
+    if !wait.is_zero() {
+        tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
+    }
+    let access_token = state.keys()?.mint(
+        &app.sid,
+        &app.org,
+        app.access_token_ttl,
+        app.secrets.get(matched).map(|s| s.hash.as_slice()),
+    )?;
     let mut res = json(
         StatusCode::OK,
         &TokenResponse {

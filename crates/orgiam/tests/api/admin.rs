@@ -249,6 +249,27 @@ async fn key_rotation_keeps_old_tokens_until_revoked() {
     })
     .await
     .expect("fresh tokens work");
+    // Key rotations concern the whole install: the operator sees them through the CLI, no
+    // tenant sees them over HTTP.
+    let fresh = app.token().await;
+    let tenant = app
+        .get("/v2/Organizations/AuditEvents?Action=key.rotated", &fresh)
+        .await;
+    assert_eq!(tenant.status, 200, "{}", tenant.body);
+    assert_eq!(tenant.body["events"], serde_json::json!([]));
+    let operator: Value = serde_json::from_str(&cli_ok(
+        &app,
+        &[
+            "audit",
+            "--org",
+            app.org.as_str(),
+            "--action",
+            "key.rotated",
+            "--json",
+        ],
+    ))
+    .expect("json");
+    assert_eq!(operator["events"].as_array().map(Vec::len), Some(2));
 }
 
 #[tokio::test]
@@ -321,10 +342,12 @@ async fn every_change_to_access_is_in_the_audit_trail() {
         [
             "role_assignment.deleted",
             "role_assignment.created",
+            "user.created",
             "app.secret_rotated",
             "app.disabled",
             "app.created",
-            "app.created"
+            "app.created",
+            "org.created"
         ],
         "newest first"
     );
@@ -338,10 +361,19 @@ async fn every_change_to_access_is_in_the_audit_trail() {
             .as_str()
             .is_some_and(|s| s.starts_with("AE"))
     );
-    assert_eq!(events[3]["actor"], "cli");
-    assert_eq!(events[3]["before"], json!({"status": "active"}));
-    assert_eq!(events[3]["after"], json!({"status": "disabled"}));
-    assert_eq!(events[5]["actor"], "bootstrap");
+    assert_eq!(events[2]["target"], user.as_str());
+    assert_eq!(
+        events[2]["after"]["email"]
+            .as_str()
+            .map(|e| e.contains('@')),
+        Some(true)
+    );
+    assert_eq!(events[4]["actor"], "cli");
+    assert_eq!(events[4]["before"], json!({"status": "active"}));
+    assert_eq!(events[4]["after"], json!({"status": "disabled"}));
+    assert_eq!(events[6]["actor"], "bootstrap");
+    assert_eq!(events[7]["actor"], "bootstrap");
+    assert_eq!(events[7]["target"], app.org.as_str());
     let text = r.body.to_string();
     assert!(!text.contains(&app.client_secret), "no secret in the trail");
 
@@ -408,8 +440,8 @@ async fn every_change_to_access_is_in_the_audit_trail() {
     .expect("json");
     assert_eq!(
         out["events"].as_array().map(Vec::len),
-        Some(7),
-        "the six above and the limited app"
+        Some(9),
+        "the eight above and the limited app"
     );
     let human = cli_ok(
         &app,

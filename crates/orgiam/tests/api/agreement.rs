@@ -102,26 +102,32 @@ async fn side(engine: Engine) -> Side {
     let store = app.store.clone();
     let user = UserSid::parse(&format!("US{}", sid_body(0))).expect("sid");
     store
-        .create_user(&User {
-            sid: user.clone(),
-            org: org.clone(),
-            email: "hostile@example.com".into(),
-            friendly_name: "Hostile".into(),
-            date_created: 1_700_000_000,
-        })
+        .create_user(
+            &User {
+                sid: user.clone(),
+                org: org.clone(),
+                email: "hostile@example.com".into(),
+                friendly_name: "Hostile".into(),
+                date_created: 1_700_000_000,
+            },
+            &Actor::cli(),
+        )
         .await
         .expect("user");
     let account = AccountSid::parse(&format!("AC{}", sid_body(0))).expect("sid");
     store
-        .create_account(&Account {
-            sid: account.clone(),
-            org: org.clone(),
-            parent: None,
-            friendly_name: "Prod".into(),
-            status: "active".into(),
-            owner: Some(user.clone()),
-            date_created: 1_700_000_000,
-        })
+        .create_account(
+            &Account {
+                sid: account.clone(),
+                org: org.clone(),
+                parent: None,
+                friendly_name: "Prod".into(),
+                status: "active".into(),
+                owner: Some(user.clone()),
+                date_created: 1_700_000_000,
+            },
+            &Actor::cli(),
+        )
         .await
         .expect("account");
     let mut batches = Some(custom_roles(&org));

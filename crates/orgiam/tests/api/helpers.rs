@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use orgiam_domain::model::{Account, Org, SigningKey, User};
+use orgiam_domain::model::{Account, Actor, Org, SigningKey, User};
 use orgiam_domain::policy::{Pattern, Policy};
 use orgiam_domain::secret::SecretHasher;
 use orgiam_domain::sid::{AccountSid, AppSid, OrgSid, UserSid};
@@ -100,6 +100,8 @@ pub async fn fresh_database_on(engine: Engine) -> (String, TempDir) {
 
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// Where `/metrics` is served, when `metrics_listen` was set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub base: String,
     pub db_url: String,
     pub store: Arc<dyn Store>,
@@ -144,8 +146,7 @@ pub async fn spawn_app_on(engine: Engine, tune: impl FnOnce(&mut ServerConfig)) 
         listen: "127.0.0.1:0".parse().expect("addr"),
         public_url: None,
         poll_interval: Duration::from_millis(100),
-        limits: Default::default(),
-        role_page_cache: true,
+        ..Default::default()
     };
     let mut config = config;
     tune(&mut config);
@@ -153,12 +154,14 @@ pub async fn spawn_app_on(engine: Engine, tune: impl FnOnce(&mut ServerConfig)) 
         .await
         .expect("build app");
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
     TestApp {
         addr,
+        metrics_addr,
         base: format!("http://{addr}"),
         db_url,
         store,
@@ -316,7 +319,10 @@ impl TestApp {
             friendly_name: name.into(),
             date_created: 0,
         };
-        self.store.create_org(&org).await.expect("create org");
+        self.store
+            .create_org(&org, &Actor::cli())
+            .await
+            .expect("create org");
         org.sid
     }
 
@@ -329,7 +335,10 @@ impl TestApp {
             friendly_name: "u".into(),
             date_created: 0,
         };
-        self.store.create_user(&user).await.expect("create user");
+        self.store
+            .create_user(&user, &Actor::cli())
+            .await
+            .expect("create user");
         sid
     }
 
@@ -345,7 +354,7 @@ impl TestApp {
             date_created: 1_700_000_000,
         };
         self.store
-            .create_account(&account)
+            .create_account(&account, &Actor::cli())
             .await
             .expect("create account");
         sid

@@ -240,3 +240,154 @@ async fn raw_exchange(addr: std::net::SocketAddr, request: Vec<u8>) -> String {
     .await
     .expect("join")
 }
+
+/// A connection from `source` that sends the start of a request head and never finishes it;
+/// resolves to how long the server kept it open (`None`: still open after 10 s) and what it
+/// answered.
+async fn stall_from(source: &str, addr: std::net::SocketAddr) -> Option<(Duration, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().ok()?;
+    socket
+        .bind(format!("{source}:0").parse().expect("source address"))
+        .ok()?;
+    let started = std::time::Instant::now();
+    let mut stream = socket.connect(addr).await.ok()?;
+    let _ = stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    closed.ok().map(|()| {
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&answer).into_owned(),
+        )
+    })
+}
+
+#[tokio::test]
+async fn stalled_connections_from_one_address_neither_lock_others_out_nor_stay_open() {
+    let header_timeout = Duration::from_secs(1);
+    let app = spawn_app_with(|c| {
+        c.limits.max_connections = 64;
+        c.limits.max_connections_per_source = 16;
+        c.limits.header_read_timeout = header_timeout;
+    })
+    .await;
+    let addr = app.addr;
+    // 200 never-finishing request heads from 127.0.0.2, far beyond both caps.
+    let stalled: Vec<_> = (0..200)
+        .map(|_| tokio::spawn(stall_from("127.0.0.2", addr)))
+        .collect();
+    // Meanwhile 127.0.0.1 is answered promptly, each time on a new connection.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let mut slowest = Duration::ZERO;
+    let until = std::time::Instant::now() + header_timeout * 2 + Duration::from_millis(500);
+    let mut answered = 0;
+    while std::time::Instant::now() < until {
+        let t = std::time::Instant::now();
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            fresh.get(format!("{}/healthz", app.base)).send(),
+        )
+        .await
+        .expect("127.0.0.1 is answered")
+        .expect("GET /healthz");
+        assert_eq!(r.status(), 200);
+        slowest = slowest.max(t.elapsed());
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        slowest < Duration::from_millis(500),
+        "127.0.0.1 waited {slowest:?}"
+    );
+    assert!(answered > 20, "{answered}");
+    // Every stalled connection was closed: those beyond the source's cap at once with a 429,
+    // the others within the header timeout (plus scheduling slack).
+    let mut refused = 0;
+    let mut timed_out = 0;
+    for s in stalled {
+        let (open_for, answer) = s
+            .await
+            .expect("join")
+            .expect("the server closed the stalled connection");
+        assert!(
+            open_for < header_timeout + Duration::from_millis(1500),
+            "open for {open_for:?}"
+        );
+        if answer.starts_with("HTTP/1.1 429") {
+            assert!(answer.contains("\"code\":20429"), "{answer}");
+            refused += 1;
+        } else if answer.is_empty() && open_for < header_timeout / 2 {
+            // Refused, and the close reset the connection before the answer was read.
+            refused += 1;
+        } else {
+            assert!(
+                open_for >= header_timeout - Duration::from_millis(100),
+                "closed early ({open_for:?}): {answer}"
+            );
+            timed_out += 1;
+        }
+    }
+    // The cap was filled, and most were refused (a slot freed by a timeout may be taken by a
+    // connection that arrived late).
+    assert!(
+        timed_out >= 16 && refused >= 100,
+        "{refused} refused, {timed_out} timed out"
+    );
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
+    let app = spawn_app_with(|c| c.limits.idle_timeout = Duration::from_secs(1)).await;
+    let addr = app.addr;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let ask = |s: &mut TcpStream| {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .expect("write");
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).expect("answer");
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        let first = ask(&mut s);
+        // Under the idle timeout the connection is kept alive and reused.
+        std::thread::sleep(Duration::from_millis(400));
+        let second = ask(&mut s);
+        let idle_from = std::time::Instant::now();
+        let mut buf = [0u8; 16];
+        let eof = s.read(&mut buf).map_err(|e| e.kind());
+        (first, second, idle_from.elapsed(), eof)
+    })
+    .await
+    .expect("join");
+    assert!(outcome.0.starts_with("HTTP/1.1 200"), "{}", outcome.0);
+    assert!(outcome.1.starts_with("HTTP/1.1 200"), "{}", outcome.1);
+    // Closed: an end of stream (or a reset, when the close raced the client's read).
+    assert!(
+        matches!(outcome.3, Ok(0) | Err(std::io::ErrorKind::ConnectionReset)),
+        "the server closed the idle connection: {:?} after {:?}",
+        outcome.3,
+        outcome.2
+    );
+    assert!(
+        outcome.2 >= Duration::from_millis(900) && outcome.2 < Duration::from_millis(2500),
+        "closed after {:?} idle",
+        outcome.2
+    );
+}

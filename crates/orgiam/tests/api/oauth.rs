@@ -349,3 +349,153 @@ async fn health_readiness_and_metrics() {
     }
     assert!(!text.contains("BREW"), "{text}");
 }
+
+/// A token request from `source` (a loopback address) with the given credentials.
+async fn token_from(app: &crate::helpers::TestApp, source: &str, id: &str, secret: &str) -> Reply {
+    let http = reqwest::Client::builder()
+        .local_address(source.parse::<std::net::IpAddr>().expect("source"))
+        .build()
+        .expect("client");
+    let res = http
+        .post(format!("{}/v2/token", app.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    Reply::from(res).await
+}
+
+#[tokio::test]
+async fn wrong_secrets_cannot_lock_the_real_client_out() {
+    use orgiam_server::limits::Rate;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.limits.token_failure_rate = Rate {
+            per_second: 1,
+            burst: 3,
+        };
+    })
+    .await;
+    let victim = app.client_id.clone();
+    // 20 wrong secrets for the victim's client id from 127.0.0.2: after the failure budget,
+    // 429 slow_down.
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(token_from(&app, "127.0.0.2", &victim, "wrong").await);
+    }
+    assert!(statuses[..3].iter().all(|r| r.status == 401));
+    let limited = statuses.last().expect("replies");
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert_eq!(limited.body["error"], "slow_down");
+    assert_eq!(limited.body["code"], 20429);
+    assert!(limited.header("retry-after").is_some());
+    // The real client's right secret is answered throughout, from its own address and even
+    // from the attacker's.
+    for source in ["127.0.0.1", "127.0.0.2", "127.0.0.1"] {
+        let r = token_from(&app, source, &victim, &app.client_secret).await;
+        assert_eq!(r.status, 200, "{source}: {}", r.body);
+    }
+    // The budgets are per client id and per source: a wrong secret for the victim's id from a
+    // third address is still limited (its client budget is spent), the attacker's address is
+    // limited for any client id, and another source with another client id is not.
+    let unknown = orgiam_domain::sid::AppSid::random().to_string();
+    assert_eq!(
+        token_from(&app, "127.0.0.3", &victim, "wrong").await.status,
+        429
+    );
+    assert_eq!(
+        token_from(&app, "127.0.0.2", &unknown, "wrong")
+            .await
+            .status,
+        429
+    );
+    assert_eq!(
+        token_from(&app, "127.0.0.4", &unknown, "wrong")
+            .await
+            .status,
+        401
+    );
+    // Right secrets do not spend the failure budget.
+    for _ in 0..10 {
+        let r = token_from(&app, "127.0.0.5", &victim, &app.client_secret).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(
+        token_from(&app, "127.0.0.5", &unknown, "wrong")
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_secret_rotated_moments_ago_elsewhere_works_at_once() {
+    // The server has not polled yet (its poll interval is long); the failed check reads the
+    // store, where the new secret is.
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.poll_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let sid = orgiam_domain::sid::AppSid::parse(&app.client_id).expect("sid");
+    let secret = orgiam_domain::secret::generate();
+    app.store
+        .rotate_app_secret(
+            &sid,
+            &app.hasher.hash(&secret),
+            Some(orgiam_domain::time_fmt::now() + 3600),
+            &orgiam_domain::model::Actor::cli(),
+        )
+        .await
+        .expect("rotate");
+    let r = app.token_for(&app.client_id, &secret).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The old secret is in its grace period.
+    let r = app.token_for(&app.client_id, &app.client_secret).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn metrics_can_be_served_on_their_own_address_only() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
+    let metrics = app.metrics_addr.expect("metrics address");
+    assert_ne!(metrics, app.addr);
+    // Some traffic to count.
+    assert_eq!(
+        app.get("/v2/Organizations/Roles?PageSize=1", &app.token().await)
+            .await
+            .status,
+        200
+    );
+    let public = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("GET");
+    Reply::from(public)
+        .await
+        .assert_error(404, 20404, "/metrics");
+    let private = app
+        .http
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(private.status(), 200);
+    let text = private.text().await.expect("text");
+    assert!(text.contains("orgiam_http_requests_total"), "{text}");
+    // Only metrics there.
+    let other = app
+        .http
+        .get(format!("http://{metrics}/healthz"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(other.status(), 404);
+}

@@ -629,6 +629,11 @@ async fn apps_update_changes_the_policy_everywhere_and_a_no_op_writes_nothing() 
     })
     .await;
     assert!(allowed.is_some(), "the first policy applies");
+    let before = app.token_for(&id, &secret).await;
+    let before = before.body["access_token"]
+        .as_str()
+        .expect("a token under the first policy")
+        .to_owned();
 
     let updated = ok_json(
         db,
@@ -662,6 +667,9 @@ async fn apps_update_changes_the_policy_everywhere_and_a_no_op_writes_nothing() 
     })
     .await;
     assert!(refused.is_some(), "the new policy applies");
+    // A narrower policy ends the tokens issued under the wider one.
+    let old_token = app.get("/v2/Organizations/Roles", &before).await;
+    assert_eq!(old_token.status, 401, "{:?}", old_token.body);
     let t = app.token_for(&id, &secret).await;
     assert_eq!(t.body["expires_in"], 600);
 

@@ -30,6 +30,22 @@ async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> St
         .to_owned()
 }
 
+/// A token, or `None` when the server refuses the credentials.
+async fn try_token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> Option<String> {
+    let r = http
+        .post(format!("{base}/v2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .ok()?;
+    let body: Value = r.json().await.ok()?;
+    body["access_token"].as_str().map(str::to_owned)
+}
+
 async fn get(http: &reqwest::Client, url: &str, token: &str) -> Reply {
     Reply::from(http.get(url).bearer_auth(token).send().await.expect("GET")).await
 }
@@ -302,4 +318,127 @@ async fn readiness_fails_when_the_database_is_gone() {
         "liveness does not depend on the database"
     );
     stop(s);
+}
+
+/// The usual answer to a leaked token: disable the app, rotate its secret, enable it again.
+/// The leaked token must stay dead on every replica; the new secret's tokens work at once; and
+/// a rotation with a grace period ends the old secret's tokens when the grace ends.
+#[tokio::test]
+async fn a_leaked_token_stays_revoked_after_disable_rotate_enable_on_every_replica() {
+    let (db_url, dir) = fresh_database().await;
+    let r1 = serve(&db_url, &dir);
+    let r2 = serve(&db_url, &dir);
+    let (org, _, _) = printed_credentials(&r1.lines).expect("replica 1 bootstrapped");
+    let http = reqwest::Client::new();
+    let run = |args: &[&str]| {
+        let out = crate::helpers::orgiam()
+            .args(args)
+            .env("ORGIAM_DATABASE_URL", &db_url)
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("json")
+    };
+    let created = run(&[
+        "apps", "create", "--org", &org, "--name", "leaky", "--allow", "/*", "--json",
+    ]);
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    let secret = created["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let leaked = token(&http, &r1.base, &id, &secret).await;
+    let status_on = |base: &str, t: &str| {
+        let (http, url, t) = (
+            http.clone(),
+            format!("{base}/v2/Organizations/Roles?PageSize=1"),
+            t.to_owned(),
+        );
+        async move { get(&http, &url, &t).await.status }
+    };
+    for base in [&r1.base, &r2.base] {
+        assert_eq!(status_on(base, &leaked).await, 200);
+    }
+
+    run(&["apps", "disable", "--app", &id, "--json"]);
+    let rotated = run(&[
+        "apps",
+        "rotate-secret",
+        "--app",
+        &id,
+        "--grace",
+        "0",
+        "--json",
+    ]);
+    let new_secret = rotated["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    run(&["apps", "enable", "--app", &id, "--json"]);
+
+    // Within a second every replica has seen all three changes: the leaked token is refused,
+    // a token for the new secret works at once, from either replica on either replica.
+    for base in [&r1.base, &r2.base] {
+        let took = eventually(Duration::from_secs(3), || async {
+            let Some(fresh) = try_token(&http, base, &id, &new_secret).await else {
+                return false;
+            };
+            status_on(&r1.base, &fresh).await == 200 && status_on(&r2.base, &fresh).await == 200
+        })
+        .await;
+        assert!(
+            took.is_some_and(|t| t <= Duration::from_secs(1)),
+            "{base}: the new secret's tokens work after {took:?}"
+        );
+    }
+    for base in [&r1.base, &r2.base] {
+        let refused = get(
+            &http,
+            &format!("{base}/v2/Organizations/Roles?PageSize=1"),
+            &leaked,
+        )
+        .await;
+        refused.assert_error(401, 20003, "Invalid access token");
+    }
+    // And it stays refused: a second disable/enable round does not bring it back either.
+    run(&["apps", "disable", "--app", &id, "--json"]);
+    run(&["apps", "enable", "--app", &id, "--json"]);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for base in [&r1.base, &r2.base] {
+        assert_eq!(status_on(base, &leaked).await, 401);
+    }
+
+    // A rotation with a grace period: the old secret's tokens work until the grace ends, the
+    // new secret's tokens go on working after it.
+    let current = token(&http, &r2.base, &id, &new_secret).await;
+    let rotated = run(&[
+        "apps",
+        "rotate-secret",
+        "--app",
+        &id,
+        "--grace",
+        "2",
+        "--json",
+    ]);
+    let newest = rotated["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let newest_token = token(&http, &r1.base, &id, &newest).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for base in [&r1.base, &r2.base] {
+        assert_eq!(status_on(base, &current).await, 200, "within the grace");
+        assert_eq!(status_on(base, &newest_token).await, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    for base in [&r1.base, &r2.base] {
+        assert_eq!(status_on(base, &current).await, 401, "after the grace");
+        assert_eq!(status_on(base, &newest_token).await, 200);
+    }
+    stop(r1);
+    stop(r2);
 }
