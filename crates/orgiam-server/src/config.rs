@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::limits::Limits;
+use crate::master_key::MasterKeys;
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -18,6 +19,9 @@ pub struct ServerConfig {
     /// Keep rendered role pages in memory (dropped whenever custom roles change). Turn off
     /// to measure the store's own query cost.
     pub role_page_cache: bool,
+    /// The keys the store's private keys and MAC keys are sealed with (the first seals; the
+    /// others only open, during a rotation of the master key). `Debug` shows their ids only.
+    pub master_keys: MasterKeys,
 }
 
 impl Default for ServerConfig {
@@ -28,6 +32,7 @@ impl Default for ServerConfig {
             poll_interval: Duration::from_millis(250),
             limits: Limits::default(),
             role_page_cache: true,
+            master_keys: MasterKeys::default(),
         }
     }
 }

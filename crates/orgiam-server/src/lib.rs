@@ -8,6 +8,7 @@ pub mod error;
 pub mod keys;
 pub mod limits;
 pub mod list;
+pub mod master_key;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

@@ -51,6 +51,11 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
+/// The database file a `sqlite:` URL names (none for an in-memory database or another engine).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    sqlite::file_path(url).map(std::path::PathBuf::from)
+}
+
 /// Opens the store the URL names, and brings its schema up to date.
 pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
     let raw = url.expose();

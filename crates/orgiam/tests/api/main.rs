@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod helpers;
 mod hostile;
+mod keys_at_rest;
 mod limits;
 mod oauth;
 mod replicas;
