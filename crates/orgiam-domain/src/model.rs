@@ -188,6 +188,20 @@ impl std::fmt::Debug for ServerKeys {
     }
 }
 
+/// Names of the stored secret values, used as the associated data of their sealed form (so a
+/// sealed value cannot be moved to another slot) and handed to `Store::reseal_keys`.
+pub mod key_slots {
+    /// `meta.page_key`: the page-token MAC key.
+    pub const PAGE_KEY: &str = "meta/page_key";
+    /// `meta.secret_key`: the client-secret pepper.
+    pub const SECRET_KEY: &str = "meta/secret_key";
+
+    /// `signing_keys.private_der` of the key `kid`.
+    pub fn signing_key(kid: &str) -> String {
+        format!("signing_keys/{kid}/private_der")
+    }
+}
+
 /// An account, or a subaccount when it has a parent account of the same organization.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Account {

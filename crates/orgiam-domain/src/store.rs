@@ -17,6 +17,10 @@ pub const APPS_REVISION: &str = "apps";
 pub const KEYS_REVISION: &str = "keys";
 pub const ROLES_REVISION: &str = "roles";
 
+/// Given a stored secret value's slot (see `model::key_slots`) and its bytes, the bytes to store
+/// instead, or `None` to leave it. An error aborts the whole rewrite.
+pub type Resealer<'a> = dyn Fn(&str, &[u8]) -> Result<Option<Vec<u8>>> + Send + Sync + 'a;
+
 /// Supplies an import's roles batch by batch; `Ok(None)` when done. An error aborts the import.
 pub type RoleBatches<'a> = dyn FnMut() -> Result<Option<Vec<Role>>> + Send + 'a;
 
@@ -75,6 +79,12 @@ pub trait Store: Send + Sync + 'static {
         revoke_old: bool,
         actor: &Actor,
     ) -> Result<()>;
+
+    /// Rewrites the stored secret values (the page key, the secret key and every signing
+    /// key's private key) in one transaction: `f` sees each and says what to store instead.
+    /// Concurrent key rotations wait for it. The keys themselves do not change, so no revision
+    /// counter moves. Returns how many values were rewritten.
+    async fn reseal_keys(&self, f: &Resealer<'_>) -> Result<usize>;
 
     /// The current value of a revision counter (0 before any change).
     async fn revision(&self, name: &str) -> Result<i64>;

@@ -1,7 +1,9 @@
 //! First start: the install's keys, and on an empty store one organization and one app
 //! allowed everything.
 
-use orgiam_domain::model::{App, AppStatus, DEFAULT_TOKEN_TTL, Org, SecretRecord, ServerKeys};
+use orgiam_domain::model::{
+    App, AppStatus, DEFAULT_TOKEN_TTL, Org, SecretRecord, ServerKeys, key_slots,
+};
 use orgiam_domain::policy::Policy;
 use orgiam_domain::secret::{self, SecretHasher};
 use orgiam_domain::sid::{AppSid, OrgSid};
@@ -9,17 +11,30 @@ use orgiam_domain::store::Store;
 use orgiam_domain::{Result, time_fmt};
 
 use crate::keys::generate_signing_key;
+use crate::master_key::MasterKeys;
 
-/// Makes sure the store has its keys (racing processes agree on one set).
-pub async fn ensure_keys(store: &dyn Store) -> Result<SecretHasher> {
+/// Makes sure the store has its keys, sealed with the master key (racing processes agree on
+/// one set): a new store gets sealed keys, a store written before keys were sealed has its
+/// plain keys sealed (in one transaction), and every stored key must open with the configured
+/// master keys, else this fails naming the key the store needs.
+pub async fn ensure_keys(store: &dyn Store, master: &MasterKeys) -> Result<SecretHasher> {
     let candidate = ServerKeys {
-        page_key: secret::random_bytes::<32>().to_vec(),
-        secret_key: secret::random_bytes::<32>().to_vec(),
+        page_key: master.seal(key_slots::PAGE_KEY, &secret::random_bytes::<32>())?,
+        secret_key: master.seal(key_slots::SECRET_KEY, &secret::random_bytes::<32>())?,
     };
-    store
-        .init_keys(&candidate, &generate_signing_key()?)
-        .await?;
-    Ok(SecretHasher::new(&store.server_keys().await?.secret_key))
+    let signing_key = master.seal_signing_key(&generate_signing_key()?)?;
+    store.init_keys(&candidate, &signing_key).await?;
+    let sealed = master.seal_plain_values(store).await?;
+    if sealed > 0 {
+        tracing::info!(
+            values = sealed,
+            master_key = master.primary_id().unwrap_or_default(),
+            "sealed the keys the store held in plain with the master key"
+        );
+    }
+    let keys = master.server_keys(store).await?;
+    master.signing_keys(store).await?;
+    Ok(SecretHasher::new(&keys.secret_key))
 }
 
 /// The credentials of the bootstrap app, shown once.
@@ -60,8 +75,8 @@ pub fn new_app(
 
 /// Keys, then (on an empty store) the bootstrap organization and app. Of racing replicas,
 /// exactly one gets `Some`.
-pub async fn bootstrap(store: &dyn Store) -> Result<Option<Bootstrapped>> {
-    let hasher = ensure_keys(store).await?;
+pub async fn bootstrap(store: &dyn Store, master: &MasterKeys) -> Result<Option<Bootstrapped>> {
+    let hasher = ensure_keys(store, master).await?;
     let org = Org {
         sid: OrgSid::random(),
         friendly_name: "Default organization".to_owned(),

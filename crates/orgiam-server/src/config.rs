@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::limits::Limits;
+use crate::master_key::MasterKeys;
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -20,6 +21,9 @@ pub struct ServerConfig {
     pub role_page_cache: bool,
     /// Serve `GET /metrics` on this address only (not on `listen`); `None`: on `listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// The keys the store's private keys and MAC keys are sealed with (the first seals; the
+    /// others only open, during a rotation of the master key). `Debug` shows their ids only.
+    pub master_keys: MasterKeys,
 }
 
 impl Default for ServerConfig {
@@ -31,6 +35,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             role_page_cache: true,
             metrics_listen: None,
+            master_keys: MasterKeys::default(),
         }
     }
 }

@@ -67,6 +67,7 @@ pub const SECRET_TAG_LEN: usize = 8;
 
 /// The key new tokens are signed with, parsed once (jsonwebtoken would re-parse the PKCS#8
 /// document, deriving the public key again, on every signature), and the token's encoded header.
+#[derive(Clone)]
 struct Signer {
     key: ed25519_dalek::SigningKey,
     header: String,
@@ -150,6 +151,26 @@ impl KeyRing {
 
     pub fn generation(&self) -> i64 {
         self.generation
+    }
+
+    /// This ring's signer with the verifiers and JWKS of `keys`: for a server that cannot open
+    /// the store's new private keys (its master key is out of date), so that it keeps signing
+    /// with the key it has and verifies tokens signed with the new ones. Only public keys are
+    /// read from `keys`.
+    pub fn with_public_keys(&self, keys: &[SigningKey]) -> Result<Self> {
+        let mut ring = Self::new(
+            self.issuer.clone(),
+            &keys
+                .iter()
+                .map(|k| SigningKey {
+                    retired_at: Some(k.retired_at.unwrap_or(k.created_at)),
+                    private_der: Vec::new(),
+                    ..k.clone()
+                })
+                .collect::<Vec<_>>(),
+        )?;
+        ring.signer = self.signer.clone();
+        Ok(ring)
     }
 
     pub fn issuer(&self) -> &str {

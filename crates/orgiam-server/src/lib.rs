@@ -10,6 +10,7 @@ pub mod input;
 pub mod keys;
 pub mod limits;
 pub mod list;
+pub mod master_key;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

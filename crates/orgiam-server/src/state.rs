@@ -68,7 +68,9 @@ impl State {
         config: ServerConfig,
         catalog: Catalog,
     ) -> Result<Self> {
-        let keys = store.server_keys().await?;
+        // Every stored key must open: a server that cannot sign must not start.
+        let keys = config.master_keys.server_keys(store.as_ref()).await?;
+        config.master_keys.signing_keys(store.as_ref()).await?;
         let builtin_permissions = catalog
             .roles
             .iter()
@@ -140,8 +142,21 @@ impl State {
         let rev = |name: &str| revisions.get(name).copied().unwrap_or(0);
         let keys_rev = rev(KEYS_REVISION);
         if keys_rev != self.keys_rev.load(Ordering::Acquire) {
-            let ring = KeyRing::new(self.config.issuer(), &self.store.signing_keys().await?)?
-                .with_generation(keys_rev);
+            let stored = self.store.signing_keys().await?;
+            let ring = match self.config.master_keys.open_signing_keys(stored.clone()) {
+                Ok(opened) => KeyRing::new(self.config.issuer(), &opened)?,
+                Err(e) => {
+                    // Another process sealed keys with a master key this one lacks (a rotation
+                    // of the master key is under way): keep signing with the key in hand and
+                    // verify the new keys' tokens; said once per change.
+                    tracing::error!(
+                        error = %e,
+                        "the store's signing keys changed, but this server's master key cannot                          open them: it goes on signing with the key it has; restart it with the                          current master key"
+                    );
+                    self.keys()?.with_public_keys(&stored)?
+                }
+            }
+            .with_generation(keys_rev);
             *self.keys.write().map_err(|_| poisoned())? = Arc::new(ring);
             self.verified.invalidate_all();
             self.keys_rev.store(keys_rev, Ordering::Release);

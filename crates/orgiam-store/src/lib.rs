@@ -53,6 +53,11 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
+/// The database file a `sqlite:` URL names (none for an in-memory database or another engine).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    sqlite::file_path(url).map(std::path::PathBuf::from)
+}
+
 /// How a store bounds its work.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreOptions {

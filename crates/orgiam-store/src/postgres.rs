@@ -20,11 +20,13 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use orgiam_domain::model::{
     Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter,
     MAX_BUILTIN_ASSIGNMENTS_PER_USER, MAX_TOKEN_TTL, Org, Role, RoleFilter, SecretRecord,
-    ServerKeys, SigningKey, User, actions,
+    ServerKeys, SigningKey, User, actions, key_slots,
 };
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid};
-use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, RoleBatches, Store};
+use orgiam_domain::store::{
+    APPS_REVISION, KEYS_REVISION, ROLES_REVISION, Resealer, RoleBatches, Store,
+};
 use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::events::{
@@ -896,6 +898,67 @@ impl Store for PgStore {
         insert_signing_key(&mut tx, key).await?;
         insert_event(&mut tx, &key_event(key, &old, revoke_old, actor)).await?;
         tx.commit().await.map_err(db_error)
+    }
+
+    async fn reseal_keys(&self, f: &Resealer<'_>) -> Result<usize> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // A key rotation's first write is bumping the keys counter: holding that row makes
+        // rotations wait, so no key is inserted (sealed the old way) while this runs. Racing
+        // reseals queue here too, and each sees the values the previous one committed.
+        sqlx::query("SELECT value FROM revisions WHERE name = $1 FOR UPDATE")
+            .bind(KEYS_REVISION)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let mut changed = 0;
+        for (slot, name) in [
+            (key_slots::PAGE_KEY, "page_key"),
+            (key_slots::SECRET_KEY, "secret_key"),
+        ] {
+            let value: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT value FROM meta WHERE key = $1 FOR UPDATE")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            if let Some(new) = value.map(|v| f(slot, &v)).transpose()?.flatten() {
+                sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
+                    .bind(new)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                changed += 1;
+            }
+        }
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT kid, private_der FROM signing_keys ORDER BY kid FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        for (kid, value) in rows {
+            if let Some(new) = f(&key_slots::signing_key(&kid), &value)? {
+                sqlx::query("UPDATE signing_keys SET private_der = $1 WHERE kid = $2")
+                    .bind(new)
+                    .bind(&kid)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                changed += 1;
+            }
+        }
+        tx.commit().await.map_err(db_error)?;
+        if changed > 0 {
+            // The replaced values stay in dead row versions until the tables are rewritten
+            // (both are a few rows). Best effort: it needs the tables' owner.
+            if let Err(e) = sqlx::query("VACUUM FULL meta, signing_keys")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, "rewriting the key tables after re-sealing failed");
+            }
+        }
+        Ok(changed)
     }
 
     async fn apps_since(&self, since: i64) -> Result<(Vec<App>, i64)> {

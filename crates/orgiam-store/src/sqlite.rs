@@ -10,11 +10,13 @@ use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite, SqlitePool};
 use orgiam_domain::model::{
     Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter,
     MAX_BUILTIN_ASSIGNMENTS_PER_USER, MAX_TOKEN_TTL, Org, Role, RoleFilter, SecretRecord,
-    ServerKeys, SigningKey, User, actions,
+    ServerKeys, SigningKey, User, actions, key_slots,
 };
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid};
-use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, RoleBatches, Store};
+use orgiam_domain::store::{
+    APPS_REVISION, KEYS_REVISION, ROLES_REVISION, Resealer, RoleBatches, Store,
+};
 use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::events::{
@@ -94,13 +96,93 @@ impl Budget {
 }
 
 /// The file path of a `sqlite://` URL, if it names one.
-fn file_path(url: &str) -> Option<&str> {
+pub(crate) fn file_path(url: &str) -> Option<&str> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
+
+/// Creates the database's folder (0700) and file (0600) when missing, whatever the umask,
+/// so that SQLite's journal files, which take the database file's mode, are private too; and
+/// warns when an existing folder or file is open to other users.
+fn private_files(db: &std::path::Path) -> Result<()> {
+    let cannot = |p: &std::path::Path, e: std::io::Error| {
+        Error::Unavailable(format!("cannot create {}: {e}", p.display()))
+    };
+    let dir = db.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        if dir.exists() {
+            warn_if_open(dir, "data directory", 0o700);
+        } else {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder.create(dir).map_err(|e| cannot(dir, e))?;
+            set_mode(dir, 0o700).map_err(|e| cannot(dir, e))?;
+        }
+    }
+    if db.exists() {
+        warn_if_open(db, "database file", 0o600);
+        for suffix in ["-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let journal = std::path::PathBuf::from(name);
+            if journal.exists() {
+                warn_if_open(&journal, "database file", 0o600);
+            }
+        }
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(db) {
+        Ok(_) => set_mode(db, 0o600).map_err(|e| cannot(db, e)),
+        // Another process created it first.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(cannot(db, e)),
+    }
+}
+
+#[cfg(unix)]
+fn set_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &std::path::Path, _: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn warn_if_open(path: &std::path::Path, what: &str, want: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = %format!("{mode:04o}"),
+                "the {what} is open to other users: run `chmod {want:o} {}`",
+                path.display()
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_open(_: &std::path::Path, _: &str, _: u32) {}
 
 impl SqliteStore {
     /// Opens (creating the file and its folder if needed) and migrates.
@@ -109,17 +191,11 @@ impl SqliteStore {
     }
 
     /// Opens the file as `mode` says: only [`OpenMode::Create`] makes a missing file (and its
-    /// folder); only [`OpenMode::Existing`] leaves the schema as it is (and checks it).
+    /// folder, both private to the owner); only [`OpenMode::Existing`] leaves the schema as it
+    /// is (and checks it).
     pub async fn open(url: &str, mode: OpenMode, store: &crate::StoreOptions) -> Result<Self> {
-        let path = file_path(url).map(std::path::Path::new);
-        if let Some(path) = path {
-            if mode == OpenMode::Create {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        Error::Unavailable(format!("cannot create {}: {e}", parent.display()))
-                    })?;
-                }
-            } else if !path.is_file() {
+        if let Some(path) = file_path(url).map(std::path::Path::new) {
+            if mode != OpenMode::Create && !path.is_file() {
                 return Err(Error::Unavailable(format!(
                     "it does not exist (no file {}): create it with `orgiam init` (or start \
                      `orgiam serve`), or point --database-url (ORGIAM_DATABASE_URL) at an \
@@ -127,6 +203,7 @@ impl SqliteStore {
                     path.display()
                 )));
             }
+            private_files(path)?;
         }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::bad_request(format!("invalid SQLite URL: {e}")))?
@@ -303,6 +380,51 @@ async fn insert_signing_key(tx: &mut sqlx::SqliteConnection, k: &SigningKey) -> 
         .await
         .map_err(db_error)?;
     Ok(())
+}
+
+/// `Store::reseal_keys` in one `BEGIN IMMEDIATE` transaction: every other writer (a key
+/// rotation included) waits for it.
+async fn reseal_in(conn: &mut sqlx::SqliteConnection, f: &Resealer<'_>) -> Result<usize> {
+    use sqlx::Connection as _;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+    let mut changed = 0;
+    for (slot, name) in [
+        (key_slots::PAGE_KEY, "page_key"),
+        (key_slots::SECRET_KEY, "secret_key"),
+    ] {
+        let value: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if let Some(new) = value.map(|v| f(slot, &v)).transpose()?.flatten() {
+            sqlx::query("UPDATE meta SET value = ? WHERE key = ?")
+                .bind(new)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            changed += 1;
+        }
+    }
+    let rows: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT kid, private_der FROM signing_keys ORDER BY kid")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+    for (kid, value) in rows {
+        if let Some(new) = f(&key_slots::signing_key(&kid), &value)? {
+            sqlx::query("UPDATE signing_keys SET private_der = ? WHERE kid = ?")
+                .bind(new)
+                .bind(&kid)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            changed += 1;
+        }
+    }
+    tx.commit().await.map_err(db_error)?;
+    Ok(changed)
 }
 
 /// Rows per multi-row INSERT into an import's staging table (12 parameters each, well under
@@ -916,6 +1038,36 @@ impl Store for SqliteStore {
         insert_signing_key(&mut tx, key).await?;
         insert_event(&mut tx, &key_event(key, &old, revoke_old, actor)).await?;
         tx.commit().await.map_err(db_error)
+    }
+
+    async fn reseal_keys(&self, f: &Resealer<'_>) -> Result<usize> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        // The replaced bytes are zeroed in the file rather than left in free space.
+        let secure_delete: i64 = sqlx::query_scalar("PRAGMA secure_delete")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        sqlx::query("PRAGMA secure_delete = 1")
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        let changed = reseal_in(&mut conn, f).await;
+        sqlx::query(&format!("PRAGMA secure_delete = {secure_delete}"))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        let changed = changed?;
+        if changed > 0 {
+            // Copy the new pages into the database file and empty the WAL, which held the
+            // replaced ones. Best effort: a busy reader only delays it to the next checkpoint.
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut *conn)
+                .await
+            {
+                tracing::warn!(error = %e, "checkpointing after re-sealing the keys failed");
+            }
+        }
+        Ok(changed)
     }
 
     async fn apps_since(&self, since: i64) -> Result<(Vec<App>, i64)> {

@@ -21,6 +21,7 @@ use orgiam_domain::catalog::Catalog;
 use orgiam_domain::model::{
     Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter, Level,
     MAX_TOKEN_TTL, Org, Role, RoleFilter, SecretRecord, ServerKeys, SigningKey, User, actions,
+    key_slots,
 };
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::policy::{Pattern, Policy};
@@ -300,6 +301,7 @@ contract!(
     signing_key_rotation_retires_or_revokes,
     import_roles_is_private_and_atomic,
     revisions_agree_with_revision,
+    reseal_rewrites_every_secret_value_at_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -3706,4 +3708,120 @@ async fn the_statement_budget_stops_unbounded_scans(db: &TestDb) {
         .await
         .expect("no budget: the walk finishes");
     assert_eq!(all, Vec::<Role>::new());
+}
+
+async fn reseal_rewrites_every_secret_value_at_once(db: &TestDb) {
+    // Nothing to see on a store without keys.
+    let seen = std::sync::Mutex::new(Vec::new());
+    let n = db
+        .store
+        .reseal_keys(&|slot: &str, _: &[u8]| {
+            seen.lock().unwrap().push(slot.to_owned());
+            Ok(None)
+        })
+        .await
+        .expect("reseal an empty store");
+    assert_eq!(n, 0);
+    assert!(seen.lock().unwrap().is_empty());
+
+    let (k, first) = keys(1);
+    db.store.init_keys(&k, &first).await.expect("init");
+    let (_, second) = keys(2);
+    db.store
+        .rotate_signing_key(&second, false, &Actor::cli())
+        .await
+        .expect("rotate");
+    let revs = db.store.revisions().await.expect("revisions");
+
+    // Every value is offered once, under its slot; what `f` returns is stored.
+    let n = db
+        .store
+        .reseal_keys(&|slot: &str, value: &[u8]| {
+            seen.lock().unwrap().push(slot.to_owned());
+            Ok(Some(
+                [
+                    b"sealed:".as_slice(),
+                    slot.as_bytes(),
+                    b":".as_slice(),
+                    value,
+                ]
+                .concat(),
+            ))
+        })
+        .await
+        .expect("reseal");
+    assert_eq!(n, 4);
+    let mut slots = seen.lock().unwrap().clone();
+    slots.sort();
+    let mut expected = vec![
+        key_slots::PAGE_KEY.to_owned(),
+        key_slots::SECRET_KEY.to_owned(),
+        key_slots::signing_key(first.kid.as_str()),
+        key_slots::signing_key(second.kid.as_str()),
+    ];
+    expected.sort();
+    assert_eq!(slots, expected);
+    let wrapped = |slot: &str, v: &[u8]| {
+        [b"sealed:".as_slice(), slot.as_bytes(), b":".as_slice(), v].concat()
+    };
+    let got = db.store.server_keys().await.expect("keys");
+    assert_eq!(got.page_key, wrapped(key_slots::PAGE_KEY, &k.page_key));
+    assert_eq!(
+        got.secret_key,
+        wrapped(key_slots::SECRET_KEY, &k.secret_key)
+    );
+    for key in db.store.signing_keys().await.expect("signing") {
+        let original = if key.kid == first.kid {
+            &first
+        } else {
+            &second
+        };
+        assert_eq!(
+            key.private_der,
+            wrapped(
+                &key_slots::signing_key(key.kid.as_str()),
+                &original.private_der
+            )
+        );
+        assert_eq!(
+            key.public_raw, original.public_raw,
+            "public keys are left alone"
+        );
+    }
+    assert_eq!(
+        db.store.revisions().await.expect("revisions"),
+        revs,
+        "no revision moves: the keys are the same keys"
+    );
+
+    // `None` leaves a value; an error anywhere leaves every value as it was.
+    let key_list = |keys: Vec<SigningKey>| -> Vec<(KeySid, Vec<u8>)> {
+        keys.into_iter().map(|k| (k.kid, k.private_der)).collect()
+    };
+    let before = (
+        db.store.server_keys().await.expect("keys").page_key,
+        key_list(db.store.signing_keys().await.expect("keys")),
+    );
+    let n = db
+        .store
+        .reseal_keys(&|_: &str, _: &[u8]| Ok(None))
+        .await
+        .expect("reseal nothing");
+    assert_eq!(n, 0);
+    let failed = db
+        .store
+        .reseal_keys(&|slot: &str, value: &[u8]| {
+            if slot.starts_with("signing_keys/") {
+                Err(Error::internal("no"))
+            } else {
+                Ok(Some(value.iter().copied().rev().collect()))
+            }
+        })
+        .await;
+    assert!(failed.is_err());
+    let after = (
+        db.store.server_keys().await.expect("keys").page_key,
+        key_list(db.store.signing_keys().await.expect("keys")),
+    );
+    assert_eq!(before, after, "a failed reseal changes nothing");
 }

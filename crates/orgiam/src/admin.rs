@@ -145,12 +145,11 @@ pub async fn run(cli: Cli) -> Dispatch {
         Command::Roles(RolesCommand::Import { org, file, json }) => {
             match refuse_reimport(&url, &org, &file).await {
                 Ok(()) => {
-                    return Dispatch::Other(Box::new(reassemble_import(
-                        cli.database_url,
-                        org,
-                        file,
-                        json,
-                    )));
+                    // The command put back together (the match took it apart).
+                    return Dispatch::Other(Box::new(Cli {
+                        command: Command::Roles(RolesCommand::Import { org, file, json }),
+                        ..cli
+                    }));
                 }
                 Err(e) => Err(e),
             }
@@ -166,23 +165,13 @@ pub async fn run(cli: Cli) -> Dispatch {
         other => {
             return Dispatch::Other(Box::new(Cli {
                 database_url: cli.database_url,
+                master_key_file: cli.master_key_file,
+                previous_master_key_file: cli.previous_master_key_file,
                 command: other,
             }));
         }
     };
     Dispatch::Done(done)
-}
-
-fn reassemble_import(
-    database_url: String,
-    org: String,
-    file: std::path::PathBuf,
-    json: bool,
-) -> Cli {
-    Cli {
-        database_url,
-        command: Command::Roles(RolesCommand::Import { org, file, json }),
-    }
 }
 
 /// Opens an existing store with this binary's schema (nothing is created or migrated).
@@ -207,7 +196,9 @@ async fn existing_org(
 
 async fn init(url: &DatabaseUrl, json: bool) -> Outcome {
     let store = orgiam_store::open(url, OpenMode::Create).await?;
-    bootstrap::ensure_keys(store.as_ref()).await?;
+    let master_keys =
+        crate::master::resolve(url, &crate::master::configured()?, store.as_ref()).await?;
+    bootstrap::ensure_keys(store.as_ref(), &master_keys).await?;
     let version = orgiam_store::schema_version(url);
     print(
         json,

@@ -10,13 +10,27 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://./orgiam-data/orgiam.db";
 #[derive(Parser, Debug)]
 #[command(name = "orgiam", version, propagate_version = true)]
 #[command(
-    after_help = "Start here:\n  orgiam serve\n\nEvery command takes --database-url (env ORGIAM_DATABASE_URL)."
+    after_help = "Start here:\n  orgiam serve\n\nEvery command takes --database-url (env ORGIAM_DATABASE_URL) and the master key\n\
+the store's keys are sealed with: --master-key-file (env ORGIAM_MASTER_KEY_FILE) or the key\n\
+itself in ORGIAM_MASTER_KEY. With SQLite and neither, orgiam keeps it in master.key beside\n\
+the database file (created on first start)."
 )]
 pub struct Cli {
     /// The store: sqlite://PATH or postgres://USER@HOST:PORT/DB. Only `serve` and `init`
     /// create a missing store.
     #[arg(long, global = true, env = "ORGIAM_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
+
+    /// A file holding the master key the store's keys are sealed with (mode 0600; the key
+    /// itself can be given in ORGIAM_MASTER_KEY instead). Default with SQLite: master.key
+    /// beside the database file, created on first start.
+    #[arg(long, global = true, env = "ORGIAM_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// While the master key is being rotated: a file holding the previous master key, which
+    /// still opens keys sealed with it (or the key itself in ORGIAM_PREVIOUS_MASTER_KEY).
+    #[arg(long, global = true, env = "ORGIAM_PREVIOUS_MASTER_KEY_FILE")]
+    pub previous_master_key_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -46,7 +60,7 @@ and prints its client id and secret once, with curl commands to get a token and 
     /// Manage an organization's custom roles.
     #[command(subcommand)]
     Roles(RolesCommand),
-    /// Manage the install's token-signing keys.
+    /// Manage the install's token-signing keys and the master key that seals them.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Show an organization's audit trail (every change to access), newest first.
@@ -374,6 +388,31 @@ pub enum KeysCommand {
         /// Remove the previous keys at once (their tokens are refused).
         #[arg(long)]
         revoke_old: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-seal every stored key with a new master key, in one transaction. Give every replica
+    /// the new key as its master key and the old one as its previous key first; remove the old
+    /// key once this has run.
+    #[command(
+        after_help = "Example:\n  orgiam keys new-master-key --out /etc/orgiam/master-2.key\n  \
+orgiam keys rotate-master --master-key-file /etc/orgiam/master.key --new-key-file /etc/orgiam/master-2.key"
+    )]
+    RotateMaster {
+        /// The file holding the new master key (mode 0600).
+        #[arg(long)]
+        new_key_file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a new random master key to a new file (mode 0600). The key is never printed.
+    #[command(after_help = "Example:\n  orgiam keys new-master-key --out /etc/orgiam/master.key")]
+    NewMasterKey {
+        /// The file to create (it must not exist).
+        #[arg(long)]
+        out: PathBuf,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,

@@ -1,6 +1,7 @@
 //! What each command does.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::Figment;
@@ -24,6 +25,7 @@ use crate::cli::{
     AccountsCommand, AppRef, AppsCommand, Cli, Command, KeysCommand, OrgsCommand, RolesCommand,
     ServeArgs, TokenArgs, UsersCommand,
 };
+use crate::master;
 
 type CmdResult = Result<(), String>;
 
@@ -68,6 +70,12 @@ pub async fn run(cli: Cli) -> CmdResult {
         }
         Command::Keys(KeysCommand::Rotate { revoke_old, json }) => {
             rotate_key(&url, revoke_old, json).await
+        }
+        Command::Keys(KeysCommand::RotateMaster { new_key_file, json }) => {
+            master::rotate_master(&url, &new_key_file, json).await
+        }
+        Command::Keys(KeysCommand::NewMasterKey { out, json }) => {
+            master::new_master_key(&out, json)
         }
         Command::Audit {
             org,
@@ -139,6 +147,23 @@ struct Settings {
     statement_timeout_ms: u64,
     /// Serve `/metrics` on this address only, not on `listen`.
     metrics_listen: Option<String>,
+    /// The master key itself (base64 or hex), or a file holding it; and, during a rotation of
+    /// the master key, the previous one. `ORGIAM_MASTER_KEY`/`--master-key-file` win.
+    master_key: Option<Redacted>,
+    master_key_file: Option<PathBuf>,
+    previous_master_key: Option<Redacted>,
+    previous_master_key_file: Option<PathBuf>,
+}
+
+/// A setting whose value is secret: `Debug` never shows it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+struct Redacted(String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Settings read from `ORGIAM_<NAME>` besides the flags' own variables.
@@ -187,6 +212,10 @@ impl Default for Settings {
             role_page_cache: true,
             statement_timeout_ms: orgiam_store::DEFAULT_STATEMENT_TIMEOUT.as_millis() as u64,
             metrics_listen: None,
+            master_key: None,
+            master_key_file: None,
+            previous_master_key: None,
+            previous_master_key_file: None,
         }
     }
 }
@@ -398,7 +427,16 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
     let store: std::sync::Arc<dyn Store> = orgiam_store::open_with(&url, mode, &store_options)
         .await
         .map_err(fail)?;
-    let bootstrapped = bootstrap::bootstrap(store.as_ref()).await.map_err(fail)?;
+    let key_config = master::configured()?.or_config_file(
+        settings.master_key.clone().map(|k| k.0),
+        settings.master_key_file.clone(),
+        settings.previous_master_key.clone().map(|k| k.0),
+        settings.previous_master_key_file.clone(),
+    )?;
+    let master_keys = master::resolve(&url, &key_config, store.as_ref()).await?;
+    let bootstrapped = bootstrap::bootstrap(store.as_ref(), &master_keys)
+        .await
+        .map_err(fail)?;
     let config = ServerConfig {
         listen,
         public_url: settings.public_url.clone(),
@@ -411,6 +449,7 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
                 format!("metrics_listen must be an address like 127.0.0.1:9090, not '{m}'")
             })?),
         },
+        master_keys,
     };
     let app = Application::build_on(listener, config, store)
         .await
@@ -450,7 +489,10 @@ async fn open(
     let store: std::sync::Arc<dyn Store> = orgiam_store::open(url, OpenMode::Existing)
         .await
         .map_err(fail)?;
-    let hasher = bootstrap::ensure_keys(store.as_ref()).await.map_err(fail)?;
+    let master_keys = master::resolve(url, &master::configured()?, store.as_ref()).await?;
+    let hasher = bootstrap::ensure_keys(store.as_ref(), &master_keys)
+        .await
+        .map_err(fail)?;
     Ok((store, hasher))
 }
 
@@ -872,10 +914,15 @@ async fn import_roles(
 }
 
 async fn rotate_key(url: &DatabaseUrl, revoke_old: bool, json: bool) -> CmdResult {
-    let (store, _) = open(url).await?;
+    let store = orgiam_store::connect(url).await.map_err(fail)?;
+    let master_keys = master::resolve(url, &master::configured()?, store.as_ref()).await?;
+    bootstrap::ensure_keys(store.as_ref(), &master_keys)
+        .await
+        .map_err(fail)?;
     let key = orgiam_server::keys::generate_signing_key().map_err(fail)?;
+    let sealed = master_keys.seal_signing_key(&key).map_err(fail)?;
     store
-        .rotate_signing_key(&key, revoke_old, &Actor::cli())
+        .rotate_signing_key(&sealed, revoke_old, &Actor::cli())
         .await
         .map_err(fail)?;
     let old = if revoke_old {

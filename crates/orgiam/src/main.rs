@@ -3,6 +3,7 @@
 mod admin;
 mod cli;
 mod commands;
+mod master;
 mod validate;
 
 use clap::Parser;
@@ -12,6 +13,11 @@ async fn main() -> std::process::ExitCode {
     // With --json, errors are JSON too (on stderr, like every error).
     let json = std::env::args_os().any(|a| a == "--json");
     let cli = cli::Cli::parse();
+    // Every command that opens the store reads the master key settings from here.
+    let _ = master::KEY_CONFIG.set(master::KeyConfig::from_flags_and_env(
+        cli.master_key_file.clone(),
+        cli.previous_master_key_file.clone(),
+    ));
     let outcome = match admin::run(cli).await {
         admin::Dispatch::Done(outcome) => outcome,
         admin::Dispatch::Other(cli) => commands::run(*cli).await.map_err(admin::Failure::from),

@@ -15,9 +15,22 @@ use orgiam_domain::secret::SecretHasher;
 use orgiam_domain::sid::{AccountSid, AppSid, OrgSid, UserSid};
 use orgiam_domain::store::Store;
 use orgiam_server::bootstrap;
+use orgiam_server::master_key::{MasterKey, MasterKeys};
 use orgiam_server::{Application, ServerConfig};
 use orgiam_store::DatabaseUrl;
 use serde_json::Value;
+
+/// The master key every test server and command uses (as `ORGIAM_MASTER_KEY`), on both
+/// engines; the tests of the zero-setup key file remove it from their commands' environment.
+pub const TEST_MASTER_KEY: &str =
+    "6f726769616d2074657374206d6173746572206b657920303132333435363738";
+
+pub fn test_master_keys() -> MasterKeys {
+    MasterKeys::new(
+        MasterKey::parse(TEST_MASTER_KEY, "TEST_MASTER_KEY").expect("test key"),
+        [],
+    )
+}
 
 /// A folder removed when dropped; and, for PostgreSQL runs, the test database dropped with it.
 pub struct TempDir(pub PathBuf, Option<(String, String)>);
@@ -98,6 +111,49 @@ pub async fn fresh_database_on(engine: Engine) -> (String, TempDir) {
     }
 }
 
+/// Whether the suite runs on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("ORGIAM_TEST_ENGINE").as_deref() == Ok("postgres")
+}
+
+/// A copy of a database no process is using: the SQLite file (and its WAL, if any) in a new
+/// folder, or a PostgreSQL database made from it as a template.
+pub fn copy_database(db_url: &str) -> (String, TempDir) {
+    let mut dir = TempDir::new();
+    if let Some(path) = db_url.strip_prefix("sqlite://") {
+        let src = std::path::Path::new(path);
+        let name = src.file_name().expect("file name");
+        std::fs::copy(src, dir.0.join(name)).expect("copy the database");
+        let mut wal = src.as_os_str().to_owned();
+        wal.push("-wal");
+        if std::path::Path::new(&wal).exists() {
+            let mut to = dir.0.join(name).into_os_string();
+            to.push("-wal");
+            std::fs::copy(&wal, &to).expect("copy the WAL");
+        }
+        return (format!("sqlite://{}", dir.0.join(name).display()), dir);
+    }
+    let (base, source) = db_url.rsplit_once('/').expect("database name");
+    let admin = std::env::var("ORGIAM_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("orgiam_t_{}", orgiam_domain::sid::random_body());
+    let out = std::process::Command::new("psql")
+        .args([
+            admin.as_str(),
+            "-qc",
+            &format!("CREATE DATABASE {name} TEMPLATE {source}"),
+        ])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "copy database: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.1 = Some((admin, name.clone()));
+    (format!("{base}/{name}"), dir)
+}
+
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
     /// Where `/metrics` is served, when `metrics_listen` was set.
@@ -106,6 +162,7 @@ pub struct TestApp {
     pub db_url: String,
     pub store: Arc<dyn Store>,
     pub hasher: SecretHasher,
+    pub master_keys: MasterKeys,
     pub org: OrgSid,
     pub client_id: String,
     pub client_secret: String,
@@ -137,15 +194,19 @@ pub async fn spawn_app_on(engine: Engine, tune: impl FnOnce(&mut ServerConfig)) 
     let store = orgiam_store::connect(&DatabaseUrl::new(&db_url))
         .await
         .expect("open store");
-    let boot = bootstrap::bootstrap(store.as_ref())
+    let master_keys = test_master_keys();
+    let boot = bootstrap::bootstrap(store.as_ref(), &master_keys)
         .await
         .expect("bootstrap")
         .expect("fresh store bootstraps");
-    let hasher = SecretHasher::new(&store.server_keys().await.expect("keys").secret_key);
+    let hasher = bootstrap::ensure_keys(store.as_ref(), &master_keys)
+        .await
+        .expect("keys");
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         public_url: None,
         poll_interval: Duration::from_millis(100),
+        master_keys: master_keys.clone(),
         ..Default::default()
     };
     let mut config = config;
@@ -166,6 +227,7 @@ pub async fn spawn_app_on(engine: Engine, tune: impl FnOnce(&mut ServerConfig)) 
         db_url,
         store,
         hasher,
+        master_keys,
         org: boot.org,
         client_id: boot.client_id.to_string(),
         client_secret: boot.client_secret,
@@ -378,10 +440,10 @@ impl TestApp {
         Reply::from(req.send().await.expect("request")).await
     }
 
-    /// The current signing key (for forging tokens in tests).
+    /// The current signing key, opened (for forging tokens in tests).
     pub async fn signing_key(&self) -> SigningKey {
-        self.store
-            .signing_keys()
+        self.master_keys
+            .signing_keys(self.store.as_ref())
             .await
             .expect("keys")
             .into_iter()
@@ -391,7 +453,7 @@ impl TestApp {
 
     /// Runs the `orgiam` binary against this app's database.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_orgiam"))
+        orgiam()
             .args(args)
             .env("ORGIAM_DATABASE_URL", &self.db_url)
             .output()
@@ -424,8 +486,11 @@ where
     None
 }
 
+/// The `orgiam` binary, with the tests' master key.
 pub fn orgiam() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_orgiam"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgiam"));
+    cmd.env("ORGIAM_MASTER_KEY", TEST_MASTER_KEY);
+    cmd
 }
 
 /// A running `orgiam serve` and the lines it printed up to "listening on".

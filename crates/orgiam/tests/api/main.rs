@@ -12,6 +12,7 @@ mod costs;
 mod crash;
 mod helpers;
 mod hostile;
+mod keys_at_rest;
 mod limits;
 mod oauth;
 mod operator;
