@@ -828,8 +828,8 @@ async fn bootstrap_needs_a_store_without_orgs(db: &TestDb) {
     assert!(!db.store.bootstrap(&o, &a).await.expect("bootstrap"));
     assert_eq!(
         db.count_events().await,
-        0,
-        "a refused bootstrap records nothing"
+        1,
+        "a refused bootstrap records nothing (the one event is the hand-made org's)"
     );
 }
 
@@ -1898,10 +1898,19 @@ fn assert_newest_first(page: &[(i64, AuditEvent)]) {
 }
 
 /// Every event `org` sees, newest first.
+/// The operator's view of `org`'s trail: its events and the install-wide ones.
 async fn all_events(db: &TestDb, org: &OrgSid) -> Vec<(i64, AuditEvent)> {
     let got = db
         .store
-        .list_audit_events(org, &AuditFilter::default(), None, 100_000)
+        .list_audit_events(
+            org,
+            &AuditFilter {
+                install_wide: true,
+                ..AuditFilter::default()
+            },
+            None,
+            100_000,
+        )
         .await
         .expect("list audit events");
     assert_newest_first(&got);
@@ -2069,8 +2078,28 @@ async fn assert_revisions(db: &TestDb, apps: i64, keys: i64, roles: i64) {
 }
 
 async fn audit_events_record_each_change(db: &TestDb) {
-    let a = new_org(db, "a").await;
-    let b = new_org(db, "b").await;
+    let cli = Actor::cli();
+    let mut seen: Vec<AuditEvent> = Vec::new();
+    // Organizations and users: created with their event.
+    let mut orgs = Vec::new();
+    for name in ["a", "b"] {
+        let o = org(name);
+        let m = mark(db, &o.sid).await;
+        db.store.create_org(&o, &cli).await.expect("create org");
+        let e = one_new_event(db, &o.sid, &m).await;
+        assert_event(
+            &e,
+            Some(&o.sid),
+            &cli,
+            actions::ORG_CREATED,
+            o.sid.as_str(),
+            None,
+            Some(json!({"friendly_name": name})),
+        );
+        seen.push(e);
+        orgs.push(o.sid);
+    }
+    let (a, b) = (orgs[0].clone(), orgs[1].clone());
     let (server, first_key) = keys(1);
     db.store
         .init_keys(&server, &first_key)
@@ -2078,11 +2107,21 @@ async fn audit_events_record_each_change(db: &TestDb) {
         .expect("init keys");
     let roles = builtin_roles();
     db.store.sync_builtin_roles(&roles).await.expect("sync");
+    let m = mark(db, &a).await;
     let u = new_user(db, &a, "u@example.com").await;
+    let e = one_new_event(db, &a, &m).await;
+    assert_event(
+        &e,
+        Some(&a),
+        &cli,
+        actions::USER_CREATED,
+        u.as_str(),
+        None,
+        Some(json!({"email": "u@example.com", "friendly_name": "u@example.com"})),
+    );
+    seen.push(e);
     let caller = app_actor();
-    let cli = Actor::cli();
     let (h1, h2, h3) = (secret(), secret(), secret());
-    let mut seen: Vec<AuditEvent> = Vec::new();
 
     // Apps: created, disabled, enabled, rotated (with and without a grace period), deleted.
     let x = app(&a, &h1);
@@ -2372,10 +2411,16 @@ async fn audit_events_record_each_change(db: &TestDb) {
     };
     assert_eq!(events(a.clone()).await, of(Some(&a)));
     assert_eq!(events(b.clone()).await, of(Some(&b)));
-    let c = new_org(db, "c").await;
-    assert_eq!(events(c).await, of(None));
+    let c = org("c");
+    let m = mark(db, &c.sid).await;
+    db.store.create_org(&c, &cli).await.expect("create org");
+    let created = one_new_event(db, &c.sid, &m).await;
+    assert_eq!(created.action, actions::ORG_CREATED);
+    let mut want = vec![created];
+    want.extend(of(None));
+    assert_eq!(events(c.sid.clone()).await, want);
     assert_eq!(events(OrgSid::random()).await, of(None));
-    assert_eq!(db.count_events().await, seen.len() as i64);
+    assert_eq!(db.count_events().await, seen.len() as i64 + 1);
 }
 
 async fn failed_changes_write_no_event(db: &TestDb) {
@@ -2688,7 +2733,11 @@ async fn audit_listing_order_paging_and_filters(db: &TestDb) {
     // rotations.
     assert_eq!(all.len(), 15);
     // A tenant's view: its own events only.
-    let own = all_events(db, &a).await;
+    let own = db
+        .store
+        .list_audit_events(&a, &AuditFilter::default(), None, 100_000)
+        .await
+        .expect("list");
     assert_eq!(own.len(), 13);
     assert!(own.iter().all(|(_, e)| e.org.as_ref() == Some(&a)));
     assert!(
@@ -2754,7 +2803,7 @@ async fn audit_listing_order_paging_and_filters(db: &TestDb) {
         (f(None, Some(&alice.sid[..10]), None), false),
         (f(None, None, Some(&target)), true),
         (f(None, None, Some(&target.to_lowercase())), false),
-        (f(None, None, Some(a.as_str())), false),
+        (f(None, None, Some(a.as_str())), true),
         (
             f(Some(actions::APP_ENABLED), Some("cli"), Some(&target)),
             true,
