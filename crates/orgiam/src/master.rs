@@ -166,6 +166,16 @@ pub async fn resolve(
             // An in-memory database dies with the process: so can its key.
             return Ok(MasterKeys::new(MasterKey::generate(), []));
         }
+        let sealed_with = MasterKeys::ids_in_store(store)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if !sealed_with.is_empty() {
+            return Err(format!(
+                "the store's keys are sealed with master key {}, and no master key is \
+                 configured: {HOW_TO_CONFIGURE}",
+                sealed_with.join(", ")
+            ));
+        }
         return Err(format!(
             "no master key is configured, and PostgreSQL needs one (the same on every \
              replica; it seals the keys stored in the database): create one with `orgiam keys \

@@ -137,6 +137,17 @@ pub fn copy_database(db_url: &str) -> (String, TempDir) {
     let admin = std::env::var("ORGIAM_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("orgiam_t_{}", orgiam_domain::sid::random_body());
+    // A pool dropped by the test may not have closed its sessions yet.
+    let _ = std::process::Command::new("psql")
+        .args([
+            admin.as_str(),
+            "-qc",
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{source}' AND pid <> pg_backend_pid()"
+            ),
+        ])
+        .output();
     let out = std::process::Command::new("psql")
         .args([
             admin.as_str(),

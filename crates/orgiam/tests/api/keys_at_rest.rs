@@ -56,6 +56,12 @@ async fn roles(http: &reqwest::Client, base: &str, token: &str) -> Reply {
     .await
 }
 
+/// Waits for an answer from a server just started (its signal handler is then in place).
+async fn healthy(base: &str) {
+    let r = reqwest::get(format!("{base}/healthz")).await.expect("GET");
+    assert_eq!(r.status(), 200);
+}
+
 /// `orgiam serve` that must refuse to start; its stderr.
 fn serve_refuses(db_url: &str, dir: &TempDir, env: &[(&str, &str)]) -> String {
     let out = orgiam()
@@ -603,6 +609,7 @@ async fn postgres_without_a_master_key_refuses_with_the_fix() {
         ],
     )
     .ready();
+    healthy(&s.base).await;
     stop(s);
     assert!(
         psql(&format!("DROP DATABASE {name} WITH (FORCE)"))
@@ -739,6 +746,7 @@ async fn sqlite_files_are_private_whatever_the_umask_and_open_ones_are_reported(
         "the key file is made once"
     );
     let log = s.log.clone();
+    healthy(&s.base).await;
     stop(s);
     let log = std::fs::read_to_string(log).expect("log");
     assert!(

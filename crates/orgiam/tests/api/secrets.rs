@@ -51,6 +51,20 @@ async fn a_full_flow_at_trace_level_logs_no_secret() {
     // The server sees changes made by the CLI within its poll interval (250 ms).
     tokio::time::sleep(std::time::Duration::from_millis(750)).await;
 
+    // The server sees CLI changes within its poll interval: wait until the rotated secret works.
+    let rotated_ok = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+        http.post(format!("{base}/v2/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", app_id.as_str()),
+                ("client_secret", secrets[2].as_str()),
+            ])
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(rotated_ok.is_some(), "the rotated secret works");
     let mut tokens = Vec::new();
     let mut headers = Vec::new();
     for (cid, sec) in [
