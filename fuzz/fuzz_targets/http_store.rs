@@ -185,10 +185,7 @@ async fn seed(store: &dyn orgiam_domain::store::Store, org: &OrgSid) {
         .iter()
         .enumerate()
         .map(|(i, name)| Role {
-            sid: fixed(
-                RoleSid::parse(&format!("IX{i:032x}")),
-                "role sid",
-            ),
+            sid: fixed(RoleSid::parse(&format!("IX{i:032x}")), "role sid"),
             org: Some(org.clone()),
             friendly_name: (*name).to_owned(),
             external_description: "fuzz".into(),
@@ -279,7 +276,10 @@ fuzz_target!(|data: &[u8]| {
         String::from_utf8_lossy(&bytes)
     );
     if bytes.is_empty() {
-        assert!(status == 204 || status == 405 || status == 411, "empty body with {status}");
+        assert!(
+            status == 204 || status == 405 || status == 411,
+            "empty body with {status}"
+        );
         return;
     }
     let v: Value = serde_json::from_slice(&bytes)
