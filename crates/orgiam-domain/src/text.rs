@@ -183,7 +183,7 @@ pub fn decode_pairs(raw: &[u8], source: Source) -> Result<Vec<(String, String)>>
         let noun = source.noun();
         let name = decode_component(name).ok_or_else(|| {
             Error::bad_request(format!(
-                "a {noun} name ({}) is not valid percent-encoded UTF-8",
+                "a {noun} name ({:?}) is not valid percent-encoded UTF-8",
                 String::from_utf8_lossy(name)
             ))
         })?;
@@ -295,6 +295,9 @@ mod tests {
             assert!(m.contains(needle), "{raw}: {m}");
             assert!(check_query(raw).is_err(), "{raw}");
         }
+        // Found by the http_store fuzz target: the message must not echo raw control bytes.
+        let m = message(decode_pairs(b"\xff\x1fpe=x", Source::Form).expect_err("name"));
+        assert!(m.contains("\\u{1f}") && !m.contains('\u{1f}'), "{m}");
         let m = message(decode_pairs(b"client_id=%00", Source::Form).expect_err("form"));
         assert!(m.starts_with("client_id must not"), "{m}");
         assert!(check_query("PageSize=50&Search=er&Expand=true").is_ok());
