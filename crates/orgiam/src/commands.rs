@@ -485,6 +485,21 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
 async fn open(
     url: &DatabaseUrl,
 ) -> Result<(std::sync::Arc<dyn Store>, secret::SecretHasher), String> {
+    let (store, _, hasher) = open_keys(url).await?;
+    Ok((store, hasher))
+}
+
+/// [`open`], with the master keys the store's keys are sealed with.
+async fn open_keys(
+    url: &DatabaseUrl,
+) -> Result<
+    (
+        std::sync::Arc<dyn Store>,
+        orgiam_server::master_key::MasterKeys,
+        secret::SecretHasher,
+    ),
+    String,
+> {
     // Only `serve` and `init` create a store, and only they and `migrate` change its schema.
     let store: std::sync::Arc<dyn Store> = orgiam_store::open(url, OpenMode::Existing)
         .await
@@ -493,7 +508,7 @@ async fn open(
     let hasher = bootstrap::ensure_keys(store.as_ref(), &master_keys)
         .await
         .map_err(fail)?;
-    Ok((store, hasher))
+    Ok((store, master_keys, hasher))
 }
 
 fn print(json: bool, value: serde_json::Value, human: String) {
@@ -914,11 +929,7 @@ async fn import_roles(
 }
 
 async fn rotate_key(url: &DatabaseUrl, revoke_old: bool, json: bool) -> CmdResult {
-    let store = orgiam_store::connect(url).await.map_err(fail)?;
-    let master_keys = master::resolve(url, &master::configured()?, store.as_ref()).await?;
-    bootstrap::ensure_keys(store.as_ref(), &master_keys)
-        .await
-        .map_err(fail)?;
+    let (store, master_keys, _) = open_keys(url).await?;
     let key = orgiam_server::keys::generate_signing_key().map_err(fail)?;
     let sealed = master_keys.seal_signing_key(&key).map_err(fail)?;
     store

@@ -238,7 +238,10 @@ pub async fn rotate_master(
     json: bool,
 ) -> Result<(), String> {
     let new = MasterKey::read_file(new_key_file).map_err(|e| e.to_string())?;
-    let store = orgiam_store::connect(url).await.map_err(error_text)?;
+    let store: std::sync::Arc<dyn Store> =
+        orgiam_store::open(url, orgiam_store::OpenMode::Existing)
+            .await
+            .map_err(error_text)?;
     let current = resolve(url, &configured()?, store.as_ref()).await?;
     bootstrap::ensure_keys(store.as_ref(), &current)
         .await

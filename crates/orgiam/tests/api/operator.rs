@@ -386,7 +386,7 @@ async fn every_kind_can_be_listed_and_shown_with_one_json_shape() {
     let acct = ok_json(
         db,
         &[
-            "accounts", "create", "--org", &org, "--name", "Prod", "--json",
+            "accounts", "create", "--org", &org, "--name", "Prod", "--owner", &ada_sid, "--json",
         ],
     );
     let acct_sid = acct["account_sid"].as_str().expect("sid").to_owned();

@@ -312,7 +312,7 @@ async fn an_account_has_an_owner() {
     let user = app.create_user(&app.org).await.to_string();
     let sid = |out: &str| -> String {
         let v: Value = serde_json::from_str(out).expect("json");
-        v["sid"].as_str().expect("sid").to_owned()
+        v["account_sid"].as_str().expect("account_sid").to_owned()
     };
     let (ok, out, err) = run_cli(
         &app,
