@@ -171,14 +171,18 @@ impl Activity {
     /// Resolves when the connection has overstayed: a head that took too long, or no progress
     /// while idle.
     async fn overstayed(&self, limits: &ConnLimits) {
+        let shorter = limits.header_read_timeout.min(limits.idle_timeout);
         loop {
             let now = self.now();
             match self.deadline(limits) {
                 Some(d) if d <= now => return,
-                Some(d) => tokio::time::sleep(Duration::from_millis(d - now)).await,
-                None => {
-                    tokio::time::sleep(limits.header_read_timeout.min(limits.idle_timeout)).await
+                // A deadline can move earlier (a request ends, and the idle timeout is shorter
+                // than the header timeout the connection was waiting under): look again at
+                // least every shorter timeout.
+                Some(d) => {
+                    tokio::time::sleep(Duration::from_millis(d - now).min(shorter)).await;
                 }
+                None => tokio::time::sleep(shorter).await,
             }
         }
     }
