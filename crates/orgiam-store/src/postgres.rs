@@ -126,18 +126,22 @@ impl PgStore {
                 tracing::error!(database = %url.redacted(), error = %e, "cannot connect to PostgreSQL");
                 db_error(e)
             })?;
-        check_schema(applied_migrations(&pool).await?.as_deref(), &MIGRATOR, mode)?;
+        // The schema check and the migrations (an index over a million roles) are not bounded:
+        // they run on a connection of their own, closed afterwards.
+        let mut conn = pool.acquire().await.map_err(db_error)?.detach();
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut conn)
+            .await
+            .map_err(db_error)?;
+        check_schema(
+            applied_migrations(&mut conn).await?.as_deref(),
+            &MIGRATOR,
+            mode,
+        )?;
         if mode != OpenMode::Existing {
-            // Migrations (an index over a million roles) are not bounded: they run on a
-            // connection of their own, closed afterwards.
-            let mut conn = pool.acquire().await.map_err(db_error)?.detach();
-            sqlx::query("SET statement_timeout = 0")
-                .execute(&mut conn)
-                .await
-                .map_err(db_error)?;
             MIGRATOR.run(&mut conn).await.map_err(migrate_error)?;
-            let _ = sqlx::Connection::close(conn).await;
         }
+        let _ = sqlx::Connection::close(conn).await;
         tracing::info!(database = %url.redacted(), "PostgreSQL store ready");
         Ok(Self { pool })
     }
@@ -146,16 +150,16 @@ impl PgStore {
 crate::directory::directory_impl!(PgStore, crate::directory::numbered, begin());
 
 /// The migrations the database has applied, or `None` when it has no migrations table.
-async fn applied_migrations(pool: &PgPool) -> Result<Option<Vec<i64>>> {
+async fn applied_migrations(conn: &mut PgConnection) -> Result<Option<Vec<i64>>> {
     let has_table: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await
         .map_err(db_error)?;
     if !has_table {
         return Ok(None);
     }
     sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await
         .map(Some)
         .map_err(db_error)
