@@ -34,8 +34,8 @@ use crate::events::{
     org_created_event, roles_imported_event, rotation_event, status_event, user_created_event,
 };
 use crate::rows::{
-    self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, EVENT_COLUMNS, RARE_MATCHES, TRIGRAM,
-    corrupt, covering_trigrams, json, like_escape, push_sid_range_or, sid_prefix_range,
+    self, ACCOUNT_COLUMNS, APP_COLUMNS, ASSIGNMENT_COLUMNS, RARE_MATCHES, TRIGRAM, corrupt,
+    covering_trigrams, json, like_escape, push_sid_range_or, sid_prefix_range,
 };
 use crate::{DatabaseUrl, OpenMode, check_schema, connect_cause, db_error};
 
@@ -1433,43 +1433,8 @@ impl Store for PgStore {
         cursor: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<(i64, AuditEvent)>> {
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE (org_sid = "
-        ));
-        q.push_bind(org.as_str());
-        q.push(if filter.install_wide {
-            " OR org_sid IS NULL)"
-        } else {
-            ")"
-        });
-        for (column, value) in [
-            ("action", &filter.action),
-            ("actor", &filter.actor),
-            ("target", &filter.target),
-        ] {
-            if let Some(v) = value {
-                q.push(format!(" AND {column} = ")).push_bind(v.as_str());
-            }
-        }
-        if let Some(t) = filter.since {
-            q.push(" AND date_created >= ").push_bind(t);
-        }
-        if let Some(t) = filter.until {
-            q.push(" AND date_created < ").push_bind(t);
-        }
-        // Newest first: "after" the cursor means older (a smaller seq).
-        let back = cursor.is_some_and(|c| c.direction == Direction::Previous);
-        if let Some(c) = cursor {
-            let seq: i64 = c.key.first().and_then(|k| k.parse().ok()).unwrap_or(0);
-            q.push(if back { " AND seq > " } else { " AND seq < " })
-                .push_bind(seq);
-        }
-        q.push(if back {
-            " ORDER BY seq ASC"
-        } else {
-            " ORDER BY seq DESC"
-        });
-        q.push(" LIMIT ").push_bind(i64::from(limit));
+        let mut q = QueryBuilder::<Postgres>::new("");
+        let back = rows::push_audit_query(&mut q, org, filter, cursor, limit);
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
         let mut out = rows.iter().map(rows::event).collect::<Result<Vec<_>>>()?;
         if back {

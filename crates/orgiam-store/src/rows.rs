@@ -91,6 +91,61 @@ where
     }
 }
 
+/// The audit listing's statement, for either engine: `org`'s events (and, with
+/// `filter.install_wide`, the install-wide ones), filtered, newest first, after (or, going back,
+/// before) the cursor. Returns whether it goes back (the rows then come oldest first).
+pub(crate) fn push_audit_query<'a, DB>(
+    q: &mut sqlx::QueryBuilder<'a, DB>,
+    org: &OrgSid,
+    filter: &orgiam_domain::model::AuditFilter,
+    cursor: Option<&orgiam_domain::page::Cursor>,
+    limit: u32,
+) -> bool
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE (org_sid = "
+    ));
+    q.push_bind(org.as_str().to_owned());
+    q.push(if filter.install_wide {
+        " OR org_sid IS NULL)"
+    } else {
+        ")"
+    });
+    for (column, value) in [
+        ("action", &filter.action),
+        ("actor", &filter.actor),
+        ("target", &filter.target),
+    ] {
+        if let Some(v) = value {
+            q.push(format!(" AND {column} = ")).push_bind(v.clone());
+        }
+    }
+    if let Some(t) = filter.since {
+        q.push(" AND date_created >= ").push_bind(t);
+    }
+    if let Some(t) = filter.until {
+        q.push(" AND date_created < ").push_bind(t);
+    }
+    // Newest first: "after" the cursor means older (a smaller seq).
+    let back = cursor.is_some_and(|c| c.direction == orgiam_domain::page::Direction::Previous);
+    if let Some(c) = cursor {
+        let seq: i64 = c.key.first().and_then(|k| k.parse().ok()).unwrap_or(0);
+        q.push(if back { " AND seq > " } else { " AND seq < " })
+            .push_bind(seq);
+    }
+    q.push(if back {
+        " ORDER BY seq ASC"
+    } else {
+        " ORDER BY seq DESC"
+    });
+    q.push(" LIMIT ").push_bind(i64::from(limit));
+    back
+}
+
 /// Searches this long or longer can use a trigram index.
 pub(crate) const TRIGRAM: usize = 3;
 
