@@ -560,23 +560,8 @@ async fn rotating_the_master_key_under_two_replicas() {
 
 #[tokio::test]
 async fn postgres_without_a_master_key_refuses_with_the_fix() {
-    // Always on PostgreSQL: a database made for this test.
-    let admin = std::env::var("ORGIAM_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("orgiam_t_{}", orgiam_domain::sid::random_body());
-    let psql = |sql: &str| {
-        std::process::Command::new("psql")
-            .args([admin.as_str(), "-qc", sql])
-            .output()
-            .expect("psql")
-    };
-    assert!(psql(&format!("CREATE DATABASE {name}")).status.success());
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .unwrap_or_default();
-    let dir = TempDir::new();
-    let url = format!("{base}/{name}");
+    // Always on PostgreSQL: a database made for this test (dropped with `dir`).
+    let (url, dir) = crate::helpers::fresh_database_on(crate::helpers::Engine::Postgres).await;
     let err = serve_refuses(&url, &dir, &[NO_KEY]);
     assert!(err.contains("PostgreSQL needs one"), "{err}");
     assert!(err.contains("orgiam keys new-master-key"), "{err}");
@@ -611,11 +596,6 @@ async fn postgres_without_a_master_key_refuses_with_the_fix() {
     .ready();
     healthy(&s.base).await;
     stop(s);
-    assert!(
-        psql(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .status
-            .success()
-    );
 }
 
 #[tokio::test]
