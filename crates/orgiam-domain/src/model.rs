@@ -147,6 +147,40 @@ pub struct App {
     pub tokens_valid_after: i64,
     /// At most two live secrets.
     pub secrets: Vec<SecretRecord>,
+    /// Audiences (resource servers) the app may ask tokens for besides the server itself,
+    /// which it may always ask for and gets when it names none.
+    pub audiences: Vec<String>,
+}
+
+/// At most this many extra audiences per app, each at most [`MAX_AUDIENCE_LEN`] bytes.
+pub const MAX_APP_AUDIENCES: usize = 20;
+pub const MAX_AUDIENCE_LEN: usize = 512;
+
+/// Checks one audience an app may request: non-blank, at most [`MAX_AUDIENCE_LEN`] bytes, no
+/// whitespace or control characters (it is compared byte for byte with what clients send).
+pub fn check_audience(aud: &str) -> std::result::Result<(), String> {
+    if aud.is_empty() {
+        return Err("an audience must not be empty".into());
+    }
+    if aud.len() > MAX_AUDIENCE_LEN {
+        return Err(format!(
+            "an audience must be at most {MAX_AUDIENCE_LEN} bytes"
+        ));
+    }
+    if aud.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("an audience must not contain whitespace or control characters".into());
+    }
+    Ok(())
+}
+
+/// An access token revoked before its expiry: refused by every replica until it expires.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RevokedToken {
+    pub jti: String,
+    pub org: OrgSid,
+    pub app: AppSid,
+    /// Unix seconds after which the token is refused anyway (its `exp` plus the leeway).
+    pub expires_at: i64,
 }
 
 /// An Ed25519 signing key.
@@ -344,6 +378,7 @@ pub mod actions {
     pub const USER_CREATED: &str = "user.created";
     pub const APP_UPDATED: &str = "app.updated";
     pub const ROLE_DELETED: &str = "role.deleted";
+    pub const TOKEN_REVOKED: &str = "token.revoked";
 
     /// Every action orgiam writes (what `orgiam audit --action` accepts).
     pub const ALL: &[&str] = &[
@@ -358,6 +393,7 @@ pub mod actions {
         ROLE_ASSIGNMENT_DELETED,
         ROLES_IMPORTED,
         ROLE_DELETED,
+        TOKEN_REVOKED,
         ORG_CREATED,
         ACCOUNT_CREATED,
         USER_CREATED,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::model::{
     Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter, Org,
-    Role, RoleFilter, ServerKeys, SigningKey, User,
+    RevokedToken, Role, RoleFilter, ServerKeys, SigningKey, User,
 };
 use crate::page::Cursor;
 use crate::sid::{AccountSid, AppSid, AssignmentSid, OrgSid, RoleSid, UserSid};
@@ -16,6 +16,7 @@ use crate::sid::{AccountSid, AppSid, AssignmentSid, OrgSid, RoleSid, UserSid};
 pub const APPS_REVISION: &str = "apps";
 pub const KEYS_REVISION: &str = "keys";
 pub const ROLES_REVISION: &str = "roles";
+pub const REVOCATIONS_REVISION: &str = "revocations";
 
 /// Given a stored secret value's slot (see `model::key_slots`) and its bytes, the bytes to store
 /// instead, or `None` to leave it. An error aborts the whole rewrite.
@@ -92,6 +93,14 @@ pub trait Store: Send + Sync + 'static {
     async fn revisions(&self) -> Result<std::collections::HashMap<String, i64>>;
     /// Apps changed after revision `since`, with their secrets; and the revision they reflect.
     async fn apps_since(&self, since: i64) -> Result<(Vec<App>, i64)>;
+
+    /// Records a revoked access token, with its `token.revoked` event, and bumps the
+    /// revocations revision; entries past their `expires_at` are pruned in the same
+    /// transaction. Whether it was newly recorded (a second revocation writes nothing).
+    async fn revoke_token(&self, token: &RevokedToken, actor: &Actor) -> Result<bool>;
+    /// Revoked tokens recorded after revision `since` and not expired at `now`; and the
+    /// revision they reflect.
+    async fn revoked_since(&self, since: i64, now: i64) -> Result<(Vec<RevokedToken>, i64)>;
 
     /// Roles visible to `org` matching `filter`, ordered by (name_key, sid), starting after
     /// (or, for a `Previous` cursor, before) the cursor's position `[name_key, sid]`.

@@ -112,6 +112,16 @@ impl FromRequestParts<AppState> for Caller {
         }
         let verified = state.verify_token(token)?;
         let revoked = |why: String| ApiError(Error::unauthenticated(why, true));
+        // RFC 9068 §4: a token for another resource server is not one for this server's APIs
+        // (tokens from before tokens named their audience were all issued for this server).
+        if !verified.aud.is_empty() && !verified.aud.contains(&state.audience) {
+            return Err(revoked(
+                "Invalid access token: its audience (aud) is not this server".into(),
+            ));
+        }
+        if state.is_revoked(&verified.jti)? {
+            return Err(revoked("Invalid access token: it was revoked".into()));
+        }
         let app = state.app(&verified.app).await?.ok_or_else(|| {
             revoked(format!(
                 "Invalid access token: the OAuth app {} does not exist",

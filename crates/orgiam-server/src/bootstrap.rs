@@ -69,6 +69,7 @@ pub fn new_app(
             hash: hasher.hash(&client_secret),
             expires_at: None,
         }],
+        audiences: Vec::new(),
     };
     (app, client_secret)
 }

@@ -31,11 +31,45 @@ pub fn generate_signing_key() -> Result<SigningKey> {
     })
 }
 
-/// The claims of an orgiam access token.
+/// The `typ` of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// An `aud` claim: one audience or several (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// One audience as a string, several as an array.
+    pub fn of(audiences: &[String]) -> Option<Self> {
+        match audiences {
+            [] => None,
+            [one] => Some(Self::One(one.clone())),
+            many => Some(Self::Many(many.to_vec())),
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Self::One(a) => vec![a.clone()],
+            Self::Many(a) => a.clone(),
+        }
+    }
+}
+
+/// The claims of an orgiam access token (RFC 9068 §2.2, and orgiam's `org` and `sec`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
     pub sub: String,
+    /// Absent only from tokens issued before tokens named their audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     pub org: String,
     pub iat: i64,
     pub nbf: i64,
@@ -53,7 +87,12 @@ pub struct Verified {
     pub app: AppSid,
     pub org: OrgSid,
     pub iat: i64,
+    pub nbf: i64,
     pub exp: i64,
+    pub jti: String,
+    /// Its audiences; empty for tokens issued before tokens named their audience (they were
+    /// all issued for this server).
+    pub aud: Vec<String>,
     /// The client secret it was issued for (see [`Claims::sec`]); `None` for tokens issued
     /// before tokens named their secret.
     pub secret: Option<[u8; SECRET_TAG_LEN]>,
@@ -78,6 +117,7 @@ impl Signer {
         let key = ed25519_dalek::SigningKey::from_pkcs8_der(private_der)
             .map_err(|e| Error::internal(format!("signing key {kid} cannot be parsed: {e}")))?;
         let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
         header.kid = Some(kid.to_string());
         let header = serde_json::to_vec(&header).map_err(Error::internal)?;
         Ok(Self {
@@ -182,13 +222,32 @@ impl KeyRing {
     }
 
     /// Signs an access token for `app`, valid for `ttl` seconds, issued for the client secret
-    /// whose stored hash is `secret_hash`.
+    /// whose stored hash is `secret_hash`, whose audience is this server.
     pub fn mint(
         &self,
         app: &AppSid,
         org: &OrgSid,
         ttl: i64,
         secret_hash: Option<&[u8]>,
+    ) -> Result<String> {
+        self.mint_for(
+            app,
+            org,
+            ttl,
+            secret_hash,
+            std::slice::from_ref(&self.issuer),
+        )
+    }
+
+    /// [`KeyRing::mint`] for the audiences `aud` (checked by the caller; this server's own
+    /// audience is its issuer).
+    pub fn mint_for(
+        &self,
+        app: &AppSid,
+        org: &OrgSid,
+        ttl: i64,
+        secret_hash: Option<&[u8]>,
+        aud: &[String],
     ) -> Result<String> {
         let signer = self
             .signer
@@ -198,6 +257,8 @@ impl KeyRing {
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: app.to_string(),
+            aud: Audience::of(aud),
+            client_id: Some(app.to_string()),
             org: org.to_string(),
             iat: now,
             nbf: now,
@@ -232,6 +293,9 @@ impl KeyRing {
         v.leeway = LEEWAY_SECS;
         v.validate_nbf = true;
         v.set_issuer(&[self.issuer.as_str()]);
+        // The audience is the caller's to check: this server's APIs want their own, while
+        // introspection answers for any audience.
+        v.validate_aud = false;
         v.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, key, &v).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
@@ -258,7 +322,10 @@ impl KeyRing {
             app: AppSid::parse(&c.sub).map_err(|_| bad("sub is not an OAuth app SID"))?,
             org: OrgSid::parse(&c.org).map_err(|_| bad("org is not an organization SID"))?,
             iat: c.iat,
+            nbf: c.nbf,
             exp: c.exp,
+            aud: c.aud.as_ref().map(Audience::to_vec).unwrap_or_default(),
+            jti: c.jti,
             secret,
             generation: self.generation,
         })
@@ -278,6 +345,13 @@ mod tests {
         let v = ring.verify(&token)?;
         assert_eq!((v.app, v.org), (app.clone(), org.clone()));
         assert_eq!(v.secret, Some([7u8; SECRET_TAG_LEN]));
+        assert_eq!(v.aud, ["https://iam.example"]);
+        let two = [
+            "https://a.example".to_owned(),
+            "https://b.example".to_owned(),
+        ];
+        let v2 = ring.verify(&ring.mint_for(&app, &org, 60, None, &two)?)?;
+        assert_eq!(v2.aud, two);
         let other = KeyRing::new("https://iam.example".into(), &[generate_signing_key()?])?;
         assert!(other.verify(&token).is_err());
         let other_iss = KeyRing::new("https://elsewhere".into(), std::slice::from_ref(&key))?;
@@ -287,6 +361,7 @@ mod tests {
             .map_err(Error::internal)?
             .claims;
         let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
         header.kid = Some(key.kid.to_string());
         let encoded = jsonwebtoken::encode(
             &header,

@@ -54,10 +54,20 @@ pub fn router(state: AppState) -> Router {
     // The body-size cap, on the routes that read a body (a layer on every route would cost
     // each GET a request extension for nothing).
     let capped = axum::extract::DefaultBodyLimit::max(limits.max_body_bytes);
-    use routes::{accounts, assignments, audit, oauth, ops, permissions, roles};
+    use routes::{accounts, assignments, audit, oauth, ops, permissions, roles, tokens};
     let router = Router::new()
         .route("/v2/token", post(oauth::token).layer(capped))
         .route("/v1/token", post(oauth::token).layer(capped))
+        .route(
+            "/v2/token/introspect",
+            post(tokens::introspect).layer(capped),
+        )
+        .route(
+            "/v1/token/introspect",
+            post(tokens::introspect).layer(capped),
+        )
+        .route("/v2/token/revoke", post(tokens::revoke).layer(capped))
+        .route("/v1/token/revoke", post(tokens::revoke).layer(capped))
         .route("/.well-known/jwks.json", get(oauth::jwks))
         .route(
             "/.well-known/oauth-authorization-server",

@@ -10,7 +10,9 @@ use orgiam_domain::model::{App, CatalogPermission};
 use orgiam_domain::page::PageTokenCodec;
 use orgiam_domain::secret::SecretHasher;
 use orgiam_domain::sid::{AppSid, RoleSid};
-use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, Store};
+use orgiam_domain::store::{
+    APPS_REVISION, KEYS_REVISION, REVOCATIONS_REVISION, ROLES_REVISION, Store,
+};
 use orgiam_domain::{Error, Result};
 
 use crate::config::ServerConfig;
@@ -48,6 +50,12 @@ pub struct State {
     token_reads: moka::sync::Cache<AppSid, Option<Arc<App>>>,
     apps_rev: AtomicI64,
     keys_rev: AtomicI64,
+    /// Revoked tokens by `jti`, with the instant after which they are refused anyway (kept
+    /// until then), as of the revocations revision `revoked_rev`.
+    revoked: RwLock<HashMap<String, i64>>,
+    revoked_rev: AtomicI64,
+    /// This server's own audience (its issuer): its APIs accept only tokens naming it.
+    pub audience: String,
     /// The listen address as a Host, for links when a request has no usable `Host` header.
     pub(crate) listen_host: String,
 }
@@ -107,6 +115,9 @@ impl State {
             roles_rev: AtomicI64::new(-1),
             apps_rev: AtomicI64::new(-1),
             keys_rev: AtomicI64::new(-1),
+            revoked: RwLock::new(HashMap::new()),
+            revoked_rev: AtomicI64::new(-1),
+            audience: config.issuer(),
             listen_host: config.listen.to_string(),
             store,
             config,
@@ -172,11 +183,42 @@ impl State {
             self.token_reads.invalidate_all();
             self.apps_rev.store(rev, Ordering::Release);
         }
+        let revoked_rev = rev(REVOCATIONS_REVISION);
+        let seen = self.revoked_rev.load(Ordering::Acquire);
+        if revoked_rev != seen {
+            let now = orgiam_domain::time_fmt::now();
+            let (tokens, upto) = self.store.revoked_since(seen.max(0), now).await?;
+            let mut revoked = self.revoked.write().map_err(|_| poisoned())?;
+            revoked.retain(|_, expires_at| *expires_at >= now);
+            for t in tokens {
+                revoked.insert(t.jti, t.expires_at);
+            }
+            self.revoked_rev.store(upto, Ordering::Release);
+        }
         let roles_rev = rev(ROLES_REVISION);
         if roles_rev != self.roles_rev.swap(roles_rev, Ordering::AcqRel) {
             self.role_pages.invalidate_all();
             self.custom_permissions.invalidate_all();
         }
+        Ok(())
+    }
+
+    /// Whether the token `jti` was revoked (as of the last poll, or by this server).
+    pub fn is_revoked(&self, jti: &str) -> Result<bool> {
+        Ok(self
+            .revoked
+            .read()
+            .map_err(|_| poisoned())?
+            .contains_key(jti))
+    }
+
+    /// Records a revocation this server made (the store has it; the other replicas read it
+    /// at their next poll).
+    pub fn mark_revoked(&self, jti: &str, expires_at: i64) -> Result<()> {
+        self.revoked
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(jti.to_owned(), expires_at);
         Ok(())
     }
 

@@ -23,6 +23,8 @@ pub struct AppChange {
     pub description: Option<String>,
     pub policy: Option<Policy>,
     pub access_token_ttl: Option<i64>,
+    /// The audiences the app may request besides the server itself (replaces the list).
+    pub audiences: Option<Vec<String>>,
 }
 
 #[async_trait]
@@ -81,6 +83,7 @@ pub(crate) fn app_updated_event(before: &App, after: &App, actor: &Actor) -> Aud
             "description": a.description,
             "policy": a.policy,
             "access_token_ttl": a.access_token_ttl,
+            "audiences": a.audiences,
         })
     };
     AuditEvent::new(
@@ -241,6 +244,9 @@ macro_rules! directory_impl {
                 if let Some(v) = change.access_token_ttl {
                     after.access_token_ttl = v;
                 }
+                if let Some(v) = &change.audiences {
+                    after.audiences = v.clone();
+                }
                 if after == before {
                     // Nothing to write: the transaction (and its bump) rolls back.
                     drop(tx);
@@ -258,8 +264,8 @@ macro_rules! directory_impl {
                 }
                 sqlx::query(&$sql(
                     "UPDATE apps SET friendly_name = ?, description = ?, policy = ?, \
-                     access_token_ttl = ?, date_updated = ?, rev = ?, tokens_valid_after = ? \
-                     WHERE sid = ?",
+                     access_token_ttl = ?, date_updated = ?, rev = ?, tokens_valid_after = ?, \
+                     audiences = ? WHERE sid = ?",
                 ))
                 .bind(&after.friendly_name)
                 .bind(&after.description)
@@ -268,6 +274,7 @@ macro_rules! directory_impl {
                 .bind(after.date_updated)
                 .bind(rev)
                 .bind(after.tokens_valid_after)
+                .bind($crate::rows::json(&after.audiences)?)
                 .bind(sid.as_str())
                 .execute(&mut *tx)
                 .await

@@ -8,18 +8,38 @@ use orgiam_domain::model::{
 use orgiam_domain::sid::{AppSid, OrgSid};
 
 pub fn app_created_event(app: &App, actor: &Actor) -> AuditEvent {
+    let mut after = json!({
+        "friendly_name": app.friendly_name,
+        "status": app.status.as_str(),
+        "policy": app.policy,
+        "access_token_ttl": app.access_token_ttl,
+    });
+    // Extra audiences, when the app has any.
+    if !app.audiences.is_empty() {
+        after["audiences"] = json!(app.audiences);
+    }
     AuditEvent::new(
         Some(&app.org),
         actor,
         actions::APP_CREATED,
         app.sid.as_str(),
         None,
-        Some(json!({
-            "friendly_name": app.friendly_name,
-            "status": app.status.as_str(),
-            "policy": app.policy,
-            "access_token_ttl": app.access_token_ttl,
-        })),
+        Some(after),
+    )
+}
+
+/// Names the token by its `jti` only, never the token itself.
+pub fn token_revoked_event(
+    token: &orgiam_domain::model::RevokedToken,
+    actor: &Actor,
+) -> AuditEvent {
+    AuditEvent::new(
+        Some(&token.org),
+        actor,
+        actions::TOKEN_REVOKED,
+        token.app.as_str(),
+        None,
+        Some(json!({"jti": token.jti, "expires_at": token.expires_at})),
     )
 }
 

@@ -4,6 +4,7 @@
 pub mod directory;
 mod events;
 mod postgres;
+mod revocations;
 mod rows;
 mod sqlite;
 

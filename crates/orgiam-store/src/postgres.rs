@@ -19,8 +19,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use orgiam_domain::model::{
     Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter,
-    MAX_BUILTIN_ASSIGNMENTS_PER_USER, MAX_TOKEN_TTL, Org, Role, RoleFilter, SecretRecord,
-    ServerKeys, SigningKey, User, actions, key_slots,
+    MAX_BUILTIN_ASSIGNMENTS_PER_USER, MAX_TOKEN_TTL, Org, RevokedToken, Role, RoleFilter,
+    SecretRecord, ServerKeys, SigningKey, User, actions, key_slots,
 };
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid};
@@ -148,6 +148,7 @@ impl PgStore {
 }
 
 crate::directory::directory_impl!(PgStore, crate::directory::numbered, begin());
+crate::revocations::revocations_impl!(PgStore, crate::directory::numbered, begin());
 
 /// The migrations the database has applied, or `None` when it has no migrations table.
 async fn applied_migrations(conn: &mut PgConnection) -> Result<Option<Vec<i64>>> {
@@ -227,8 +228,8 @@ async fn insert_app(tx: &mut PgConnection, app: &App) -> Result<()> {
     let rev = bump(tx, APPS_REVISION).await?;
     sqlx::query(
         "INSERT INTO apps (sid, org_sid, friendly_name, description, status, policy, \
-         access_token_ttl, date_created, date_updated, rev) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         access_token_ttl, date_created, date_updated, rev, audiences) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(app.sid.as_str())
     .bind(app.org.as_str())
@@ -240,6 +241,7 @@ async fn insert_app(tx: &mut PgConnection, app: &App) -> Result<()> {
     .bind(app.date_created)
     .bind(app.date_updated)
     .bind(rev)
+    .bind(json(&app.audiences)?)
     .execute(&mut *tx)
     .await
     .map_err(db_error)?;
@@ -963,6 +965,14 @@ impl Store for PgStore {
             }
         }
         Ok(changed)
+    }
+
+    async fn revoke_token(&self, token: &RevokedToken, actor: &Actor) -> Result<bool> {
+        self.revoke_token_in(token, actor).await
+    }
+
+    async fn revoked_since(&self, since: i64, now: i64) -> Result<(Vec<RevokedToken>, i64)> {
+        self.revoked_since_in(since, now).await
     }
 
     async fn apps_since(&self, since: i64) -> Result<(Vec<App>, i64)> {

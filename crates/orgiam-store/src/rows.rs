@@ -211,7 +211,7 @@ pub(crate) fn role<R: DbRow>(row: &R) -> Result<Role> {
 }
 
 pub(crate) const APP_COLUMNS: &str = "sid, org_sid, friendly_name, description, status, policy, \
-    access_token_ttl, date_created, date_updated, tokens_valid_after";
+    access_token_ttl, date_created, date_updated, tokens_valid_after, audiences";
 
 /// Columns: [`APP_COLUMNS`]. Secrets are attached separately.
 pub(crate) fn app<R: DbRow>(row: &R) -> Result<App> {
@@ -227,6 +227,7 @@ pub(crate) fn app<R: DbRow>(row: &R) -> Result<App> {
         date_updated: row.int(8)?,
         tokens_valid_after: row.int(9)?,
         secrets: Vec::new(),
+        audiences: serde_json::from_str(&row.text(10)?).map_err(|_| corrupt("app audiences"))?,
     })
 }
 

@@ -9,8 +9,8 @@ use sqlx::{ConnectOptions, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use orgiam_domain::model::{
     Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter,
-    MAX_BUILTIN_ASSIGNMENTS_PER_USER, MAX_TOKEN_TTL, Org, Role, RoleFilter, SecretRecord,
-    ServerKeys, SigningKey, User, actions, key_slots,
+    MAX_BUILTIN_ASSIGNMENTS_PER_USER, MAX_TOKEN_TTL, Org, RevokedToken, Role, RoleFilter,
+    SecretRecord, ServerKeys, SigningKey, User, actions, key_slots,
 };
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid};
@@ -260,6 +260,11 @@ crate::directory::directory_impl!(
     crate::directory::same,
     begin_with("BEGIN IMMEDIATE")
 );
+crate::revocations::revocations_impl!(
+    SqliteStore,
+    crate::directory::same,
+    begin_with("BEGIN IMMEDIATE")
+);
 
 /// The migrations the file has applied, or `None` when it has no migrations table.
 async fn applied_migrations(pool: &SqlitePool) -> Result<Option<Vec<i64>>> {
@@ -318,7 +323,8 @@ async fn insert_app(tx: &mut sqlx::SqliteConnection, app: &App) -> Result<()> {
     let rev = bump(tx, APPS_REVISION).await?;
     sqlx::query(
         "INSERT INTO apps (sid, org_sid, friendly_name, description, status, policy, \
-         access_token_ttl, date_created, date_updated, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         access_token_ttl, date_created, date_updated, rev, audiences) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(app.sid.as_str())
     .bind(app.org.as_str())
@@ -330,6 +336,7 @@ async fn insert_app(tx: &mut sqlx::SqliteConnection, app: &App) -> Result<()> {
     .bind(app.date_created)
     .bind(app.date_updated)
     .bind(rev)
+    .bind(json(&app.audiences)?)
     .execute(&mut *tx)
     .await
     .map_err(db_error)?;
@@ -1068,6 +1075,14 @@ impl Store for SqliteStore {
             }
         }
         Ok(changed)
+    }
+
+    async fn revoke_token(&self, token: &RevokedToken, actor: &Actor) -> Result<bool> {
+        self.revoke_token_in(token, actor).await
+    }
+
+    async fn revoked_since(&self, since: i64, now: i64) -> Result<(Vec<RevokedToken>, i64)> {
+        self.revoked_since_in(since, now).await
     }
 
     async fn apps_since(&self, since: i64) -> Result<(Vec<App>, i64)> {

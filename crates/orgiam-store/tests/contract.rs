@@ -20,15 +20,17 @@ use orgiam_domain::Error;
 use orgiam_domain::catalog::Catalog;
 use orgiam_domain::model::{
     Account, Actor, App, AppStatus, Assignment, AssignmentFilter, AuditEvent, AuditFilter, Level,
-    MAX_TOKEN_TTL, Org, Role, RoleFilter, SecretRecord, ServerKeys, SigningKey, User, actions,
-    key_slots,
+    MAX_TOKEN_TTL, Org, RevokedToken, Role, RoleFilter, SecretRecord, ServerKeys, SigningKey, User,
+    actions, key_slots,
 };
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::policy::{Pattern, Policy};
 use orgiam_domain::sid::{
     AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid, random_body,
 };
-use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, ROLES_REVISION, Store};
+use orgiam_domain::store::{
+    APPS_REVISION, KEYS_REVISION, REVOCATIONS_REVISION, ROLES_REVISION, Store,
+};
 use orgiam_store::DatabaseUrl;
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -302,6 +304,7 @@ contract!(
     import_roles_is_private_and_atomic,
     revisions_agree_with_revision,
     reseal_rewrites_every_secret_value_at_once,
+    revoked_tokens_are_kept_until_they_expire,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -346,6 +349,7 @@ fn app(org: &OrgSid, hash: &[u8]) -> App {
             hash: hash.to_vec(),
             expires_at: None,
         }],
+        audiences: Vec::new(),
     }
 }
 
@@ -3873,4 +3877,66 @@ async fn reseal_rewrites_every_secret_value_at_once(db: &TestDb) {
         key_list(db.store.signing_keys().await.expect("keys")),
     );
     assert_eq!(before, after, "a failed reseal changes nothing");
+}
+
+/// Revoked tokens: one event and one counter bump per new revocation, none for a repeat;
+/// listed after a revision until they expire, then pruned by the next revocation.
+async fn revoked_tokens_are_kept_until_they_expire(db: &TestDb) {
+    let o = new_org(db, "revoker").await;
+    let a = app(&o, &secret());
+    db.store.create_app(&a, &Actor::cli()).await.unwrap();
+    let now = orgiam_domain::time_fmt::now();
+    assert_eq!(db.store.revision(REVOCATIONS_REVISION).await.unwrap(), 0);
+    assert_eq!(db.store.revoked_since(0, now).await.unwrap(), (vec![], 0));
+    let actor = app_actor();
+    let t = RevokedToken {
+        jti: random_body(),
+        org: o.clone(),
+        app: a.sid.clone(),
+        expires_at: now + 600,
+    };
+    let m = mark(db, &o).await;
+    assert!(db.store.revoke_token(&t, &actor).await.unwrap());
+    let e = one_new_event(db, &o, &m).await;
+    assert_event(
+        &e,
+        Some(&o),
+        &actor,
+        actions::TOKEN_REVOKED,
+        a.sid.as_str(),
+        None,
+        Some(json!({"jti": t.jti, "expires_at": t.expires_at})),
+    );
+    let m = mark(db, &o).await;
+    assert!(!db.store.revoke_token(&t, &actor).await.unwrap());
+    assert_no_new_event(db, &m, "a second revocation of one token").await;
+    assert_eq!(db.store.revision(REVOCATIONS_REVISION).await.unwrap(), 1);
+    assert_eq!(
+        db.store.revoked_since(0, now).await.unwrap(),
+        (vec![t.clone()], 1)
+    );
+    assert_eq!(db.store.revoked_since(1, now).await.unwrap(), (vec![], 1));
+
+    // An entry already past its expiry is not listed, and the next revocation prunes it.
+    let old = RevokedToken {
+        jti: random_body(),
+        expires_at: now - 10,
+        ..t.clone()
+    };
+    assert!(db.store.revoke_token(&old, &actor).await.unwrap());
+    assert_eq!(
+        db.store.revoked_since(0, now).await.unwrap(),
+        (vec![t.clone()], 2)
+    );
+    let (listed, _) = db.store.revoked_since(0, now - 100).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let t3 = RevokedToken {
+        jti: random_body(),
+        ..t.clone()
+    };
+    assert!(db.store.revoke_token(&t3, &actor).await.unwrap());
+    let (listed, rev) = db.store.revoked_since(0, now - 100).await.unwrap();
+    assert_eq!(rev, 3);
+    let jtis: BTreeSet<&str> = listed.iter().map(|r| r.jti.as_str()).collect();
+    assert_eq!(jtis, BTreeSet::from([t.jti.as_str(), t3.jti.as_str()]));
 }

@@ -118,7 +118,12 @@ pub async fn run(cli: Cli) -> Dispatch {
             allow,
             deny,
             ttl,
-        }) => update_app(&url, app, name, description, allow, deny, ttl).await,
+            audience,
+            clear_audiences,
+        }) => {
+            let audiences = (clear_audiences || !audience.is_empty()).then_some(audience);
+            update_app(&url, app, name, description, allow, deny, ttl, audiences).await
+        }
         Command::Accounts(AccountsCommand::List { org, paging }) => {
             list_accounts(&url, &org, paging).await
         }
@@ -249,6 +254,7 @@ pub fn app_json(a: &App) -> Value {
         "status": a.status.as_str(),
         "policy": a.policy,
         "access_token_ttl": a.access_token_ttl,
+        "audiences": a.audiences,
         "date_created": time_fmt::format(a.date_created),
         "date_updated": time_fmt::format(a.date_updated),
     })
@@ -373,7 +379,7 @@ async fn list_apps(url: &DatabaseUrl, org: Option<&str>, deleted: bool, paging: 
 fn app_details(a: &App) -> String {
     let patterns = |p: &[Pattern]| p.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
     format!(
-        "{}\n  organization: {}\n  name:         {}\n  description:  {}\n  status:       {}\n  allow:        {}\n  deny:         {}\n  token ttl:    {} s\n  created:      {}\n  updated:      {}",
+        "{}\n  organization: {}\n  name:         {}\n  description:  {}\n  status:       {}\n  allow:        {}\n  deny:         {}\n  token ttl:    {} s\n  audiences:    {}\n  created:      {}\n  updated:      {}",
         a.sid,
         a.org,
         a.friendly_name,
@@ -382,6 +388,11 @@ fn app_details(a: &App) -> String {
         patterns(&a.policy.allow),
         a.policy.deny.as_deref().map(patterns).unwrap_or_default(),
         a.access_token_ttl,
+        if a.audiences.is_empty() {
+            "(this server only)".to_owned()
+        } else {
+            format!("this server, {}", a.audiences.join(", "))
+        },
         time_fmt::format(a.date_created),
         time_fmt::format(a.date_updated),
     )
@@ -407,8 +418,13 @@ async fn update_app(
     allow: Vec<String>,
     deny: Vec<String>,
     ttl: Option<i64>,
+    audiences: Option<Vec<String>>,
 ) -> Outcome {
     let sid = AppSid::parse(&r.app).map_err(|e| format!("--app {e}"))?;
+    // `Some(empty)`: --clear-audiences.
+    let audiences = audiences
+        .map(|a| crate::commands::audience_args(&a))
+        .transpose()?;
     for (flag, v) in [("--name", &name), ("--description", &description)] {
         if let Some(v) = v {
             text_arg(flag, v)?;
@@ -436,9 +452,14 @@ async fn update_app(
             },
         })
     };
-    if name.is_none() && description.is_none() && policy.is_none() && ttl.is_none() {
+    if name.is_none()
+        && description.is_none()
+        && policy.is_none()
+        && ttl.is_none()
+        && audiences.is_none()
+    {
         return Err(
-            "nothing to change: give --name, --description, --allow (with --deny) or --ttl".into(),
+            "nothing to change: give --name, --description, --allow (with --deny), --ttl, --audience or --clear-audiences".into(),
         );
     }
     let change = AppChange {
@@ -446,6 +467,7 @@ async fn update_app(
         description,
         policy,
         access_token_ttl: ttl,
+        audiences,
     };
     let store = open(url).await?;
     let (app, changed) = store.update_app(&sid, &change, &Actor::cli()).await?;

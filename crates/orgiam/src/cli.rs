@@ -454,6 +454,10 @@ pub enum AppsCommand {
         /// A description.
         #[arg(long, default_value = "")]
         description: String,
+        /// An audience (resource server) the app may ask tokens for besides this server,
+        /// e.g. https://api.example.com (repeatable).
+        #[arg(long = "audience")]
+        audience: Vec<String>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -484,7 +488,7 @@ pub enum AppsCommand {
     /// Show one app (never its secrets).
     #[command(after_help = "Example:\n  orgiam apps show --app OQ...")]
     Show(AppRef),
-    /// Change an app's name, description, policy or token lifetime; it keeps its client id and
+    /// Change an app's name, description, policy, token lifetime or audiences; it keeps its client id and
     /// secrets. A new policy (--allow, with any --deny) replaces the old one whole; servers
     /// apply the change within one poll interval.
     #[command(
@@ -508,6 +512,13 @@ pub enum AppsCommand {
         /// A new access-token lifetime in seconds (60 to 2592000).
         #[arg(long)]
         ttl: Option<i64>,
+        /// The audiences the app may ask tokens for besides this server (repeatable;
+        /// replaces the list).
+        #[arg(long = "audience", conflicts_with = "clear_audiences")]
+        audience: Vec<String>,
+        /// Remove every audience but this server's own.
+        #[arg(long)]
+        clear_audiences: bool,
     },
     /// Issue a new client secret; the old one keeps working for the grace period.
     #[command(after_help = "Example:\n  orgiam apps rotate-secret --app OQ... --grace 3600 --json")]

@@ -37,6 +37,26 @@ pub(crate) fn text_arg(flag: &str, value: &str) -> Result<(), String> {
     orgiam_domain::text::check(flag, value).map_err(fail)
 }
 
+/// The `--audience` values: each under the text rule and the audience rule, no more than
+/// `MAX_APP_AUDIENCES`, duplicates dropped.
+pub(crate) fn audience_args(values: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values {
+        text_arg("--audience", v)?;
+        orgiam_domain::model::check_audience(v).map_err(|e| format!("--audience: {e}"))?;
+        if !out.contains(v) {
+            out.push(v.clone());
+        }
+    }
+    if out.len() > orgiam_domain::model::MAX_APP_AUDIENCES {
+        return Err(format!(
+            "--audience: at most {} audiences per app",
+            orgiam_domain::model::MAX_APP_AUDIENCES
+        ));
+    }
+    Ok(out)
+}
+
 fn fail(e: Error) -> String {
     match e {
         Error::Internal(cause) | Error::Unavailable(cause) => cause,
@@ -561,8 +581,10 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
             deny,
             ttl,
             description,
+            audience,
             json,
         } => {
+            let audiences = audience_args(&audience)?;
             let org = OrgSid::parse(&org).map_err(|e| format!("--org {e}"))?;
             text_arg("--name", &name)?;
             orgiam_domain::text::check_free("--description", &description).map_err(fail)?;
@@ -583,6 +605,7 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
             let org = existing_org(store.as_ref(), org.as_str()).await?;
             let (mut app, client_secret) = bootstrap::new_app(&hasher, &org, &name, policy, ttl);
             app.description = description;
+            app.audiences = audiences;
             store.create_app(&app, &Actor::cli()).await.map_err(fail)?;
             print(
                 json,

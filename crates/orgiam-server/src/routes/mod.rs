@@ -5,3 +5,4 @@ pub mod oauth;
 pub mod ops;
 pub mod permissions;
 pub mod roles;
+pub mod tokens;

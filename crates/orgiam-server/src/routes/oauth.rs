@@ -51,6 +51,19 @@ fn invalid_client(d: impl Into<String>) -> OAuthError {
     }
 }
 
+impl OAuthError {
+    /// An RFC 6749 §5.2 (or RFC 7009, RFC 8707) error with this status and description.
+    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+            retry_after: None,
+            cause: None,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct OAuthErrorBody<'a> {
     error: &'a str,
@@ -129,7 +142,9 @@ struct TokenResponse {
 
 /// Client credentials from an HTTP Basic header (`client_secret_basic`), if it names an app.
 /// Any other Basic pair (an Account SID and Auth Token) is not an OAuth client: `Ok(None)`.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -288,11 +303,14 @@ pub async fn token(
     if !wait.is_zero() {
         tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
     }
-    let access_token = state.keys()?.mint(
+    // RFC 9068 / RFC 8707: the audience asked for, among those the app may ask for.
+    let audiences = super::tokens::audiences(&state, &app, &body)?;
+    let access_token = state.keys()?.mint_for(
         &app.sid,
         &app.org,
         app.access_token_ttl,
         app.secrets.get(matched).map(|s| s.hash.as_slice()),
+        &audiences,
     )?;
     let mut res = json(
         StatusCode::OK,
@@ -328,9 +346,13 @@ pub async fn metadata(
             "token_endpoint": format!("{base}/v2/token"),
             "jwks_uri": format!("{base}/.well-known/jwks.json"),
             "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "response_types_supported": ["token"],
-            "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
+            "token_endpoint_auth_methods_supported": super::tokens::AUTH_METHODS,
+            "introspection_endpoint": format!("{base}/v2/token/introspect"),
+            "introspection_endpoint_auth_methods_supported": super::tokens::AUTH_METHODS,
+            "revocation_endpoint": format!("{base}/v2/token/revoke"),
+            "revocation_endpoint_auth_methods_supported": super::tokens::AUTH_METHODS,
+            // No authorization endpoint: no response type is served.
+            "response_types_supported": [],
         }),
     ))
 }

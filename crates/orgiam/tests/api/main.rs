@@ -17,6 +17,11 @@ mod limits;
 mod oauth;
 mod operator;
 mod replicas;
+mod resource_server;
+#[path = "../../examples/resource_server.rs"]
+#[allow(dead_code)]
+mod resource_server_example;
 mod roles;
 mod secrets;
 mod text;
+mod tokens;

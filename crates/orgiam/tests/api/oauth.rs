@@ -19,8 +19,8 @@ async fn client_secret_post_returns_a_signed_jwt_with_kid_and_claims() {
                 ("grant_type", "client_credentials"),
                 ("client_id", &app.client_id),
                 ("client_secret", &app.client_secret),
-                ("audience", "x"),
                 ("scope", "y"),
+                ("account_sid", "AC00000000000000000000000000000000"),
             ])
             .send()
             .await
