@@ -72,7 +72,9 @@ async fn client_secret_post_returns_a_signed_jwt_with_kid_and_claims() {
         let key = jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().expect("x"))
             .expect("key");
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
-        v.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
+        v.set_required_spec_claims(&["exp", "nbf", "iss", "sub", "aud"]);
+        // The audience is the server itself (its issuer): no public URL here, so `orgiam`.
+        v.set_audience(&["orgiam"]);
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).expect("verifies");
         let c = data.claims;
         assert_eq!(c["sub"], app.client_id.as_str());
