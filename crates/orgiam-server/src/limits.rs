@@ -196,6 +196,11 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        // Introspection and revocation answer with RFC error bodies (which carry the same
+        // Twilio fields).
+        if crate::routes::tokens::is_endpoint(req.uri().path()) {
+            return crate::routes::tokens::too_large(limits.max_body_bytes);
+        }
         return too_large(limits.max_body_bytes);
     }
     match tokio::time::timeout(limits.request_timeout, run(req)).await {

@@ -186,6 +186,24 @@ fn token_param(form: &[(String, String)]) -> Result<&str, OAuthError> {
     }
 }
 
+/// Whether `path` is the introspection or revocation endpoint.
+pub fn is_endpoint(path: &str) -> bool {
+    matches!(
+        path,
+        "/v2/token/introspect" | "/v1/token/introspect" | "/v2/token/revoke" | "/v1/token/revoke"
+    )
+}
+
+/// The 413 of these endpoints for a declared body beyond `max` bytes (refused before routing).
+pub fn too_large(max: usize) -> Response {
+    OAuthError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request",
+        format!("The request body is too large: at most {max} bytes"),
+    )
+    .into_response()
+}
+
 /// The request body; one beyond the body limit is a 413 with an RFC error body.
 fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, OAuthError> {
     body.map_err(|r| {

@@ -11,7 +11,7 @@ use orgiam_server::keys::{KeyRing, generate_signing_key};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Reply, TestApp, eventually, fresh_database, keys, printed_credentials, serve, spawn_app,
+    Reply, TestApp, eventually, fresh_database, keys, printed_credentials, spawn_app, start_serve,
 };
 
 const API: &str = "https://api.example.test";
@@ -521,7 +521,26 @@ async fn introspection_and_revocation_refuse_bad_requests_with_rfc_errors() {
                 .expect("POST"),
         )
         .await;
-        assert_eq!(r.status, 413, "{}", r.body);
+        assert_oauth_error(&r, 413, "invalid_request");
+        assert_eq!(r.body["code"], 20001);
+        // Chunked, without a declared length: the same answer once the body outgrows the cap.
+        let chunk = "a".repeat(40 * 1024);
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {basic}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n\
+             {len:x}\r\n{chunk}\r\n{len:x}\r\n{chunk}\r\n0\r\n\r\n",
+            basic = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("{id}:{secret}")
+            ),
+            len = chunk.len(),
+        );
+        let text = raw_exchange(app.addr, req.into_bytes()).await;
+        assert!(text.starts_with("HTTP/1.1 413"), "{path}: {text}");
+        assert!(
+            text.contains("\"error\":\"invalid_request\"") && text.contains("\"code\":20001"),
+            "{path}: {text}"
+        );
         // Only POST.
         let r = Reply::from(
             app.http
@@ -599,8 +618,10 @@ async fn a_client_revokes_its_own_token() {
 #[tokio::test]
 async fn a_revoked_token_fails_on_every_replica_within_a_second() {
     let (db_url, dir) = fresh_database().await;
-    let a = serve(&db_url, &dir);
-    let b = serve(&db_url, &dir);
+    // Logging everything, to show that no token or secret reaches a log line.
+    let verbose = [("ORGIAM_LOG", "debug")];
+    let a = start_serve(&db_url, &dir, &verbose).ready();
+    let b = start_serve(&db_url, &dir, &verbose).ready();
     let (_, id, secret) = printed_credentials(&a.lines)
         .or_else(|| printed_credentials(&b.lines))
         .expect("credentials");
@@ -651,10 +672,39 @@ async fn a_revoked_token_fails_on_every_replica_within_a_second() {
         took.is_some(),
         "the other replica still accepts a revoked token"
     );
-    // Neither replica logged the token or the secret.
+    // Introspection on the other replica agrees; failures name neither token nor secret.
+    for (form_secret, hint) in [
+        (secret.as_str(), "access_token"),
+        ("wrong", "access_token"),
+        (secret.as_str(), "bogus"),
+    ] {
+        let r = http
+            .post(format!("{}/v2/token/introspect", b.base))
+            .form(&[
+                ("client_id", id.as_str()),
+                ("client_secret", form_secret),
+                ("token", &token),
+                ("token_type_hint", hint),
+            ])
+            .send()
+            .await
+            .expect("introspect");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        assert!(!text.contains(&token) && !text.contains(&secret), "{text}");
+        if status == 200 {
+            assert_eq!(text, r#"{"active":false}"#);
+        }
+    }
+    // Neither replica logged the token (nor its signature alone) or the secret.
+    let signature = token.rsplit('.').next().unwrap_or(&token).to_owned();
     for s in [&a, &b] {
         let log = std::fs::read_to_string(&s.log).unwrap_or_default();
-        assert!(!log.contains(&token) && !log.contains(&secret), "{log}");
+        assert!(log.contains("/v2/token"), "{log}");
+        assert!(
+            !log.contains(&token) && !log.contains(&signature) && !log.contains(&secret),
+            "{log}"
+        );
     }
 }
 
@@ -728,4 +778,18 @@ async fn the_cli_sets_an_apps_audiences() {
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("--audience"));
     }
+}
+
+/// Sends raw bytes and returns the start of the answer.
+async fn raw_exchange(addr: std::net::SocketAddr, request: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // The server may answer and close before it has read everything: a failed write is fine.
+    let _ = s.write_all(&request).await;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
 }
