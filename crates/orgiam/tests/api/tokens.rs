@@ -672,6 +672,7 @@ async fn a_revoked_token_fails_on_every_replica_within_a_second() {
         took.is_some(),
         "the other replica still accepts a revoked token"
     );
+    eprintln!("the other replica refused the revoked token after {took:?}");
     // Introspection on the other replica agrees; failures name neither token nor secret.
     for (form_secret, hint) in [
         (secret.as_str(), "access_token"),
