@@ -344,6 +344,8 @@ pub mod actions {
     pub const USER_CREATED: &str = "user.created";
     pub const APP_UPDATED: &str = "app.updated";
     pub const ROLE_DELETED: &str = "role.deleted";
+    pub const ROLE_CREATED: &str = "role.created";
+    pub const ROLE_UPDATED: &str = "role.updated";
 
     /// Every action orgiam writes (what `orgiam audit --action` accepts).
     pub const ALL: &[&str] = &[
@@ -357,6 +359,8 @@ pub mod actions {
         ROLE_ASSIGNMENT_CREATED,
         ROLE_ASSIGNMENT_DELETED,
         ROLES_IMPORTED,
+        ROLE_CREATED,
+        ROLE_UPDATED,
         ROLE_DELETED,
         ORG_CREATED,
         ACCOUNT_CREATED,
