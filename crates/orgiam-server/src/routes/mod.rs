@@ -2,6 +2,8 @@ pub mod accounts;
 pub mod assignments;
 pub mod audit;
 pub mod oauth;
+pub mod oauth_apps;
 pub mod ops;
 pub mod permissions;
+pub mod role_admin;
 pub mod roles;

@@ -14,6 +14,7 @@ mod helpers;
 mod hostile;
 mod keys_at_rest;
 mod limits;
+mod management;
 mod oauth;
 mod operator;
 mod replicas;
