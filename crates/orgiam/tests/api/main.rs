@@ -15,6 +15,7 @@ mod hostile;
 mod keys_at_rest;
 mod limits;
 mod management;
+mod management_replicas;
 mod oauth;
 mod operator;
 mod replicas;
