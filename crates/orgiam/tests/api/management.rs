@@ -688,3 +688,110 @@ async fn app_bodies_are_checked_naming_the_field() {
         Some(1)
     );
 }
+
+#[tokio::test]
+async fn the_command_line_creates_updates_and_deletes_roles_through_the_same_rules() {
+    let app = spawn_app().await;
+    let t = app.token().await;
+    let org = app.org.to_string();
+    let out = app.cli(&[
+        "roles",
+        "create",
+        "--org",
+        &org,
+        "--role",
+        r#"{"friendly_name": "From CLI", "lowest_level": "SUB_ACCOUNT", "policy": {"allow": ["/twilio/iam/roles/list"]}}"#,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let sid = printed["sid"].as_str().expect("sid").to_owned();
+    let fetched = app.get(&format!("{ROLES}/{sid}"), &t).await;
+    assert_eq!(printed["etag"].as_str(), fetched.header("etag"));
+
+    let stale = app.cli(&[
+        "roles",
+        "update",
+        "--org",
+        &org,
+        &sid,
+        "--set",
+        r#"{"external_description": "x"}"#,
+        "--if-match",
+        "\"stale\"",
+    ]);
+    assert_eq!(
+        stale.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
+    let typo = app.cli(&[
+        "roles",
+        "update",
+        "--org",
+        &org,
+        &sid,
+        "--set",
+        r#"{"polcy": {}}"#,
+    ]);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("polcy"));
+    let tag = fetched.header("etag").expect("etag").to_owned();
+    let ok = app.cli(&[
+        "roles",
+        "update",
+        "--org",
+        &org,
+        &sid,
+        "--set",
+        r#"{"external_description": "by the CLI"}"#,
+        "--if-match",
+        &tag,
+        "--json",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let after = app.get(&format!("{ROLES}/{sid}"), &t).await;
+    assert_eq!(after.body["external_description"], "by the CLI");
+    let events = app.events(&t, "role.updated").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["actor"], "cli");
+    assert_eq!(events[0]["before"]["external_description"], "");
+    assert_eq!(events[0]["after"]["external_description"], "by the CLI");
+
+    let deleted = app.cli(&["roles", "delete", "--org", &org, &sid]);
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    assert_eq!(app.get(&format!("{ROLES}/{sid}"), &t).await.status, 404);
+
+    // The command line recovers an organization whose apps lost their management rights.
+    let me = &app.client_id;
+    let narrowed = app
+        .send(
+            Method::PUT,
+            &format!("{APPS}/{me}"),
+            &t,
+            Some(json!({"policy": {"allow": ["/twilio/iam/roles/list"]}})),
+        )
+        .await;
+    assert_eq!(narrowed.status, 200, "{}", narrowed.body);
+    let created = app.cli(&[
+        "apps", "create", "--org", &org, "--name", "admin", "--allow", "/*", "--json",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+}
