@@ -22,6 +22,10 @@ const RestException = require("twilio/lib/base/RestException").default;
 const {
   PublicApiCreateRoleAssignmentRequest,
 } = require("twilio/lib/rest/previewIam/versionless/organization/roleAssignment");
+const {
+  IamV1AccountVendorOauthAppCreateRequest,
+  IamV1AccountVendorOauthAppUpdateRequest,
+} = require("twilio/lib/rest/iam/v1/oAuthApp");
 const PINNED_VERSION = "6.2.0";
 
 const env = (name) => {
@@ -604,6 +608,74 @@ describe("role permissions through client.iam.v1.rolePermission", () => {
     assert.ok(error instanceof RestException);
     assert.equal(error.status, 404);
     assert.equal(error.code, 20404);
+  });
+});
+
+describe("OAuth apps through client.iam.v1.oAuthApps", () => {
+  test("create, update and delete an app; the new app gets a token at once", async () => {
+    const wire = new Wire();
+    const { client } = makeClient(wire);
+    const mark = wire.mark();
+    const app = await client.iam.v1.oAuthApps.create(
+      new IamV1AccountVendorOauthAppCreateRequest({
+        type: "client_credentials",
+        friendly_name: "made by the npm SDK",
+        description: "sdk/node",
+        policy: { allow: ["/twilio/iam/accounts/list"], deny: null },
+        access_token_ttl: 600,
+      }),
+    );
+    const [sent] = wire.since(mark);
+    assert.equal(sent.method, "POST");
+    assert.equal(new URL(sent.url).pathname, "/v1/Account/OAuthApps");
+    assert.equal(sent.status, 201);
+    assert.match(app.sid, /^OQ[0-9a-f]{32}$/);
+    assert.equal(sent.response.client_sid, app.sid);
+    assert.equal(sent.response.owner_sid, ORG);
+    assert.ok(app.dateCreated instanceof Date && !Number.isNaN(app.dateCreated.getTime()));
+    assert.equal(app.friendlyName, "made by the npm SDK");
+    assert.equal(app.accessTokenTtl, 600);
+    assert.equal(app.status, "active");
+    assert.deepEqual(app.policy.allow, ["/twilio/iam/accounts/list"]);
+    assert.ok(app.secret && app.secret.length >= 32, "the secret, shown once");
+
+    // The new app's credentials work at once.
+    const { client: created } = makeClient(new Wire(), { clientId: app.sid, clientSecret: app.secret });
+    const accounts = await org(created).accounts.list();
+    assert.ok(accounts.some((a) => a.accountSid === ACCOUNT));
+
+    const updated = await client.iam.v1.oAuthApps
+      .get(app.sid)
+      .update(
+        new IamV1AccountVendorOauthAppUpdateRequest({
+          friendly_name: "renamed by the npm SDK",
+          access_token_ttl: 900,
+        }),
+      );
+    assert.equal(updated.sid, app.sid);
+    assert.equal(updated.friendlyName, "renamed by the npm SDK");
+    assert.equal(updated.accessTokenTtl, 900);
+    assert.equal(updated.description, "sdk/node");
+    assert.ok(!updated.secret, "no secret after creation");
+
+    // No escalation: the new app cannot create one more powerful than itself.
+    const error = await rejects(
+      created.iam.v1.oAuthApps.create(
+        new IamV1AccountVendorOauthAppCreateRequest({
+          type: "client_credentials",
+          friendly_name: "too much",
+          policy: { allow: ["/twilio/*"] },
+        }),
+      ),
+    );
+    assert.ok(error instanceof RestException);
+    assert.equal(error.status, 403);
+
+    assert.equal(await client.iam.v1.oAuthApps.get(app.sid).remove(), true);
+    const gone = await rejects(
+      client.iam.v1.oAuthApps.get(app.sid).update(new IamV1AccountVendorOauthAppUpdateRequest({ friendly_name: "x" })),
+    );
+    assert.equal(gone.status, 404);
   });
 });
 

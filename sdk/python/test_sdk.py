@@ -25,6 +25,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.orgs_token_manager import OrgTokenManager
 from twilio.rest import Client
 from twilio.rest.preview_iam.versionless import Versionless
+from twilio.rest.iam.v1.o_auth_app import OAuthAppContext, OAuthAppList
 from twilio.rest.preview_iam.versionless.role_assignment import RoleAssignmentList
 
 URL = os.environ["ORGIAM_URL"].rstrip("/")
@@ -554,3 +555,58 @@ def test_permissions_of_an_unknown_role_are_a_404(client):
     response = info.value.args[1]
     assert response.status_code == 404
     assert json.loads(response.text)["code"] == 20404
+
+
+def test_oauth_apps_create_update_delete(client, wire):
+    mark = wire.mark()
+    app = client.iam.v1.o_auth_apps.create(
+        OAuthAppList.IamV1AccountVendorOauthAppCreateRequest(
+            {
+                "type": "client_credentials",
+                "friendly_name": "made by the PyPI SDK",
+                "description": "sdk/python",
+                "policy": {"allow": ["/twilio/iam/role-assignments/list"], "deny": None},
+                "access_token_ttl": 600,
+            }
+        )
+    )
+    sent = wire.since(mark)
+    assert [(e["method"], urllib.parse.urlsplit(e["url"]).path, e["status"]) for e in sent] == [
+        ("POST", "/v1/Account/OAuthApps", 201)
+    ]
+    assert app.sid.startswith("OQ") and len(app.sid) == 34
+    assert app.status == "active"
+    assert app.access_token_ttl == 600
+    assert app.friendly_name == "made by the PyPI SDK"
+    assert app.secret and len(app.secret) >= 32
+
+    # The new app's credentials work at once.
+    created = make_client(Wire(), client_id=app.sid, client_secret=app.secret)
+    assert list_roles(created, {"PageSize": 5}, limit=5)
+
+    updated = client.iam.v1.o_auth_apps(app.sid).update(
+        OAuthAppContext.IamV1AccountVendorOauthAppUpdateRequest(
+            {"friendly_name": "renamed by the PyPI SDK", "access_token_ttl": 900}
+        )
+    )
+    assert updated.sid == app.sid
+    assert updated.friendly_name == "renamed by the PyPI SDK"
+    assert updated.access_token_ttl == 900
+    assert updated.description == "sdk/python"
+    assert updated.secret is None
+
+    # No escalation: the new app cannot create one more powerful than itself.
+    with pytest.raises(TwilioRestException) as info:
+        created.iam.v1.o_auth_apps.create(
+            OAuthAppList.IamV1AccountVendorOauthAppCreateRequest(
+                {"type": "client_credentials", "friendly_name": "too much", "policy": {"allow": ["/twilio/*"]}}
+            )
+        )
+    assert info.value.status == 403
+
+    assert client.iam.v1.o_auth_apps(app.sid).delete() is True
+    with pytest.raises(TwilioRestException) as info:
+        client.iam.v1.o_auth_apps(app.sid).update(
+            OAuthAppContext.IamV1AccountVendorOauthAppUpdateRequest({"friendly_name": "x"})
+        )
+    assert info.value.status == 404

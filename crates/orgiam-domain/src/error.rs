@@ -28,6 +28,9 @@ pub enum Error {
     /// Duplicate or stale write (409, 20409).
     #[error("{0}")]
     Conflict(String),
+    /// A conditional write sent without its condition (`If-Match`) (428, 20001).
+    #[error("{0}")]
+    PreconditionRequired(String),
     /// Request body too large (413, 20001).
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -75,6 +78,7 @@ impl Error {
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed(_) => 405,
             Self::Conflict(_) => 409,
+            Self::PreconditionRequired(_) => 428,
             Self::PayloadTooLarge(_) => 413,
             Self::HeadersTooLarge(_) => 431,
             Self::TooManyRequests { .. } => 429,
@@ -86,7 +90,10 @@ impl Error {
     /// Twilio error code.
     pub fn code(&self) -> u32 {
         match self {
-            Self::BadRequest(_) | Self::PayloadTooLarge(_) | Self::HeadersTooLarge(_) => 20001,
+            Self::BadRequest(_)
+            | Self::PayloadTooLarge(_)
+            | Self::HeadersTooLarge(_)
+            | Self::PreconditionRequired(_) => 20001,
             Self::Unauthenticated { .. } | Self::Forbidden(_) => 20003,
             Self::NotFound(_) => 20404,
             Self::MethodNotAllowed(_) => 20004,

@@ -3,10 +3,12 @@
 
 pub mod catalog;
 pub mod error;
+pub mod escalation;
 pub mod import;
 pub mod model;
 pub mod page;
 pub mod policy;
+pub mod role_edit;
 pub mod secret;
 pub mod sid;
 pub mod store;

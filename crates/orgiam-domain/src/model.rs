@@ -379,6 +379,8 @@ pub mod actions {
     pub const APP_UPDATED: &str = "app.updated";
     pub const ROLE_DELETED: &str = "role.deleted";
     pub const TOKEN_REVOKED: &str = "token.revoked";
+    pub const ROLE_CREATED: &str = "role.created";
+    pub const ROLE_UPDATED: &str = "role.updated";
 
     /// Every action orgiam writes (what `orgiam audit --action` accepts).
     pub const ALL: &[&str] = &[
@@ -392,6 +394,8 @@ pub mod actions {
         ROLE_ASSIGNMENT_CREATED,
         ROLE_ASSIGNMENT_DELETED,
         ROLES_IMPORTED,
+        ROLE_CREATED,
+        ROLE_UPDATED,
         ROLE_DELETED,
         TOKEN_REVOKED,
         ORG_CREATED,

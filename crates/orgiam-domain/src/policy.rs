@@ -86,6 +86,20 @@ impl Pattern {
         &self.text
     }
 
+    /// The pattern over the four positions of a permission: `Some(literal)` or `None` for any
+    /// segment (a trailing `*` stands for every position from its own on).
+    pub fn positions(&self) -> [Option<&str>; 4] {
+        let mut out = [None; 4];
+        let last = self.segs.len().saturating_sub(1);
+        for (i, seg) in self.segs.iter().enumerate().take(4) {
+            if seg == "*" && i == last {
+                break;
+            }
+            out[i] = (seg != "*").then_some(seg.as_str());
+        }
+        out
+    }
+
     /// Whether this pattern contains a wildcard.
     pub fn is_wildcard(&self) -> bool {
         self.segs.iter().any(|s| s == "*")

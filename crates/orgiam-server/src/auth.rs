@@ -23,6 +23,13 @@ pub mod perms {
     pub const ROLE_ASSIGNMENTS_DELETE: &str = "/twilio/iam/role-assignments/delete";
     pub const ACCOUNTS_LIST: &str = "/twilio/iam/accounts/list";
     pub const AUDIT_EVENTS_LIST: &str = "/twilio/iam/audit-events/list";
+    pub const ROLES_CREATE: &str = "/twilio/iam/roles/create";
+    pub const ROLES_UPDATE: &str = "/twilio/iam/roles/update";
+    pub const ROLES_DELETE: &str = "/twilio/iam/roles/delete";
+    pub const OAUTH_APPS_LIST: &str = "/twilio/iam/oauth-apps/list";
+    pub const OAUTH_APPS_CREATE: &str = "/twilio/iam/oauth-apps/create";
+    pub const OAUTH_APPS_UPDATE: &str = "/twilio/iam/oauth-apps/update";
+    pub const OAUTH_APPS_DELETE: &str = "/twilio/iam/oauth-apps/delete";
 }
 
 /// The authenticated caller: an active app of one organization.
@@ -42,6 +49,13 @@ fn parsed(permission: &str) -> Option<&'static Permission> {
             perms::ROLE_ASSIGNMENTS_DELETE,
             perms::ACCOUNTS_LIST,
             perms::AUDIT_EVENTS_LIST,
+            perms::ROLES_CREATE,
+            perms::ROLES_UPDATE,
+            perms::ROLES_DELETE,
+            perms::OAUTH_APPS_LIST,
+            perms::OAUTH_APPS_CREATE,
+            perms::OAUTH_APPS_UPDATE,
+            perms::OAUTH_APPS_DELETE,
         ]
         .iter()
         .filter_map(|p| Permission::parse(p).ok())

@@ -10,6 +10,7 @@ pub mod input;
 pub mod keys;
 pub mod limits;
 pub mod list;
+pub mod manage;
 pub mod master_key;
 pub mod routes;
 pub mod state;
@@ -24,8 +25,8 @@ use axum::http::Uri;
 use axum::routing::{delete, get, post};
 
 use orgiam_domain::catalog::Catalog;
-use orgiam_domain::store::Store;
 use orgiam_domain::{Error, Result};
+use orgiam_store::Directory;
 
 pub use config::ServerConfig;
 use error::ApiError;
@@ -54,7 +55,10 @@ pub fn router(state: AppState) -> Router {
     // The body-size cap, on the routes that read a body (a layer on every route would cost
     // each GET a request extension for nothing).
     let capped = axum::extract::DefaultBodyLimit::max(limits.max_body_bytes);
-    use routes::{accounts, assignments, audit, oauth, ops, permissions, roles, tokens};
+    use routes::{
+        accounts, assignments, audit, oauth, oauth_apps, ops, permissions, role_admin, roles,
+        tokens,
+    };
     let router = Router::new()
         .route("/v2/token", post(oauth::token).layer(capped))
         .route("/v1/token", post(oauth::token).layer(capped))
@@ -73,8 +77,33 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata),
         )
-        .route("/v2/Organizations/Roles", get(roles::list))
-        .route("/v2/Organizations/Roles/{sid}", get(roles::fetch))
+        .route(
+            "/v2/Organizations/Roles",
+            get(roles::list).post(role_admin::create).layer(capped),
+        )
+        .route(
+            "/v2/Organizations/Roles/{sid}",
+            get(roles::fetch)
+                .post(role_admin::update)
+                .patch(role_admin::update)
+                .delete(role_admin::delete)
+                .layer(capped),
+        )
+        .route(
+            "/v1/Account/OAuthApps",
+            get(oauth_apps::list).post(oauth_apps::create).layer(capped),
+        )
+        .route(
+            "/v1/Account/OAuthApps/{sid}",
+            get(oauth_apps::fetch)
+                .put(oauth_apps::update)
+                .delete(oauth_apps::delete)
+                .layer(capped),
+        )
+        .route(
+            "/v1/Account/OAuthApps/{sid}/Secret",
+            post(oauth_apps::rotate).layer(capped),
+        )
         .route(
             "/v2/Organizations/RoleAssignments",
             get(assignments::v2_list)
@@ -138,7 +167,7 @@ pub struct Application {
 
 impl Application {
     /// Loads the catalog into the store, the keys and apps into memory, and binds the listener.
-    pub async fn build(config: ServerConfig, store: Arc<dyn Store>) -> Result<Self> {
+    pub async fn build(config: ServerConfig, store: Arc<dyn Directory>) -> Result<Self> {
         let listener = bind(config.listen).await?;
         Self::build_on(listener, config, store).await
     }
@@ -148,7 +177,7 @@ impl Application {
     pub async fn build_on(
         listener: tokio::net::TcpListener,
         mut config: ServerConfig,
-        store: Arc<dyn Store>,
+        store: Arc<dyn Directory>,
     ) -> Result<Self> {
         let catalog = Catalog::builtin().map_err(Error::internal)?;
         store.sync_builtin_roles(&catalog.roles).await?;

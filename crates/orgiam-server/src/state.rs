@@ -8,12 +8,12 @@ use std::sync::{Arc, RwLock};
 use orgiam_domain::catalog::Catalog;
 use orgiam_domain::model::{App, CatalogPermission};
 use orgiam_domain::page::PageTokenCodec;
+use orgiam_domain::policy::Policy;
 use orgiam_domain::secret::SecretHasher;
 use orgiam_domain::sid::{AppSid, RoleSid};
-use orgiam_domain::store::{
-    APPS_REVISION, KEYS_REVISION, REVOCATIONS_REVISION, ROLES_REVISION, Store,
-};
+use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, REVOCATIONS_REVISION, ROLES_REVISION};
 use orgiam_domain::{Error, Result};
+use orgiam_store::Directory;
 
 use crate::config::ServerConfig;
 use crate::keys::{KeyRing, LEEWAY_SECS, Verified};
@@ -21,8 +21,11 @@ use crate::limits::RateLimiters;
 
 pub type AppState = Arc<State>;
 
+/// A custom role's policy and the permissions it grants.
+pub type CustomExpansion = (Arc<Policy>, Arc<[CatalogPermission]>);
+
 pub struct State {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn Directory>,
     pub config: ServerConfig,
     pub catalog: Catalog,
     /// The expanded permissions of each built-in role, computed once.
@@ -37,8 +40,10 @@ pub struct State {
     /// the link base and the query: a repeated listing touches no database.
     pub role_pages: moka::sync::Cache<String, axum::body::Bytes, FastHash>,
     /// The expanded permissions of custom roles, computed once per roles revision (emptied
-    /// with the role pages whenever custom roles change), as the built-ins' are at start.
-    pub custom_permissions: moka::sync::Cache<RoleSid, Arc<[CatalogPermission]>, FastHash>,
+    /// with the role pages whenever custom roles change), as the built-ins' are at start. Each
+    /// entry keeps the policy it expands: an expansion of a role's old policy, stored by a
+    /// request that read the role before it changed, is never served for the new one.
+    pub custom_permissions: moka::sync::Cache<RoleSid, CustomExpansion, FastHash>,
     roles_rev: AtomicI64,
     apps: RwLock<HashMap<AppSid, Arc<App>>>,
     /// Client ids looked up in the store and not found: a flood of made-up ids costs one
@@ -56,6 +61,9 @@ pub struct State {
     revoked_rev: AtomicI64,
     /// This server's own audience (its issuer): its APIs accept only tokens naming it.
     pub audience: String,
+    /// One refresh at a time: the poller's and those a change this replica made waits for
+    /// (see `refresh`) never interleave, so a slower one cannot put back what it read first.
+    refreshing: tokio::sync::Mutex<()>,
     /// The listen address as a Host, for links when a request has no usable `Host` header.
     pub(crate) listen_host: String,
 }
@@ -72,7 +80,7 @@ fn poisoned() -> Error {
 impl State {
     /// Loads keys, apps and the catalog's expansions from the store.
     pub async fn load(
-        store: Arc<dyn Store>,
+        store: Arc<dyn Directory>,
         config: ServerConfig,
         catalog: Catalog,
     ) -> Result<Self> {
@@ -108,8 +116,8 @@ impl State {
             custom_permissions: moka::sync::Cache::builder()
                 // Weighed in permissions (a few hundred bytes each): ~1M of them at most.
                 .max_capacity(1 << 20)
-                .weigher(|_: &RoleSid, v: &Arc<[CatalogPermission]>| {
-                    u32::try_from(v.len().max(1)).unwrap_or(u32::MAX)
+                .weigher(|_: &RoleSid, v: &CustomExpansion| {
+                    u32::try_from(v.1.len().max(1)).unwrap_or(u32::MAX)
                 })
                 .build_with_hasher(FastHash::default()),
             roles_rev: AtomicI64::new(-1),
@@ -118,6 +126,7 @@ impl State {
             revoked: RwLock::new(HashMap::new()),
             revoked_rev: AtomicI64::new(-1),
             audience: config.issuer(),
+            refreshing: tokio::sync::Mutex::new(()),
             listen_host: config.listen.to_string(),
             store,
             config,
@@ -126,6 +135,11 @@ impl State {
         };
         state.refresh().await?;
         Ok(state)
+    }
+
+    /// The store, with what the management service writes.
+    pub fn directory(&self) -> &dyn Directory {
+        self.store.as_ref()
     }
 
     pub fn keys(&self) -> Result<Arc<KeyRing>> {
@@ -149,6 +163,7 @@ impl State {
     /// Brings apps and keys up to date with the store: one cheap read of each revision
     /// counter, and a reload of only what changed.
     pub async fn refresh(&self) -> Result<()> {
+        let _one_at_a_time = self.refreshing.lock().await;
         let revisions = self.store.revisions().await?;
         let rev = |name: &str| revisions.get(name).copied().unwrap_or(0);
         let keys_rev = rev(KEYS_REVISION);

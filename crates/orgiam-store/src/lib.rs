@@ -3,6 +3,7 @@
 
 pub mod directory;
 mod events;
+pub mod manage;
 mod postgres;
 mod revocations;
 mod rows;
@@ -10,10 +11,10 @@ mod sqlite;
 
 use std::sync::Arc;
 
-use orgiam_domain::store::Store;
 use orgiam_domain::{Error, Result};
 
 pub use directory::{AppChange, Directory};
+pub use manage::{Management, RoleEdit};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -82,13 +83,13 @@ impl Default for StoreOptions {
 
 /// Opens the store the URL names, creating it if missing, and brings its schema up to date
 /// (what `orgiam serve` and `orgiam init` do).
-pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
+pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Directory>> {
     connect_with(url, &StoreOptions::default()).await
 }
 
 /// [`connect`] with options.
-pub async fn connect_with(url: &DatabaseUrl, options: &StoreOptions) -> Result<Arc<dyn Store>> {
-    Ok(open_with(url, OpenMode::Create, options).await?)
+pub async fn connect_with(url: &DatabaseUrl, options: &StoreOptions) -> Result<Arc<dyn Directory>> {
+    open_with(url, OpenMode::Create, options).await
 }
 
 /// How [`open`] treats the store and its schema.

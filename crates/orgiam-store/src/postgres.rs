@@ -149,6 +149,7 @@ impl PgStore {
 
 crate::directory::directory_impl!(PgStore, crate::directory::numbered, begin());
 crate::revocations::revocations_impl!(PgStore, crate::directory::numbered, begin());
+crate::manage::management_impl!(PgStore, crate::directory::numbered, "?::jsonb", begin());
 
 /// The migrations the database has applied, or `None` when it has no migrations table.
 async fn applied_migrations(conn: &mut PgConnection) -> Result<Option<Vec<i64>>> {

@@ -265,6 +265,12 @@ crate::revocations::revocations_impl!(
     crate::directory::same,
     begin_with("BEGIN IMMEDIATE")
 );
+crate::manage::management_impl!(
+    SqliteStore,
+    crate::directory::same,
+    "?",
+    begin_with("BEGIN IMMEDIATE")
+);
 
 /// The migrations the file has applied, or `None` when it has no migrations table.
 async fn applied_migrations(pool: &SqlitePool) -> Result<Option<Vec<i64>>> {

@@ -15,6 +15,7 @@ use orgiam_domain::policy::{Pattern, Policy};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, OrgSid, RoleSid, UserSid};
 use orgiam_domain::{Error, time_fmt};
 use orgiam_server::bootstrap;
+use orgiam_server::manage;
 use orgiam_server::routes::accounts::account_json;
 use orgiam_server::routes::assignments::{CreateRequest, assignment_json, create_assignment};
 use orgiam_server::routes::roles::role_json;
@@ -147,6 +148,16 @@ pub async fn run(cli: Cli) -> Dispatch {
         }) => list_roles(&url, &org, search, product_group, paging).await,
         Command::Roles(RolesCommand::Show(s)) => show_role(&url, s).await,
         Command::Roles(RolesCommand::Delete(s)) => delete_role(&url, s).await,
+        Command::Roles(RolesCommand::Create { org, role, json }) => {
+            create_role(&url, &org, &role, json).await
+        }
+        Command::Roles(RolesCommand::Update {
+            org,
+            sid,
+            set,
+            if_match,
+            json,
+        }) => update_role(&url, &org, &sid, &set, if_match.as_deref(), json).await,
         Command::Roles(RolesCommand::Import { org, file, json }) => {
             match refuse_reimport(&url, &org, &file).await {
                 Ok(()) => {
@@ -470,7 +481,18 @@ async fn update_app(
         audiences,
     };
     let store = open(url).await?;
-    let (app, changed) = store.update_app(&sid, &change, &Actor::cli()).await?;
+    let catalog = orgiam_domain::catalog::Catalog::builtin()?;
+    let (app, changed) = manage::update_app(
+        store.as_ref(),
+        &catalog,
+        None,
+        &sid,
+        change,
+        None,
+        None,
+        &Actor::cli(),
+    )
+    .await?;
     let human = if changed {
         format!(
             "Updated OAuth app {}; servers apply it within a poll interval.\n{}",
@@ -750,12 +772,87 @@ async fn delete_role(url: &DatabaseUrl, s: ShowOrgScoped) -> Outcome {
     let sid = RoleSid::parse(&s.sid).map_err(|e| format!("role {e}"))?;
     let store = open(url).await?;
     let org = existing_org(store.as_ref(), url, &s.org).await?;
-    store.delete_role(&org, &sid, &Actor::cli()).await?;
+    manage::delete_role(store.as_ref(), &org, &sid, &Actor::cli()).await?;
     print(
         s.json,
         json!({"sid": sid.as_str(), "deleted": true}),
         format!("Deleted custom role {sid} of {org}."),
     );
+    Ok(())
+}
+
+/// A `--role`/`--set` JSON object, checked by the text rule as the HTTP body would be.
+fn role_body(flag: &str, raw: &str) -> Result<Value, Failure> {
+    let body: Value =
+        serde_json::from_str(raw).map_err(|e| format!("{flag} is not valid JSON: {e}"))?;
+    if !body.is_object() {
+        return Err(format!("{flag} must be a JSON object").into());
+    }
+    orgiam_domain::text::check_json(&body, &["external_description"])?;
+    Ok(body)
+}
+
+fn role_with_etag(r: &orgiam_domain::model::Role) -> Value {
+    let mut v = role_json(r);
+    v["etag"] = Value::from(orgiam_domain::role_edit::etag(r));
+    v
+}
+
+async fn create_role(url: &DatabaseUrl, org: &str, raw: &str, json: bool) -> Outcome {
+    let body = role_body("--role", raw)?;
+    let store = open(url).await?;
+    let org = existing_org(store.as_ref(), url, org).await?;
+    let catalog = orgiam_domain::catalog::Catalog::builtin()?;
+    let role = manage::create_role(store.as_ref(), &catalog, &org, &body, &Actor::cli()).await?;
+    print(
+        json,
+        role_with_etag(&role),
+        format!(
+            "Created custom role {} ({}) in {org}; ETag {}.",
+            role.sid,
+            role.friendly_name,
+            orgiam_domain::role_edit::etag(&role)
+        ),
+    );
+    Ok(())
+}
+
+async fn update_role(
+    url: &DatabaseUrl,
+    org: &str,
+    sid: &str,
+    raw: &str,
+    if_match: Option<&str>,
+    json: bool,
+) -> Outcome {
+    let sid = RoleSid::parse(sid).map_err(|e| format!("role {e}"))?;
+    let body = role_body("--set", raw)?;
+    if let Some(tag) = if_match {
+        text_arg("--if-match", tag)?;
+    }
+    let store = open(url).await?;
+    let org = existing_org(store.as_ref(), url, org).await?;
+    let catalog = orgiam_domain::catalog::Catalog::builtin()?;
+    // The operator may change a role unconditionally.
+    let (role, changed) = manage::update_role(
+        store.as_ref(),
+        &catalog,
+        &org,
+        &sid,
+        &body,
+        Some(if_match.unwrap_or("*")),
+        &Actor::cli(),
+    )
+    .await?;
+    let human = if changed {
+        format!(
+            "Updated custom role {sid}; ETag {}.",
+            orgiam_domain::role_edit::etag(&role)
+        )
+    } else {
+        format!("Custom role {sid} already has these settings; nothing changed.")
+    };
+    print(json, role_with_etag(&role), human);
     Ok(())
 }
 

@@ -375,6 +375,44 @@ A line looks like:\n  {\"friendly_name\": \"Invoice Reader\", \"external_descrip
     /// Delete a custom role (refused while assignments use it; built-in roles cannot be deleted).
     #[command(after_help = "Example:\n  orgiam roles delete --org OR... IX...")]
     Delete(ShowOrgScoped),
+    /// Create one custom role from a JSON object: the Role object's fields without sid and
+    /// dates (as `POST /v2/Organizations/Roles` takes it). Prints the role and its ETag.
+    #[command(
+        after_help = "Example:\n  orgiam roles create --org OR... --role '{\"friendly_name\": \"Invoice Reader\", \"lowest_level\": \"ACCOUNT\", \"policy\": {\"allow\": [\"/twilio/billing/invoices/read\"]}}'"
+    )]
+    Create {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        /// The role, a JSON object.
+        #[arg(long)]
+        role: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change fields of a custom role (a JSON object of the fields to change, as
+    /// `POST /v2/Organizations/Roles/{sid}` takes it). With --if-match, only if the role still
+    /// has that ETag (else exit code 4); without, whatever it holds now.
+    #[command(
+        after_help = "Example:\n  orgiam roles update --org OR... IX... --set '{\"external_description\": \"Reads invoices\"}' --if-match '\"3f2a...\"'"
+    )]
+    Update {
+        /// The organization (OR...).
+        #[arg(long)]
+        org: String,
+        /// The role (IX...).
+        sid: String,
+        /// The fields to change, a JSON object.
+        #[arg(long)]
+        set: String,
+        /// The ETag the role must still have.
+        #[arg(long)]
+        if_match: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -18,8 +18,9 @@ use orgiam_domain::store::Store;
 use orgiam_domain::{Error, time_fmt};
 use orgiam_server::bootstrap::{self, Bootstrapped};
 use orgiam_server::limits::{Limits, Rate};
+use orgiam_server::manage;
 use orgiam_server::{Application, ServerConfig};
-use orgiam_store::{DatabaseUrl, OpenMode};
+use orgiam_store::{AppChange, DatabaseUrl, Directory, OpenMode};
 
 use crate::cli::{
     AccountsCommand, AppRef, AppsCommand, Cli, Command, KeysCommand, OrgsCommand, RolesCommand,
@@ -444,9 +445,10 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
         statement_timeout: (settings.statement_timeout_ms > 0)
             .then(|| Duration::from_millis(settings.statement_timeout_ms)),
     };
-    let store: std::sync::Arc<dyn Store> = orgiam_store::open_with(&url, mode, &store_options)
-        .await
-        .map_err(fail)?;
+    let store: std::sync::Arc<dyn orgiam_store::Directory> =
+        orgiam_store::open_with(&url, mode, &store_options)
+            .await
+            .map_err(fail)?;
     let key_config = master::configured()?.or_config_file(
         settings.master_key.clone().map(|k| k.0),
         settings.master_key_file.clone(),
@@ -504,7 +506,7 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
 /// Opens the store for an administrative command, with its keys in place.
 async fn open(
     url: &DatabaseUrl,
-) -> Result<(std::sync::Arc<dyn Store>, secret::SecretHasher), String> {
+) -> Result<(std::sync::Arc<dyn Directory>, secret::SecretHasher), String> {
     let (store, _, hasher) = open_keys(url).await?;
     Ok((store, hasher))
 }
@@ -514,14 +516,14 @@ async fn open_keys(
     url: &DatabaseUrl,
 ) -> Result<
     (
-        std::sync::Arc<dyn Store>,
+        std::sync::Arc<dyn Directory>,
         orgiam_server::master_key::MasterKeys,
         secret::SecretHasher,
     ),
     String,
 > {
     // Only `serve` and `init` create a store, and only they and `migrate` change its schema.
-    let store: std::sync::Arc<dyn Store> = orgiam_store::open(url, OpenMode::Existing)
+    let store: std::sync::Arc<dyn Directory> = orgiam_store::open(url, OpenMode::Existing)
         .await
         .map_err(fail)?;
     let master_keys = master::resolve(url, &master::configured()?, store.as_ref()).await?;
@@ -603,10 +605,24 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
             };
             let (store, hasher) = open(url).await?;
             let org = existing_org(store.as_ref(), org.as_str()).await?;
-            let (mut app, client_secret) = bootstrap::new_app(&hasher, &org, &name, policy, ttl);
-            app.description = description;
-            app.audiences = audiences;
-            store.create_app(&app, &Actor::cli()).await.map_err(fail)?;
+            let new = manage::NewApp {
+                friendly_name: name,
+                description,
+                policy,
+                access_token_ttl: ttl,
+                audiences,
+            };
+            let (app, client_secret) = manage::create_app(
+                store.as_ref(),
+                &hasher,
+                &catalog()?,
+                &org,
+                new,
+                None,
+                &Actor::cli(),
+            )
+            .await
+            .map_err(fail)?;
             print(
                 json,
                 with_secret(&app, &client_secret),
@@ -623,17 +639,18 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
         AppsCommand::RotateSecret { app, grace } => {
             let sid = app_sid(&app.app)?;
             let (store, hasher) = open(url).await?;
-            let client_secret = secret::generate();
-            let old_expires_at = (grace > 0).then(|| time_fmt::now() + i64::from(grace));
-            let rotated = store
-                .rotate_app_secret(
-                    &sid,
-                    &hasher.hash(&client_secret),
-                    old_expires_at,
-                    &Actor::cli(),
-                )
-                .await
-                .map_err(fail)?;
+            let (rotated, client_secret) = manage::rotate_secret(
+                store.as_ref(),
+                &hasher,
+                &catalog()?,
+                None,
+                &sid,
+                i64::from(grace),
+                None,
+                &Actor::cli(),
+            )
+            .await
+            .map_err(fail)?;
             print(
                 app.json,
                 with_secret(&rotated, &client_secret),
@@ -648,6 +665,11 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
     }
 }
 
+/// The built-in catalog (the management service names its permissions).
+fn catalog() -> Result<orgiam_domain::catalog::Catalog, String> {
+    orgiam_domain::catalog::Catalog::builtin()
+}
+
 /// The app object with the secret just issued (shown this once).
 fn with_secret(app: &orgiam_domain::model::App, client_secret: &str) -> serde_json::Value {
     let mut v = crate::admin::app_json(app);
@@ -658,10 +680,23 @@ fn with_secret(app: &orgiam_domain::model::App, client_secret: &str) -> serde_js
 async fn set_status(url: &DatabaseUrl, r: AppRef, status: AppStatus) -> CmdResult {
     let sid = app_sid(&r.app)?;
     let (store, _) = open(url).await?;
-    let app = store
-        .set_app_status(&sid, status, &Actor::cli())
+    let app = if status == AppStatus::Deleted {
+        manage::delete_app(store.as_ref(), None, &sid, None, &Actor::cli()).await
+    } else {
+        manage::update_app(
+            store.as_ref(),
+            &catalog()?,
+            None,
+            &sid,
+            AppChange::default(),
+            Some(status),
+            None,
+            &Actor::cli(),
+        )
         .await
-        .map_err(fail)?;
+        .map(|(app, _)| app)
+    }
+    .map_err(fail)?;
     print(
         r.json,
         crate::admin::app_json(&app),

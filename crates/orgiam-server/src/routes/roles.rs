@@ -121,7 +121,9 @@ pub async fn role_permissions(
     {
         return Ok(p.clone());
     }
-    if let Some(p) = state.custom_permissions.get(&role.sid) {
+    if let Some((policy, p)) = state.custom_permissions.get(&role.sid)
+        && *policy == role.policy
+    {
         return Ok(p);
     }
     let size = role.policy.allow.len() + role.policy.deny.as_ref().map_or(0, Vec::len);
@@ -133,9 +135,10 @@ pub async fn role_permissions(
             .await
             .map_err(Error::internal)?
     };
-    state
-        .custom_permissions
-        .insert(role.sid.clone(), expanded.clone());
+    state.custom_permissions.insert(
+        role.sid.clone(),
+        (Arc::new(role.policy.clone()), expanded.clone()),
+    );
     Ok(expanded)
 }
 
@@ -265,5 +268,9 @@ pub async fn fetch(
         true => Some(role_permissions(&state, &role).await?),
         false => None,
     };
-    Ok(json(StatusCode::OK, &view(&role, expanded.as_deref())))
+    let mut res = json(StatusCode::OK, &view(&role, expanded.as_deref()));
+    if let Ok(tag) = axum::http::HeaderValue::from_str(&orgiam_domain::role_edit::etag(&role)) {
+        res.headers_mut().insert(axum::http::header::ETAG, tag);
+    }
+    Ok(res)
 }

@@ -190,14 +190,14 @@ async fn unknown_paths_and_wrong_methods() {
         .assert_error(404, 20404, "not found");
     let r = app
         .http
-        .post(format!("{}{ROLES}", app.base))
+        .put(format!("{}{ROLES}", app.base))
         .bearer_auth(&token)
         .send()
         .await
-        .expect("POST");
+        .expect("PUT");
     crate::helpers::Reply::from(r)
         .await
-        .assert_error(405, 20004, "POST");
+        .assert_error(405, 20004, "PUT");
     let r = app
         .http
         .delete(format!("{}/v2/token", app.base))

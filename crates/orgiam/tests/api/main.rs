@@ -14,6 +14,8 @@ mod helpers;
 mod hostile;
 mod keys_at_rest;
 mod limits;
+mod management;
+mod management_replicas;
 mod oauth;
 mod operator;
 mod replicas;

@@ -560,9 +560,15 @@ async fn every_kind_can_be_listed_and_shown_with_one_json_shape() {
     let gone = cli(db, &["assignments", "delete", "--org", &org, &a_sid]);
     assert_eq!(gone.status.code(), Some(3));
 
-    // Roles delete: custom only; afterwards it is not found (exit 3), and one event is written.
+    // Roles delete: custom only (a built-in role is refused, naming it); afterwards it is not
+    // found (exit 3), and one event is written.
     let builtin_delete = cli(db, &["roles", "delete", "--org", &org, &role_sid]);
-    assert_eq!(builtin_delete.status.code(), Some(3));
+    assert_eq!(builtin_delete.status.code(), Some(1));
+    assert!(
+        stderr(&builtin_delete).contains("built-in"),
+        "{}",
+        stderr(&builtin_delete)
+    );
     ok_json(
         db,
         &["roles", "delete", "--org", &org, &custom_sid, "--json"],

@@ -1,0 +1,392 @@
+//! OAuth apps at Twilio's IAM v1 path, in the caller's organization:
+//! `GET|POST /v1/Account/OAuthApps`, `GET|PUT|DELETE /v1/Account/OAuthApps/{sid}`,
+//! `POST /v1/Account/OAuthApps/{sid}/Secret`. The work is `crate::manage`'s, shared with the
+//! command line. The secret is in the create and rotate answers only.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use orgiam_domain::model::{App, AppStatus, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use orgiam_domain::page::Binding;
+use orgiam_domain::policy::Pattern;
+use orgiam_domain::role_edit::check_fields;
+use orgiam_domain::sid::AppSid;
+use orgiam_domain::{Error, time_fmt};
+use orgiam_store::AppChange;
+
+use crate::auth::{Caller, perms};
+use crate::error::{ApiError, PathParam, json};
+use crate::input::json_object;
+use crate::limits::Body;
+use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::manage::{self, NewApp};
+use crate::state::AppState;
+
+const PATH: &str = "/v1/Account/OAuthApps";
+/// The only grant type an app serves.
+pub const APP_TYPE: &str = "client_credentials";
+const FREE: &[&str] = &["description"];
+
+/// A create request: Twilio's `IamV1AccountVendorOauthAppCreateRequest` (the SDKs send every
+/// field, unset ones as null).
+const CREATE_FIELDS: &[(&str, &[&str])] = &[
+    ("type", &["string", "null"]),
+    ("friendly_name", &["string"]),
+    ("owner_sid", &["string", "null"]),
+    ("description", &["string", "null"]),
+    ("client_sid", &["string", "null"]),
+    ("token_endpoint_auth_method", &["string", "null"]),
+    ("policy", &["object"]),
+    ("access_token_ttl", &["number", "null"]),
+];
+
+/// An update request: Twilio's `IamV1AccountVendorOauthAppUpdateRequest` (null keeps a
+/// field), plus `status` (`active` or `disabled`).
+const UPDATE_FIELDS: &[(&str, &[&str])] = &[
+    ("type", &["string", "null"]),
+    ("friendly_name", &["string", "null"]),
+    ("description", &["string", "null"]),
+    ("policy", &["object", "null"]),
+    ("access_token_ttl", &["number", "null"]),
+    ("status", &["string", "null"]),
+];
+
+const ROTATE_FIELDS: &[(&str, &[&str])] = &[("grace_period", &["number", "null"])];
+
+#[derive(Serialize)]
+struct PolicyView<'a> {
+    allow: &'a [Pattern],
+    deny: &'a Option<Vec<Pattern>>,
+}
+
+/// Twilio's OAuthApp object.
+#[derive(Serialize)]
+struct AppView<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    sid: &'a str,
+    friendly_name: &'a str,
+    description: &'a str,
+    date_created: String,
+    created_by: Option<&'a str>,
+    secret: Option<&'a str>,
+    status: &'a str,
+    owner_sid: &'a str,
+    client_sid: &'a str,
+    policy: PolicyView<'a>,
+    access_token_ttl: i64,
+}
+
+fn view<'a>(app: &'a App, secret: Option<&'a str>) -> AppView<'a> {
+    AppView {
+        kind: APP_TYPE,
+        sid: app.sid.as_str(),
+        friendly_name: &app.friendly_name,
+        description: &app.description,
+        date_created: time_fmt::format(app.date_created),
+        created_by: None,
+        secret,
+        status: app.status.as_str(),
+        owner_sid: app.org.as_str(),
+        client_sid: app.sid.as_str(),
+        policy: PolicyView {
+            allow: &app.policy.allow,
+            deny: &app.policy.deny,
+        },
+        access_token_ttl: app.access_token_ttl,
+    }
+}
+
+/// The app as the API shows it (with the secret only when one was just issued).
+pub fn app_json(app: &App, secret: Option<&str>) -> Value {
+    serde_json::to_value(view(app, secret)).unwrap_or(Value::Null)
+}
+
+fn app_sid(raw: &str) -> Result<AppSid, Error> {
+    AppSid::parse(raw).map_err(|e| Error::bad_request(format!("OAuthAppSid {e}")))
+}
+
+/// The request fields' camelCase spellings: the npm SDK sends its request classes'
+/// property names (`friendlyName`, `accessTokenTtl`) as they are.
+const CAMEL_CASE: &[(&str, &str)] = &[
+    ("friendlyName", "friendly_name"),
+    ("ownerSid", "owner_sid"),
+    ("clientSid", "client_sid"),
+    ("tokenEndpointAuthMethod", "token_endpoint_auth_method"),
+    ("accessTokenTtl", "access_token_ttl"),
+    ("gracePeriod", "grace_period"),
+];
+
+/// The body's fields under their snake_case names; a field sent under both names is a 400.
+fn object(v: Value) -> Result<Map<String, Value>, Error> {
+    let Value::Object(m) = v else {
+        return Err(Error::bad_request("The body must be a JSON object"));
+    };
+    let mut out = Map::with_capacity(m.len());
+    for (k, v) in m {
+        let name = CAMEL_CASE
+            .iter()
+            .find(|(camel, _)| *camel == k)
+            .map_or(k.as_str(), |(_, snake)| *snake)
+            .to_owned();
+        if out.contains_key(&name) {
+            return Err(Error::bad_request(format!(
+                "{name} is given twice (once as {k})"
+            )));
+        }
+        out.insert(name, v);
+    }
+    Ok(out)
+}
+
+fn string(body: &Map<String, Value>, name: &str) -> Option<String> {
+    body.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn check_type(body: &Map<String, Value>) -> Result<(), Error> {
+    match body.get("type").and_then(Value::as_str) {
+        None | Some(APP_TYPE) => Ok(()),
+        Some(other) => Err(Error::bad_request(format!(
+            "type must be '{APP_TYPE}', not '{other}'"
+        ))),
+    }
+}
+
+/// The parsed create request. Pure parsing.
+pub fn parse_create(body: Value, caller_org: &str) -> Result<NewApp, Error> {
+    let body = object(body)?;
+    check_fields(
+        &body,
+        CREATE_FIELDS,
+        &["friendly_name", "policy"],
+        "an OAuth app",
+    )?;
+    check_type(&body)?;
+    if let Some(o) = body.get("owner_sid").and_then(Value::as_str)
+        && o != caller_org
+    {
+        return Err(Error::bad_request(format!(
+            "owner_sid must be the caller's organization ({caller_org}) or null"
+        )));
+    }
+    if body.get("client_sid").is_some_and(|c| !c.is_null()) {
+        return Err(Error::bad_request(
+            "client_sid is assigned by the server: send null",
+        ));
+    }
+    match body
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str)
+    {
+        None | Some("client_secret_basic" | "client_secret_post") => {}
+        Some(other) => {
+            return Err(Error::bad_request(format!(
+                "token_endpoint_auth_method must be client_secret_basic or client_secret_post, not '{other}'"
+            )));
+        }
+    }
+    let policy = manage::parse_policy(body.get("policy").unwrap_or(&Value::Null))?;
+    let ttl = manage::int_field(&body, "access_token_ttl", MIN_TOKEN_TTL..=MAX_TOKEN_TTL)?;
+    Ok(NewApp {
+        friendly_name: string(&body, "friendly_name").unwrap_or_default(),
+        description: string(&body, "description").unwrap_or_default(),
+        policy,
+        access_token_ttl: ttl.unwrap_or(DEFAULT_TOKEN_TTL),
+        audiences: Vec::new(),
+    })
+}
+
+/// The parsed update request: the change and the new status. Pure parsing.
+pub fn parse_update(body: Value) -> Result<(AppChange, Option<AppStatus>), Error> {
+    let body = object(body)?;
+    check_fields(&body, UPDATE_FIELDS, &[], "an OAuth app")?;
+    check_type(&body)?;
+    let policy = match body.get("policy") {
+        None | Some(Value::Null) => None,
+        Some(p) => Some(manage::parse_policy(p)?),
+    };
+    let status = match body.get("status").and_then(Value::as_str) {
+        None => None,
+        Some("active") => Some(AppStatus::Active),
+        Some("disabled") => Some(AppStatus::Disabled),
+        Some(other) => {
+            return Err(Error::bad_request(format!(
+                "status must be active or disabled, not '{other}'"
+            )));
+        }
+    };
+    let change = AppChange {
+        friendly_name: string(&body, "friendly_name"),
+        description: string(&body, "description"),
+        policy,
+        access_token_ttl: manage::int_field(
+            &body,
+            "access_token_ttl",
+            MIN_TOKEN_TTL..=MAX_TOKEN_TTL,
+        )?,
+        audiences: None,
+    };
+    Ok((change, status))
+}
+
+/// `POST /v1/Account/OAuthApps`: 201 with the app and its secret (shown this once).
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    caller.require(perms::OAUTH_APPS_CREATE)?;
+    let new = parse_create(json_object(&headers, &body, FREE)?, caller.org.as_str())?;
+    let (app, secret) = manage::create_app(
+        state.directory(),
+        &state.hasher,
+        &state.catalog,
+        &caller.org,
+        new,
+        Some(&caller.app),
+        &caller.actor(),
+    )
+    .await?;
+    state.refresh().await?;
+    let mut res = json(StatusCode::CREATED, &view(&app, Some(&secret)));
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+/// `GET /v1/Account/OAuthApps`: the organization's apps, by SID, key `apps`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    LinkBase(base): LinkBase,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require(perms::OAUTH_APPS_LIST)?;
+    let params = Params::parse(query.as_deref());
+    let binding = Binding {
+        endpoint: "oauth-apps",
+        org: caller.org.as_str(),
+        filters: "",
+    };
+    let req = PageRequest::parse(&params, 50, 100, &state.pages, &binding)?;
+    let rows = state
+        .directory()
+        .list_org_apps(&caller.org, req.cursor.as_ref(), req.fetch_limit())
+        .await?;
+    let links = Links::echoing(&base, PATH, &params, &[]);
+    let page = Page::build(
+        &req,
+        rows,
+        |a: &App| vec![a.sid.to_string()],
+        "apps",
+        &links,
+        &state.pages,
+        &binding,
+    )?;
+    let views: Vec<AppView<'_>> = page.rows.iter().map(|a| view(a, None)).collect();
+    Ok(page.respond("apps", &views)?)
+}
+
+/// `GET /v1/Account/OAuthApps/{sid}`.
+pub async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParam(sid): PathParam<String>,
+) -> Result<Response, ApiError> {
+    caller.require(perms::OAUTH_APPS_LIST)?;
+    let sid = app_sid(&sid)?;
+    let app = manage::find_app(state.directory(), Some(&caller.org), &sid).await?;
+    Ok(json(StatusCode::OK, &view(&app, None)))
+}
+
+/// `PUT /v1/Account/OAuthApps/{sid}`.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParam(sid): PathParam<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    caller.require(perms::OAUTH_APPS_UPDATE)?;
+    let sid = app_sid(&sid)?;
+    let (change, status) = parse_update(json_object(&headers, &body, FREE)?)?;
+    let (app, changed) = manage::update_app(
+        state.directory(),
+        &state.catalog,
+        Some(&caller.org),
+        &sid,
+        change,
+        status,
+        Some(&caller.app),
+        &caller.actor(),
+    )
+    .await?;
+    if changed {
+        state.refresh().await?;
+    }
+    Ok(json(StatusCode::OK, &view(&app, None)))
+}
+
+/// `DELETE /v1/Account/OAuthApps/{sid}`: 204.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParam(sid): PathParam<String>,
+) -> Result<Response, ApiError> {
+    caller.require(perms::OAUTH_APPS_DELETE)?;
+    let sid = app_sid(&sid)?;
+    manage::delete_app(
+        state.directory(),
+        Some(&caller.org),
+        &sid,
+        Some(&caller.app),
+        &caller.actor(),
+    )
+    .await?;
+    state.refresh().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /v1/Account/OAuthApps/{sid}/Secret` with `{"grace_period": seconds}` (or no body:
+/// 0): a new secret, shown this once.
+pub async fn rotate(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParam(sid): PathParam<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    caller.require(perms::OAUTH_APPS_UPDATE)?;
+    let sid = app_sid(&sid)?;
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        object(json_object(&headers, &body, FREE)?)?
+    };
+    check_fields(&body, ROTATE_FIELDS, &[], "a secret rotation")?;
+    let grace = manage::int_field(&body, "grace_period", 0..=manage::MAX_GRACE_PERIOD)?;
+    let (app, secret) = manage::rotate_secret(
+        state.directory(),
+        &state.hasher,
+        &state.catalog,
+        Some(&caller.org),
+        &sid,
+        grace.unwrap_or(0),
+        Some(&caller.app),
+        &caller.actor(),
+    )
+    .await?;
+    state.refresh().await?;
+    let mut res = json(StatusCode::OK, &view(&app, Some(&secret)));
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
