@@ -81,11 +81,11 @@ pub struct CreateBody {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct ListParams {
-    /// Only this user's assignments.
-    #[param(rename = "Identity", pattern = "^US[0-9a-f]{32}$")]
+    /// Only this user's assignments (blank: no filter).
+    #[param(rename = "Identity", pattern = r"^\s*(US[0-9a-f]{32}\s*)?$")]
     identity: Option<String>,
-    /// Only assignments at this scope.
-    #[param(rename = "Scope", pattern = "^(OR|AC)[0-9a-f]{32}$")]
+    /// Only assignments at this scope (blank: no filter).
+    #[param(rename = "Scope", pattern = r"^\s*((OR|AC)[0-9a-f]{32}\s*)?$")]
     scope: Option<String>,
     #[param(rename = "ResourceType", max_length = 256)]
     resource_type: Option<String>,

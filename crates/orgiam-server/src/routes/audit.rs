@@ -87,11 +87,18 @@ pub struct AuditParams {
     /// Only events on this object (a SID).
     #[param(rename = "Target")]
     target: Option<String>,
-    /// Only events at or after this time (RFC 3339).
-    #[param(rename = "StartDate", format = DateTime)]
+    /// Only events at or after this time (RFC 3339, e.g. `2025-01-15T10:30:00Z`; blank: no
+    /// filter).
+    #[param(
+        rename = "StartDate",
+        pattern = r"^\s*([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\s*)?$"
+    )]
     start_date: Option<String>,
-    /// Only events at or before this time (RFC 3339).
-    #[param(rename = "EndDate", format = DateTime)]
+    /// Only events at or before this time (RFC 3339; blank: no filter).
+    #[param(
+        rename = "EndDate",
+        pattern = r"^\s*([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\s*)?$"
+    )]
     end_date: Option<String>,
 }
 
