@@ -24,6 +24,8 @@ pub struct ServerConfig {
     /// The keys the store's private keys and MAC keys are sealed with (the first seals; the
     /// others only open, during a rotation of the master key). `Debug` shows their ids only.
     pub master_keys: MasterKeys,
+    /// The browser origins allowed to call the API cross-origin (CORS); empty: CORS is off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +38,7 @@ impl Default for ServerConfig {
             role_page_cache: true,
             metrics_listen: None,
             master_keys: MasterKeys::default(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod conn;
+pub mod cors;
 pub mod error;
 pub mod input;
 pub mod keys;
@@ -12,6 +13,7 @@ pub mod limits;
 pub mod list;
 pub mod manage;
 pub mod master_key;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
@@ -22,7 +24,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::Uri;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use orgiam_domain::catalog::Catalog;
 use orgiam_domain::{Error, Result};
@@ -46,101 +51,94 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
     )))
 }
 
-/// Every route. Middleware order (outermost first): the request span and id, then, in the same
-/// middleware, the limits (header size, declared body size, timeout); then the text guard (the
-/// query string, see `input`); on routes that read a body, the body-size cap; then the routes,
-/// where the `Caller` extractor authenticates and rate-limits per app.
-pub fn router(state: AppState) -> Router {
-    let limits = Arc::new(state.config.limits.clone());
-    // The body-size cap, on the routes that read a body (a layer on every route would cost
-    // each GET a request extension for nothing).
-    let capped = axum::extract::DefaultBodyLimit::max(limits.max_body_bytes);
+/// Every described route (see `openapi`): each handler's `#[utoipa::path]` annotation and its
+/// `routes!` registration are all it takes to serve and describe an endpoint. Handlers of one
+/// path go in one `routes!`. `max_body_bytes` caps the routes that read a body (a layer on
+/// every route would cost each GET a request extension for nothing); `metrics` serves
+/// `GET /metrics` here (not when it has its own address).
+pub(crate) fn api_routes(max_body_bytes: usize, metrics: bool) -> OpenApiRouter<AppState> {
+    let capped = axum::extract::DefaultBodyLimit::max(max_body_bytes);
+    use axum::routing::{post, put};
     use routes::{
         accounts, assignments, audit, oauth, oauth_apps, ops, permissions, role_admin, roles,
         tokens,
     };
-    let router = Router::new()
-        .route("/v2/token", post(oauth::token).layer(capped))
-        .route("/v1/token", post(oauth::token).layer(capped))
-        .route(
-            "/v2/token/introspect",
-            post(tokens::introspect).layer(capped),
-        )
-        .route(
-            "/v1/token/introspect",
-            post(tokens::introspect).layer(capped),
-        )
-        .route("/v2/token/revoke", post(tokens::revoke).layer(capped))
-        .route("/v1/token/revoke", post(tokens::revoke).layer(capped))
-        .route("/.well-known/jwks.json", get(oauth::jwks))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(oauth::metadata),
-        )
-        .route(
-            "/v2/Organizations/Roles",
-            get(roles::list).post(role_admin::create).layer(capped),
-        )
+    let with_body = OpenApiRouter::new()
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::token_v1))
+        .route("/v2/token/introspect", post(tokens::introspect))
+        .route("/v1/token/introspect", post(tokens::introspect))
+        .route("/v2/token/revoke", post(tokens::revoke))
+        .route("/v1/token/revoke", post(tokens::revoke))
+        .route("/v2/Organizations/Roles", post(role_admin::create))
         .route(
             "/v2/Organizations/Roles/{sid}",
-            get(roles::fetch)
-                .post(role_admin::update)
+            post(role_admin::update)
                 .patch(role_admin::update)
-                .delete(role_admin::delete)
-                .layer(capped),
+                .delete(role_admin::delete),
         )
         .route(
             "/v1/Account/OAuthApps",
-            get(oauth_apps::list).post(oauth_apps::create).layer(capped),
+            get(oauth_apps::list).post(oauth_apps::create),
         )
         .route(
             "/v1/Account/OAuthApps/{sid}",
             get(oauth_apps::fetch)
-                .put(oauth_apps::update)
-                .delete(oauth_apps::delete)
-                .layer(capped),
+                .merge(put(oauth_apps::update))
+                .delete(oauth_apps::delete),
         )
         .route(
             "/v1/Account/OAuthApps/{sid}/Secret",
-            post(oauth_apps::rotate).layer(capped),
+            post(oauth_apps::rotate),
         )
-        .route(
-            "/v2/Organizations/RoleAssignments",
-            get(assignments::v2_list)
-                .post(assignments::v2_create)
-                .layer(capped),
-        )
-        .route(
-            "/v2/Organizations/RoleAssignments/{sid}",
-            delete(assignments::v2_delete),
-        )
-        .route(
-            "/Organizations/{org}/RoleAssignments",
-            get(assignments::preview_list)
-                .post(assignments::preview_create)
-                .layer(capped),
-        )
-        .route(
-            "/Organizations/{org}/RoleAssignments/{sid}",
-            delete(assignments::preview_delete),
-        )
-        .route("/Organizations/{org}/Accounts", get(accounts::list))
-        .route("/Organizations/{org}/Accounts/{sid}", get(accounts::fetch))
-        .route("/v1/Roles/{sid}/Permissions", get(permissions::list))
-        .route("/v2/Organizations/AuditEvents", get(audit::list))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz));
-    let router = if state.config.metrics_listen.is_none() {
-        router.route("/metrics", get(ops::metrics))
+        .routes(routes!(assignments::v2_list, assignments::v2_create))
+        .routes(routes!(
+            assignments::preview_list,
+            assignments::preview_create
+        ))
+        .layer(capped);
+    let router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(with_body)
+        .routes(routes!(oauth::jwks))
+        .routes(routes!(oauth::metadata))
+        .routes(routes!(roles::list))
+        .routes(routes!(roles::fetch))
+        .routes(routes!(assignments::v2_delete))
+        .routes(routes!(assignments::preview_delete))
+        .routes(routes!(accounts::list))
+        .routes(routes!(accounts::fetch))
+        .routes(routes!(permissions::list))
+        .routes(routes!(audit::list))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(openapi::serve));
+    if metrics {
+        router.routes(routes!(ops::metrics))
     } else {
         router
-    };
-    router
+    }
+}
+
+/// Every route. Middleware order (outermost first): CORS (when configured), the request span
+/// and id, then, in the same middleware, the limits (header size, declared body size,
+/// timeout); then the text guard (the query string, see `input`); on routes that read a body,
+/// the body-size cap; then the routes, where the `Caller` extractor authenticates and
+/// rate-limits per app.
+pub fn router(state: AppState) -> Router {
+    let limits = Arc::new(state.config.limits.clone());
+    let (router, _) =
+        api_routes(limits.max_body_bytes, state.config.metrics_listen.is_none()).split_for_parts();
+    let cors = cors::layer(&state.config.cors_allowed_origins);
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(input::TextGuardLayer)
         .layer(telemetry::TraceLayer { limits })
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 /// Binds a listener on `addr`.

@@ -174,6 +174,9 @@ struct Settings {
     master_key_file: Option<PathBuf>,
     previous_master_key: Option<Redacted>,
     previous_master_key_file: Option<PathBuf>,
+    /// Browser origins allowed to call the API (CORS), e.g. ["https://console.example.com"];
+    /// empty: CORS is off. `ORGIAM_CORS_ALLOWED_ORIGINS` takes them comma-separated.
+    cors_allowed_origins: Vec<String>,
 }
 
 /// A setting whose value is secret: `Debug` never shows it.
@@ -237,6 +240,7 @@ impl Default for Settings {
             master_key_file: None,
             previous_master_key: None,
             previous_master_key_file: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -274,6 +278,15 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
         fig = fig.merge(Toml::file(path));
     }
     fig = fig.merge(Env::prefixed("ORGIAM_").only(ENV_SETTINGS));
+    if let Ok(list) = std::env::var("ORGIAM_CORS_ALLOWED_ORIGINS") {
+        let origins: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect();
+        fig = fig.merge(Serialized::default("cors_allowed_origins", origins));
+    }
     let overrides: Vec<(&str, Option<&String>)> = vec![
         ("listen", args.listen.as_ref()),
         ("public_url", args.public_url.as_ref()),
@@ -432,6 +445,9 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
             ));
         }
     }
+    for origin in &settings.cors_allowed_origins {
+        orgiam_server::cors::check_origin(origin)?;
+    }
     // Bind first: a start that cannot serve must not write anything (least of all bootstrap
     // credentials nobody would see).
     let listener = orgiam_server::bind(listen).await.map_err(fail)?;
@@ -472,6 +488,7 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
             })?),
         },
         master_keys,
+        cors_allowed_origins: settings.cors_allowed_origins.clone(),
     };
     let app = Application::build_on(listener, config, store)
         .await

@@ -205,7 +205,7 @@ pub async fn resolve(
             eprintln!(
                 "orgiam: created the master key file {} (mode 0600). It seals the keys stored \
                  in the database: keep it, and keep it apart from the database and its backups \
-                 (see \"Keys at rest\" in the README).",
+                 (see \"Keys at rest\" in docs/USAGE.md).",
                 path.display()
             );
             Ok(MasterKeys::new(key, []))

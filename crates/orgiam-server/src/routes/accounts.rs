@@ -13,17 +13,33 @@ use orgiam_domain::{Error, time_fmt};
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json};
 use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::openapi::{ErrorBody, Meta, OrgPath, PageParams};
 use crate::routes::assignments::check_path_org;
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-/// The account object, keys as Twilio's published schema has them.
-#[derive(Serialize)]
+/// An account of the organization, keys as Twilio's published schema has them.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Account)]
 struct AccountView<'a> {
+    #[schema(pattern = "^AC[0-9a-f]{32}$")]
     account_sid: &'a str,
     friendly_name: &'a str,
+    /// `active`, `suspended` or `closed`.
     status: &'a str,
+    /// The user who owns the account, if any.
+    #[schema(required = true)]
     owner_sid: Option<&'a str>,
+    #[schema(format = DateTime)]
     date_created: String,
+}
+
+/// A page of accounts.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AccountPage {
+    content: Vec<AccountView<'static>>,
+    meta: Meta,
 }
 
 /// The account as the API shows it.
@@ -41,7 +57,21 @@ fn view(a: &Account) -> AccountView<'_> {
     }
 }
 
-/// `GET /Organizations/{OrganizationSid}/Accounts`.
+/// List the organization's accounts.
+///
+/// Permission: `twilio/iam/accounts/list`. PageSize: default 50, at most 100.
+#[utoipa::path(
+    get,
+    path = "/Organizations/{org}/Accounts",
+    tag = "Accounts",
+    operation_id = "ListAccount",
+    params(OrgPath, PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of accounts", body = AccountPage),
+        (status = 404, description = "Not the caller's organization (code 20404)", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -77,7 +107,24 @@ pub async fn list(
     Ok(page.respond("content", &views)?)
 }
 
-/// `GET /Organizations/{OrganizationSid}/Accounts/{AccountSid}`.
+/// Fetch an account.
+///
+/// Permission: `twilio/iam/accounts/list`.
+#[utoipa::path(
+    get,
+    path = "/Organizations/{org}/Accounts/{sid}",
+    tag = "Accounts",
+    operation_id = "FetchAccount",
+    params(
+        OrgPath,
+        ("sid" = String, Path, description = "The account's SID", pattern = "^AC[0-9a-f]{32}$"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account", body = AccountView),
+        (status = 404, description = "No such account, or not the caller's organization (code 20404)", body = ErrorBody),
+    )
+)]
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Caller,

@@ -17,20 +17,80 @@ use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json};
 use crate::limits::Body;
 use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::openapi::{ErrorBody, Meta, OrgPath, PageParams};
 use crate::state::AppState;
+use utoipa::{IntoParams, ToSchema};
 
 const V2_PATH: &str = "/v2/Organizations/RoleAssignments";
 const MAX_FREE_TEXT: usize = 256;
 
-/// The assignment object, keys in the SPEC's order.
-#[derive(Serialize)]
+/// A role assignment: a user holds a role at a scope (the organization or one of its
+/// accounts), optionally on one resource.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RoleAssignment)]
 struct AssignmentView<'a> {
+    #[schema(pattern = "^IY[0-9a-f]{32}$")]
     sid: &'a str,
+    #[schema(pattern = "^IX[0-9a-f]{32}$")]
     role_sid: &'a str,
+    /// The organization's SID or one of its accounts' (`OR...` or `AC...`).
+    #[schema(pattern = "^(OR|AC)[0-9a-f]{32}$")]
     scope: &'a str,
+    /// The user's SID.
+    #[schema(pattern = "^US[0-9a-f]{32}$")]
     identity: &'a str,
+    #[schema(required = true)]
     resource_type: Option<&'a str>,
+    #[schema(required = true)]
     resource_id: Option<&'a str>,
+}
+
+/// A page of role assignments.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AssignmentPage {
+    content: Vec<AssignmentView<'static>>,
+    meta: Meta,
+}
+
+/// A new role assignment (JSON; twilio-node's camelCase `roleSid`, `resourceType` and
+/// `resourceId` are taken too).
+#[derive(ToSchema)]
+#[schema(as = RoleAssignmentCreate)]
+#[allow(dead_code)]
+pub struct CreateBody {
+    /// A role of this organization (built-in or custom).
+    #[schema(pattern = "^IX[0-9a-f]{32}$")]
+    role_sid: String,
+    /// The organization's SID or one of its accounts' (as the role's `lowest_level` allows).
+    #[schema(pattern = "^(OR|AC)[0-9a-f]{32}$")]
+    scope: String,
+    /// A user of this organization.
+    #[schema(pattern = "^US[0-9a-f]{32}$")]
+    identity: String,
+    /// One of the role's `resource_types`; with `resource_id`.
+    #[schema(max_length = 256)]
+    resource_type: Option<String>,
+    /// With `resource_type`.
+    #[schema(max_length = 256)]
+    resource_id: Option<String>,
+}
+
+/// The filters of an assignment listing.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ListParams {
+    /// Only this user's assignments (blank: no filter).
+    #[param(rename = "Identity", pattern = r"^\s*(US[0-9a-f]{32}\s*)?$")]
+    identity: Option<String>,
+    /// Only assignments at this scope (blank: no filter).
+    #[param(rename = "Scope", pattern = r"^\s*((OR|AC)[0-9a-f]{32}\s*)?$")]
+    scope: Option<String>,
+    #[param(rename = "ResourceType", max_length = 256)]
+    resource_type: Option<String>,
+    #[param(rename = "ResourceId", max_length = 256)]
+    resource_id: Option<String>,
 }
 
 /// The assignment as the API shows it.
@@ -362,7 +422,18 @@ async fn delete(state: AppState, caller: Caller, raw: &str) -> Result<Response> 
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /v2/Organizations/RoleAssignments`.
+/// List role assignments, oldest first.
+///
+/// Permission: `twilio/iam/role-assignments/list`. PageSize: default 50, at most 100.
+#[utoipa::path(
+    get,
+    path = "/v2/Organizations/RoleAssignments",
+    tag = "RoleAssignments",
+    operation_id = "ListRoleAssignment",
+    params(PageParams, ListParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of role assignments", body = AssignmentPage))
+)]
 pub async fn v2_list(
     State(s): State<AppState>,
     caller: Caller,
@@ -373,7 +444,21 @@ pub async fn v2_list(
     Ok(list(s, caller, base, q, V2_PATH).await?)
 }
 
-/// `POST /v2/Organizations/RoleAssignments`.
+/// Assign a role to a user.
+///
+/// Permission: `twilio/iam/role-assignments/create`.
+#[utoipa::path(
+    post,
+    path = "/v2/Organizations/RoleAssignments",
+    tag = "RoleAssignments",
+    operation_id = "CreateRoleAssignment",
+    request_body(content = CreateBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new assignment", body = AssignmentView),
+        (status = 409, description = "The user already holds this role there (code 20409)", body = ErrorBody),
+    )
+)]
 pub async fn v2_create(
     State(s): State<AppState>,
     caller: Caller,
@@ -384,7 +469,21 @@ pub async fn v2_create(
     Ok(create(s, caller, &headers, &body).await?)
 }
 
-/// `DELETE /v2/Organizations/RoleAssignments/{RoleAssignmentSid}`.
+/// Remove a role assignment.
+///
+/// Permission: `twilio/iam/role-assignments/delete`.
+#[utoipa::path(
+    delete,
+    path = "/v2/Organizations/RoleAssignments/{sid}",
+    tag = "RoleAssignments",
+    operation_id = "DeleteRoleAssignment",
+    params(("sid" = String, Path, description = "The assignment's SID", pattern = "^IY[0-9a-f]{32}$")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such assignment in this organization (code 20404)", body = ErrorBody),
+    )
+)]
 pub async fn v2_delete(
     State(s): State<AppState>,
     caller: Caller,
@@ -394,7 +493,21 @@ pub async fn v2_delete(
     Ok(delete(s, caller, &sid).await?)
 }
 
-/// `GET /Organizations/{OrganizationSid}/RoleAssignments`.
+/// List role assignments (the preview path; the same as the v2 one).
+///
+/// Permission: `twilio/iam/role-assignments/list`. PageSize: default 50, at most 100.
+#[utoipa::path(
+    get,
+    path = "/Organizations/{org}/RoleAssignments",
+    tag = "RoleAssignments",
+    operation_id = "ListPreviewRoleAssignment",
+    params(OrgPath, PageParams, ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of role assignments", body = AssignmentPage),
+        (status = 404, description = "Not the caller's organization (code 20404)", body = ErrorBody),
+    )
+)]
 pub async fn preview_list(
     State(s): State<AppState>,
     caller: Caller,
@@ -408,7 +521,23 @@ pub async fn preview_list(
     Ok(list(s, caller, base, q, &path).await?)
 }
 
-/// `POST /Organizations/{OrganizationSid}/RoleAssignments`.
+/// Assign a role to a user (the preview path).
+///
+/// Permission: `twilio/iam/role-assignments/create`.
+#[utoipa::path(
+    post,
+    path = "/Organizations/{org}/RoleAssignments",
+    tag = "RoleAssignments",
+    operation_id = "CreatePreviewRoleAssignment",
+    params(OrgPath),
+    request_body(content = CreateBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new assignment", body = AssignmentView),
+        (status = 404, description = "Not the caller's organization (code 20404)", body = ErrorBody),
+        (status = 409, description = "The user already holds this role there (code 20409)", body = ErrorBody),
+    )
+)]
 pub async fn preview_create(
     State(s): State<AppState>,
     caller: Caller,
@@ -421,7 +550,21 @@ pub async fn preview_create(
     Ok(create(s, caller, &headers, &body).await?)
 }
 
-/// `DELETE /Organizations/{OrganizationSid}/RoleAssignments/{RoleAssignmentSid}`.
+/// Remove a role assignment (the preview path).
+///
+/// Permission: `twilio/iam/role-assignments/delete`.
+#[utoipa::path(
+    delete,
+    path = "/Organizations/{org}/RoleAssignments/{sid}",
+    tag = "RoleAssignments",
+    operation_id = "DeletePreviewRoleAssignment",
+    params(OrgPath, ("sid" = String, Path, description = "The assignment's SID", pattern = "^IY[0-9a-f]{32}$")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such assignment, or not the caller's organization (code 20404)", body = ErrorBody),
+    )
+)]
 pub async fn preview_delete(
     State(s): State<AppState>,
     caller: Caller,

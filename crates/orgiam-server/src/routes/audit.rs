@@ -11,23 +11,95 @@ use orgiam_domain::{Error, Result, time_fmt};
 use crate::auth::{Caller, perms};
 use crate::error::ApiError;
 use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::openapi::{Meta, PageParams};
 use crate::state::AppState;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 const PATH: &str = "/v2/Organizations/AuditEvents";
 
+/// An audit event: who changed what, with the object before and after.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditEvent)]
+struct EventView<'a> {
+    #[schema(pattern = "^AE[0-9a-f]{32}$")]
+    sid: &'a str,
+    #[schema(format = DateTime)]
+    date_created: String,
+    /// `null` for install-wide events (signing keys), shown to every organization.
+    #[schema(required = true)]
+    organization_sid: Option<&'a str>,
+    /// `app:OQ...` for an OAuth app, `cli` for the command line.
+    actor: &'a str,
+    /// e.g. `role_assignment.create`.
+    action: &'a str,
+    /// The SID of the changed object.
+    target: &'a str,
+    /// The `Twilio-Request-Id` of the request that made the change.
+    #[schema(required = true)]
+    request_id: Option<&'a str>,
+    /// The object before the change (`null` on creation).
+    #[schema(required = true, value_type = Option<Object>)]
+    before: Option<&'a Value>,
+    /// The object after the change (`null` on deletion).
+    #[schema(required = true, value_type = Option<Object>)]
+    after: Option<&'a Value>,
+}
+
+fn view(e: &AuditEvent) -> EventView<'_> {
+    EventView {
+        sid: e.sid.as_str(),
+        date_created: time_fmt::format(e.date_created),
+        organization_sid: e.org.as_ref().map(|o| o.as_str()),
+        actor: &e.actor,
+        action: &e.action,
+        target: &e.target,
+        request_id: e.request_id.as_deref(),
+        before: e.before.as_ref(),
+        after: e.after.as_ref(),
+    }
+}
+
 /// The audit event object (also what `orgiam audit --json` prints).
 pub fn event_json(e: &AuditEvent) -> Value {
-    json!({
-        "sid": e.sid.as_str(),
-        "date_created": time_fmt::format(e.date_created),
-        "organization_sid": e.org.as_ref().map(|o| o.as_str()),
-        "actor": e.actor,
-        "action": e.action,
-        "target": e.target,
-        "request_id": e.request_id,
-        "before": e.before,
-        "after": e.after,
-    })
+    serde_json::to_value(view(e)).unwrap_or(Value::Null)
+}
+
+/// A page of audit events.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EventPage {
+    events: Vec<EventView<'static>>,
+    meta: Meta,
+}
+
+/// The filters of an audit listing.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AuditParams {
+    /// Only events of this action, e.g. `role_assignment.create`.
+    #[param(rename = "Action")]
+    action: Option<String>,
+    /// Only events of this actor, e.g. `app:OQ...`.
+    #[param(rename = "Actor")]
+    actor: Option<String>,
+    /// Only events on this object (a SID).
+    #[param(rename = "Target")]
+    target: Option<String>,
+    /// Only events at or after this time (RFC 3339, e.g. `2025-01-15T10:30:00Z`; blank: no
+    /// filter).
+    #[param(
+        rename = "StartDate",
+        pattern = r"^\s*([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\s*)?$"
+    )]
+    start_date: Option<String>,
+    /// Only events at or before this time (RFC 3339; blank: no filter).
+    #[param(
+        rename = "EndDate",
+        pattern = r"^\s*([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\s*)?$"
+    )]
+    end_date: Option<String>,
 }
 
 fn time_param(params: &Params, name: &str) -> Result<Option<i64>> {
@@ -57,6 +129,18 @@ pub fn filter(params: &Params) -> Result<AuditFilter> {
     })
 }
 
+/// List the organization's audit events, newest first.
+///
+/// Permission: `twilio/iam/audit-events/list`. PageSize: default 50, at most 1000.
+#[utoipa::path(
+    get,
+    path = "/v2/Organizations/AuditEvents",
+    tag = "AuditEvents",
+    operation_id = "ListAuditEvent",
+    params(PageParams, AuditParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of audit events", body = EventPage))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,6 +176,6 @@ pub async fn list(
     );
     let key_of = |(seq, _): &(i64, AuditEvent)| vec![seq.to_string()];
     let page = Page::build(&req, rows, key_of, "events", &links, &state.pages, &binding)?;
-    let views: Vec<Value> = page.rows.iter().map(|(_, e)| event_json(e)).collect();
+    let views: Vec<EventView<'_>> = page.rows.iter().map(|(_, e)| view(e)).collect();
     Ok(page.respond("events", &views)?)
 }

@@ -64,8 +64,11 @@ impl OAuthError {
     }
 }
 
-#[derive(Serialize)]
-struct OAuthErrorBody<'a> {
+/// An OAuth failure's body: the RFC 6749 fields, then the Twilio error fields.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OAuthErrorBody<'a> {
+    /// `invalid_request`, `unsupported_grant_type`, `invalid_client`, `slow_down` or
+    /// `server_error`.
     error: &'a str,
     error_description: &'a str,
     code: u32,
@@ -131,13 +134,79 @@ impl From<orgiam_domain::Error> for OAuthError {
     }
 }
 
-#[derive(Serialize)]
-struct TokenResponse {
+/// A token: a signed JWT (EdDSA; `kid` in its header names the key in the JWKS).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
     access_token: String,
+    /// Always `null`.
+    #[schema(required = true, value_type = Option<String>)]
     id_token: Option<String>,
+    #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the token expires (the app's `access_token_ttl`).
     expires_in: i64,
+    /// Always `null`.
+    #[schema(required = true, value_type = Option<String>)]
     refresh_token: Option<String>,
+}
+
+/// The token request's form (`application/x-www-form-urlencoded`). The client credentials
+/// come in the form or as HTTP Basic (`client_secret_basic`); other fields are ignored.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TokenForm {
+    #[schema(value_type = String, pattern = "^client_credentials$")]
+    grant_type: String,
+    /// The OAuth app's SID (`OQ` and 32 hex digits); with `client_secret`, or neither.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    /// The audience the token is for (repeatable): this server (the default) or one the app
+    /// may request; anything else is `invalid_target`.
+    audience: Option<String>,
+    /// RFC 8707: an absolute URI naming the audience, like `audience`.
+    resource: Option<String>,
+    /// Ignored.
+    scope: Option<String>,
+}
+
+/// One public signing key (RFC 7517, Ed25519).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Jwk {
+    #[schema(example = "OKP")]
+    kty: String,
+    #[schema(example = "Ed25519")]
+    crv: String,
+    #[schema(example = "EdDSA")]
+    alg: String,
+    #[schema(rename = "use", example = "sig")]
+    use_: String,
+    kid: String,
+    /// The public key, base64url without padding.
+    x: String,
+}
+
+/// The token-signing keys in use (RFC 7517).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+/// The authorization server's metadata (RFC 8414).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ServerMetadata {
+    issuer: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    grant_types_supported: [&'static str; 1],
+    token_endpoint_auth_methods_supported: [&'static str; 2],
+    introspection_endpoint: String,
+    introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    revocation_endpoint: String,
+    revocation_endpoint_auth_methods_supported: [&'static str; 2],
+    /// Empty: there is no authorization endpoint, so no response type is served.
+    response_types_supported: [&'static str; 0],
 }
 
 /// Client credentials from an HTTP Basic header (`client_secret_basic`), if it names an app.
@@ -250,14 +319,31 @@ pub fn client_credentials(
     Ok((sid, secret))
 }
 
-/// `POST /v2/token` and `/v1/token`.
+// A known app's right secret is answered from memory, whatever wrong secrets others sent for
+// it. Anything else is a failure so far: it counts against the failure budgets (per client id
+// and per source address; beyond them, 429 without touching the store), then the app is read
+// from the store (created or rotated moments ago by another process?) and checked again. A
+// known client id with a wrong secret and an unknown one take the same steps: one keyed hash,
+// the same number of constant-time comparisons, and one store read per client id a second.
+/// An access token for an OAuth app (client credentials).
 ///
-/// A known app's right secret is answered from memory, whatever wrong secrets others sent for
-/// it. Anything else is a failure so far: it counts against the failure budgets (per client id
-/// and per source address; beyond them, 429 without touching the store), then the app is read
-/// from the store (created or rotated moments ago by another process?) and checked again. A
-/// known client id with a wrong secret and an unknown one take the same steps: one keyed hash,
-/// the same number of constant-time comparisons, and one store read per client id a second.
+/// Also at `/v1/token`. No permission needed: the app's client id and secret authenticate it.
+#[utoipa::path(
+    post,
+    path = "/v2/token",
+    tag = "OAuth",
+    operation_id = "CreateToken",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("basic" = [])),
+    responses(
+        (status = 200, description = "The token (`Cache-Control: no-store`)", body = TokenResponse),
+        (status = 400, description = "invalid_request or unsupported_grant_type", body = OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "Basic realm=\"orgiam\""))),
+        (status = 429, description = "slow_down: too many requests for this client id or from this address", body = OAuthErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
 pub async fn token(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -329,30 +415,69 @@ pub async fn token(
     Ok(res)
 }
 
-/// `GET /.well-known/jwks.json`.
+/// An access token for an OAuth app: the same as `POST /v2/token`.
+#[utoipa::path(
+    post,
+    path = "/v1/token",
+    tag = "OAuth",
+    operation_id = "CreateTokenV1",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("basic" = [])),
+    responses(
+        (status = 200, description = "The token (`Cache-Control: no-store`)", body = TokenResponse),
+        (status = 400, description = "invalid_request or unsupported_grant_type", body = OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "Basic realm=\"orgiam\""))),
+        (status = 429, description = "slow_down: too many requests for this client id or from this address", body = OAuthErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
+pub async fn token_v1(
+    state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, OAuthError> {
+    token(state, peer, headers, body).await
+}
+
+/// The public keys that verify access tokens.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "OAuth",
+    operation_id = "FetchJwks",
+    responses((status = 200, description = "The JSON Web Key Set", body = Jwks))
+)]
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, state.keys()?.jwks()))
 }
 
-/// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+/// The authorization server's metadata (RFC 8414).
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "OAuth",
+    operation_id = "FetchServerMetadata",
+    responses((status = 200, description = "What this server serves", body = ServerMetadata))
+)]
 pub async fn metadata(
     State(state): State<AppState>,
     LinkBase(base): LinkBase,
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({
-            "issuer": state.keys()?.issuer(),
-            "token_endpoint": format!("{base}/v2/token"),
-            "jwks_uri": format!("{base}/.well-known/jwks.json"),
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": super::tokens::AUTH_METHODS,
-            "introspection_endpoint": format!("{base}/v2/token/introspect"),
-            "introspection_endpoint_auth_methods_supported": super::tokens::AUTH_METHODS,
-            "revocation_endpoint": format!("{base}/v2/token/revoke"),
-            "revocation_endpoint_auth_methods_supported": super::tokens::AUTH_METHODS,
-            // No authorization endpoint: no response type is served.
-            "response_types_supported": [],
-        }),
+        &ServerMetadata {
+            issuer: state.keys()?.issuer().to_owned(),
+            token_endpoint: format!("{base}/v2/token"),
+            jwks_uri: format!("{base}/.well-known/jwks.json"),
+            grant_types_supported: ["client_credentials"],
+            token_endpoint_auth_methods_supported: super::tokens::AUTH_METHODS,
+            introspection_endpoint: format!("{base}/v2/token/introspect"),
+            introspection_endpoint_auth_methods_supported: super::tokens::AUTH_METHODS,
+            revocation_endpoint: format!("{base}/v2/token/revoke"),
+            revocation_endpoint_auth_methods_supported: super::tokens::AUTH_METHODS,
+            response_types_supported: [],
+        },
     ))
 }

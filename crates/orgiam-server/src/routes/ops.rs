@@ -4,15 +4,53 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use crate::error::{ApiError, json};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
-/// `GET /healthz`: the process is up.
-pub async fn healthz() -> Response {
-    json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+/// `{"status": "ok"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
 }
 
-/// `GET /readyz`: the store answers.
+/// `{"status": "ready", "store": "sqlite"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    #[schema(value_type = String, example = "ready")]
+    status: &'static str,
+    /// `sqlite` or `postgres`.
+    #[schema(value_type = String, example = "sqlite")]
+    store: &'static str,
+}
+
+/// Liveness: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "Operations",
+    operation_id = "FetchHealth",
+    responses((status = 200, description = "Up", body = Health))
+)]
+pub async fn healthz() -> Response {
+    json(StatusCode::OK, &Health { status: "ok" })
+}
+
+/// Readiness: the store answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "Operations",
+    operation_id = "FetchReadiness",
+    responses(
+        (status = 200, description = "The store answers", body = Ready),
+        (status = 503, description = "The store does not answer (code 20503)", body = ErrorBody),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     // Whatever the cause, a store that does not answer means "not ready".
     state.store.ping().await.map_err(|e| match e {
@@ -21,11 +59,21 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError>
     })?;
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({"status": "ready", "store": state.store.engine()}),
+        &Ready {
+            status: "ready",
+            store: state.store.engine(),
+        },
     ))
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// Prometheus metrics (served on `metrics_listen` instead when that is set).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "Operations",
+    operation_id = "FetchMetrics",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
+)]
 pub async fn metrics() -> Response {
     let body = crate::telemetry::render();
     let mut res = (StatusCode::OK, body).into_response();

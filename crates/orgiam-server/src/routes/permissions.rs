@@ -12,12 +12,17 @@ use orgiam_domain::sid::RoleSid;
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam};
 use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::openapi::{ErrorBody, Meta, PageParams};
 use crate::routes::roles::role_permissions;
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-#[derive(Serialize)]
+/// A catalog permission (Twilio's v1 shape: camelCase keys).
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Permission)]
 struct PermissionView<'a> {
+    #[schema(pattern = "^IZ[0-9a-f]{32}$")]
     sid: &'a str,
     namespace: &'a str,
     product: &'a str,
@@ -38,6 +43,32 @@ fn view(p: &CatalogPermission) -> PermissionView<'_> {
     }
 }
 
+/// A page of a role's permissions.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PermissionPage {
+    permissions: Vec<PermissionView<'static>>,
+    meta: Meta,
+}
+
+/// List the catalog permissions a role grants, by permission string.
+///
+/// Permission: `twilio/iam/role-assignments/list`. PageSize: default 50, at most 100.
+#[utoipa::path(
+    get,
+    path = "/v1/Roles/{sid}/Permissions",
+    tag = "Roles",
+    operation_id = "ListRolePermission",
+    params(
+        ("sid" = String, Path, description = "The role's SID", pattern = "^IX[0-9a-f]{32}$"),
+        PageParams,
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of permissions", body = PermissionPage),
+        (status = 404, description = "No such role in this organization (code 20404)", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

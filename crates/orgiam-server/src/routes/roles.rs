@@ -16,25 +16,34 @@ use orgiam_domain::{Error, time_fmt};
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json, json_bytes};
 use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::openapi::{ErrorBody, Meta, PageParams};
 use crate::state::AppState;
+use utoipa::{IntoParams, ToSchema};
 
 const PATH: &str = "/v2/Organizations/Roles";
 const MAX_SEARCH_LEN: usize = 256;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct GroupView<'a> {
     product_group: &'a str,
     friendly_name: &'a str,
 }
 
-#[derive(Serialize)]
+/// Permission patterns: `/namespace/product/resource/action`, where `*` matches one segment
+/// and a trailing `*` the rest; a deny wins over any allow.
+#[derive(Serialize, ToSchema)]
 struct PolicyView<'a> {
+    #[schema(value_type = Vec<String>)]
     allow: &'a [Pattern],
+    #[schema(value_type = Option<Vec<String>>, required = true)]
     deny: &'a Option<Vec<Pattern>>,
+    #[schema(example = 1)]
     format: u8,
 }
 
-#[derive(Serialize)]
+/// A catalog permission a role grants.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RolePermission)]
 struct PermissionView<'a> {
     sid: &'a str,
     permission: &'a str,
@@ -60,21 +69,65 @@ impl<'a> PermissionView<'a> {
     }
 }
 
-/// The Role object, keys in the SPEC's order.
-#[derive(Serialize)]
+/// A role, built-in (the same SIDs on every install) or one of the organization's own.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Role)]
 struct RoleView<'a> {
+    #[schema(pattern = "^IX[0-9a-f]{32}$")]
     sid: &'a str,
     friendly_name: &'a str,
     external_description: &'a str,
     product_group: &'a str,
+    /// `ORGANIZATION`, `ACCOUNT` or `SUB_ACCOUNT`: the lowest scope it can be assigned at.
     lowest_level: &'a str,
     role_product_group: GroupView<'a>,
     policy: PolicyView<'a>,
+    #[schema(value_type = Option<Vec<String>>, required = true)]
     resource_types: &'a Option<Vec<String>>,
+    #[schema(format = DateTime)]
     date_created: String,
+    #[schema(format = DateTime)]
     date_updated: String,
+    /// With `Expand=true` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     permissions: Option<Vec<PermissionView<'a>>>,
+}
+
+/// A page of roles.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RolePage {
+    roles: Vec<RoleView<'static>>,
+    meta: Meta,
+}
+
+/// The filters of a role listing.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RoleListParams {
+    /// Case-insensitive text in the role's name or description.
+    #[param(rename = "Search", max_length = 256)]
+    search: Option<String>,
+    /// Only roles of this product group, e.g. `twilio-iam`.
+    #[param(rename = "RoleProductGroup")]
+    role_product_group: Option<String>,
+    /// Comma-separated resource types; only roles with one of them.
+    #[param(rename = "ResourceTypes")]
+    resource_types: Option<String>,
+    /// `true`: each role carries the catalog permissions it grants.
+    #[param(rename = "Expand")]
+    expand: Option<bool>,
+}
+
+/// `Expand` on a role fetch.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ExpandParam {
+    /// `true`: the role carries the catalog permissions it grants.
+    #[param(rename = "Expand")]
+    expand: Option<bool>,
 }
 
 /// The role as the API shows it (without its permissions).
@@ -190,7 +243,18 @@ fn page_cache_key(revision: i64, org: &str, base: &str, query: &str) -> String {
     key
 }
 
-/// `GET /v2/Organizations/Roles`.
+/// List roles, by name.
+///
+/// Permission: `twilio/iam/role-assignments/list`. PageSize: default 50, at most 1000.
+#[utoipa::path(
+    get,
+    path = "/v2/Organizations/Roles",
+    tag = "Roles",
+    operation_id = "ListRole",
+    params(PageParams, RoleListParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of roles", body = RolePage))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -249,7 +313,24 @@ pub async fn list(
     Ok(json_bytes(StatusCode::OK, body))
 }
 
-/// `GET /v2/Organizations/Roles/{RoleSid}`.
+/// Fetch a role.
+///
+/// Permission: `twilio/iam/role-assignments/list`.
+#[utoipa::path(
+    get,
+    path = "/v2/Organizations/Roles/{sid}",
+    tag = "Roles",
+    operation_id = "FetchRole",
+    params(
+        ("sid" = String, Path, description = "The role's SID", pattern = "^IX[0-9a-f]{32}$"),
+        ExpandParam,
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The role", body = RoleView),
+        (status = 404, description = "No such role in this organization (code 20404)", body = ErrorBody),
+    )
+)]
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,11 +5,13 @@
 
 mod admin;
 mod agreement;
+mod api_doc;
 mod assignments;
 mod auth;
 mod cli;
 mod costs;
 mod crash;
+mod describe;
 mod helpers;
 mod hostile;
 mod keys_at_rest;
