@@ -7,6 +7,7 @@ pub mod import;
 pub mod model;
 pub mod page;
 pub mod policy;
+pub mod scim;
 pub mod secret;
 pub mod sid;
 pub mod store;
