@@ -297,7 +297,6 @@ pub fn parse(input: &str) -> Result<Filter, ScimError> {
 
 /// Parses a value-path filter (the inside of `emails[...]`) starting at byte `start` of `s`,
 /// up to and including its closing `]`; returns the filter and the byte after the `]`.
-#[allow(dead_code)] // used by the PATCH path parser
 pub(crate) fn parse_bracket(s: &str, start: usize) -> Result<(Filter, usize), ScimError> {
     let mut p = Parser::new(s);
     p.pos = start;
