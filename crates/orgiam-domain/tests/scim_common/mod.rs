@@ -171,3 +171,16 @@ pub fn terms(f: &Filter) -> usize {
         Filter::Emails(i) => 1 + terms(i),
     }
 }
+
+/// A filter over few string attributes (case-exact and case-insensitive ones), so that the
+/// string operators meet their edge cases often.
+pub fn string_filter() -> BoxedStrategy<Filter> {
+    leaf(vec![
+        Attr::ExternalId,
+        Attr::UserName,
+        Attr::DisplayName,
+        Attr::EmailValue,
+    ])
+    .prop_recursive(2, 4, 2, combine)
+    .boxed()
+}

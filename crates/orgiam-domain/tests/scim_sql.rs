@@ -1,0 +1,240 @@
+//! The filter-to-SQL translation, run on an in-memory SQLite database with the table layout of
+//! `scim::sql`: for generated filters and users, the SQL selects exactly the users the
+//! in-memory evaluator selects, never a user of another organization; and the identity
+//! providers' lookups are index searches.
+
+mod scim_common;
+
+use orgiam_domain::scim::filter::{self, Filter, fold};
+use orgiam_domain::scim::sql::{Param, translate};
+use orgiam_domain::scim::user::ScimUser;
+use proptest::prelude::*;
+use scim_common::{filter as gen_filter, string_filter, user, users};
+use sqlx::{Connection, Row, SqliteConnection};
+
+const ORG: &str = "OR00000000000000000000000000000001";
+const OTHER_ORG: &str = "OR00000000000000000000000000000002";
+
+const SCHEMA: &str = "
+CREATE TABLE users (
+    sid TEXT PRIMARY KEY, org_sid TEXT NOT NULL,
+    user_name TEXT NOT NULL, user_name_key TEXT NOT NULL,
+    external_id TEXT,
+    display_name TEXT, display_name_key TEXT,
+    given_name TEXT, given_name_key TEXT,
+    family_name TEXT, family_name_key TEXT,
+    formatted TEXT, formatted_key TEXT,
+    locale TEXT, locale_key TEXT,
+    timezone TEXT, timezone_key TEXT,
+    active BOOLEAN NOT NULL,
+    date_created INTEGER NOT NULL, date_updated INTEGER NOT NULL, version INTEGER NOT NULL);
+CREATE INDEX users_user_name_key ON users (org_sid, user_name_key);
+CREATE INDEX users_external_id ON users (org_sid, external_id);
+CREATE TABLE user_emails (
+    org_sid TEXT NOT NULL, user_sid TEXT NOT NULL REFERENCES users (sid) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    value TEXT NOT NULL, value_key TEXT NOT NULL,
+    type TEXT, type_key TEXT, is_primary BOOLEAN NOT NULL,
+    PRIMARY KEY (user_sid, position));
+CREATE INDEX user_emails_value_key ON user_emails (org_sid, value_key);
+";
+
+async fn open() -> SqliteConnection {
+    let mut db = SqliteConnection::connect("sqlite::memory:")
+        .await
+        .unwrap_or_else(|e| unreachable!("sqlite: {e}"));
+    sqlx::raw_sql(SCHEMA)
+        .execute(&mut db)
+        .await
+        .unwrap_or_else(|e| unreachable!("schema: {e}"));
+    db
+}
+
+async fn insert(db: &mut SqliteConnection, org: &str, u: &ScimUser) {
+    let a = &u.attrs;
+    let key = |s: &Option<String>| s.as_deref().map(fold);
+    sqlx::query(
+        "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&u.id)
+    .bind(org)
+    .bind(&a.user_name)
+    .bind(fold(&a.user_name))
+    .bind(&a.external_id)
+    .bind(&a.display_name)
+    .bind(key(&a.display_name))
+    .bind(&a.name.given_name)
+    .bind(key(&a.name.given_name))
+    .bind(&a.name.family_name)
+    .bind(key(&a.name.family_name))
+    .bind(&a.name.formatted)
+    .bind(key(&a.name.formatted))
+    .bind(&a.locale)
+    .bind(key(&a.locale))
+    .bind(&a.timezone)
+    .bind(key(&a.timezone))
+    .bind(a.active)
+    .bind(u.created)
+    .bind(u.last_modified)
+    .bind(u.version)
+    .execute(&mut *db)
+    .await
+    .unwrap_or_else(|e| unreachable!("insert user: {e}"));
+    for (i, e) in a.emails.iter().enumerate() {
+        sqlx::query("INSERT INTO user_emails VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(org)
+            .bind(&u.id)
+            .bind(i64::try_from(i).unwrap_or(0))
+            .bind(&e.value)
+            .bind(fold(&e.value))
+            .bind(&e.kind)
+            .bind(key(&e.kind))
+            .bind(e.primary)
+            .execute(&mut *db)
+            .await
+            .unwrap_or_else(|e| unreachable!("insert email: {e}"));
+    }
+}
+
+async fn select(db: &mut SqliteConnection, f: &Filter) -> Vec<String> {
+    let w = translate(f, ORG);
+    let sql = format!(
+        "SELECT u.sid FROM users u WHERE u.org_sid = ? AND ({}) ORDER BY u.sid",
+        w.sql
+    );
+    let mut q = sqlx::query(&sql).bind(ORG);
+    for p in &w.params {
+        q = match p {
+            Param::Text(s) => q.bind(s.clone()),
+            Param::Int(i) => q.bind(*i),
+            Param::Bool(b) => q.bind(*b),
+        };
+    }
+    q.fetch_all(&mut *db)
+        .await
+        .unwrap_or_else(|e| unreachable!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| unreachable!("runtime: {e}"))
+}
+
+fn others() -> impl Strategy<Value = Vec<ScimUser>> {
+    (0usize..3).prop_flat_map(|n| (0..n).map(|i| user(100 + i)).collect::<Vec<_>>())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn sql_selects_what_memory_selects(
+        fs in prop::collection::vec(prop_oneof![gen_filter(), string_filter()], 1..8),
+        mine in users(),
+        theirs in others(),
+    ) {
+        runtime().block_on(async {
+            let mut db = open().await;
+            for u in &mine {
+                insert(&mut db, ORG, u).await;
+            }
+            for u in &theirs {
+                insert(&mut db, OTHER_ORG, u).await;
+            }
+            for f in &fs {
+                let want: Vec<String> = mine
+                    .iter()
+                    .filter(|u| f.matches(u))
+                    .map(|u| u.id.clone())
+                    .collect();
+                let got = select(&mut db, f).await;
+                prop_assert_eq!(got, want, "{}", filter::render(f));
+            }
+            Ok(())
+        })?;
+    }
+}
+
+async fn plan(db: &mut SqliteConnection, filter_text: &str) -> String {
+    let f = filter::parse(filter_text).unwrap_or_else(|e| unreachable!("{e}"));
+    let w = translate(&f, ORG);
+    let sql = format!(
+        "EXPLAIN QUERY PLAN SELECT u.sid FROM users u WHERE u.org_sid = ? AND ({})",
+        w.sql
+    );
+    let mut q = sqlx::query(&sql).bind(ORG);
+    for p in &w.params {
+        q = match p {
+            Param::Text(s) => q.bind(s.clone()),
+            Param::Int(i) => q.bind(*i),
+            Param::Bool(b) => q.bind(*b),
+        };
+    }
+    q.fetch_all(&mut *db)
+        .await
+        .unwrap_or_else(|e| unreachable!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get::<String, _>(3))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn identity_provider_lookups_use_indexes() {
+    runtime().block_on(async {
+        let mut db = open().await;
+        let p = plan(&mut db, r#"userName eq "BJensen@example.com""#).await;
+        assert!(
+            p.contains("users_user_name_key (org_sid=? AND user_name_key=?)"),
+            "{p}"
+        );
+        let p = plan(&mut db, r#"externalId eq "00ujl29u0le5T6Aj10h7""#).await;
+        assert!(
+            p.contains("users_external_id (org_sid=? AND external_id=?)"),
+            "{p}"
+        );
+        let p = plan(&mut db, r#"emails.value eq "bjensen@example.com""#).await;
+        assert!(
+            p.contains("user_emails_value_key (org_sid=? AND value_key=?)"),
+            "{p}"
+        );
+        assert!(!p.contains("SCAN u"), "{p}");
+    });
+}
+
+#[test]
+fn case_exact_attributes_stay_case_exact_under_like() {
+    runtime().block_on(async {
+        let mut db = open().await;
+        let mut u = ScimUser {
+            id: format!("US{:032x}", 1),
+            attrs: orgiam_domain::scim::UserAttrs::new("someone"),
+            created: 1,
+            last_modified: 1,
+            version: 1,
+        };
+        u.attrs.external_id = Some("AbC_x%".into());
+        insert(&mut db, ORG, &u).await;
+        for (text, hit) in [
+            (r#"externalId co "bC_""#, true),
+            (r#"externalId co "bc_""#, false),
+            (r#"externalId sw "AbC""#, true),
+            (r#"externalId sw "abc""#, false),
+            (r#"externalId ew "_x%""#, true),
+            (r#"externalId ew "_X%""#, false),
+            (r#"externalId co "C%""#, false),
+            (r#"externalId eq "abc_x%""#, false),
+            (r#"userName co "SOME""#, true),
+            (r#"id sw "us""#, false),
+        ] {
+            let f = filter::parse(text).unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(f.matches(&u), hit, "memory: {text}");
+            let got = select(&mut db, &f).await;
+            assert_eq!(got.len(), usize::from(hit), "sql: {text}");
+        }
+    });
+}
