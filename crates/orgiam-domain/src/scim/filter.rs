@@ -570,9 +570,9 @@ impl<'a> Parser<'a> {
             Raw::Bool(true)
         } else if word.eq_ignore_ascii_case("false") {
             Raw::Bool(false)
-        } else if word.eq_ignore_ascii_case("null") {
-            Raw::Other
-        } else if !word.is_empty() && word.parse::<f64>().is_ok() {
+        } else if word.eq_ignore_ascii_case("null")
+            || (!word.is_empty() && word.parse::<f64>().is_ok())
+        {
             Raw::Other
         } else {
             return Err(self.error("expected a value (a quoted string, true or false)"));
