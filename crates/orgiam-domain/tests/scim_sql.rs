@@ -120,6 +120,7 @@ async fn select(db: &mut SqliteConnection, f: &Filter) -> Vec<String> {
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap_or_else(|e| unreachable!("runtime: {e}"))
 }
@@ -237,4 +238,218 @@ fn case_exact_attributes_stay_case_exact_under_like() {
             assert_eq!(got.len(), usize::from(hit), "sql: {text}");
         }
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same fragments on PostgreSQL. `ORGIAM_TEST_PG_URL` names the server (default
+// `postgres://postgres@127.0.0.1:5432/postgres`; `off` skips this half); a fresh database with
+// an ICU `en-US` default collation (where the server has ICU) is created and dropped, so a
+// text column that forgot `COLLATE "C"` would order differently from memory and fail.
+// ---------------------------------------------------------------------------------------------
+
+const PG_SCHEMA: &str = r#"
+CREATE TABLE users (
+    sid TEXT COLLATE "C" PRIMARY KEY, org_sid TEXT COLLATE "C" NOT NULL,
+    user_name TEXT NOT NULL, user_name_key TEXT COLLATE "C" NOT NULL,
+    external_id TEXT COLLATE "C",
+    display_name TEXT, display_name_key TEXT COLLATE "C",
+    given_name TEXT, given_name_key TEXT COLLATE "C",
+    family_name TEXT, family_name_key TEXT COLLATE "C",
+    formatted TEXT, formatted_key TEXT COLLATE "C",
+    locale TEXT, locale_key TEXT COLLATE "C",
+    timezone TEXT, timezone_key TEXT COLLATE "C",
+    active BOOLEAN NOT NULL,
+    date_created BIGINT NOT NULL, date_updated BIGINT NOT NULL, version BIGINT NOT NULL);
+CREATE INDEX users_user_name_key ON users (org_sid, user_name_key);
+CREATE INDEX users_external_id ON users (org_sid, external_id);
+CREATE TABLE user_emails (
+    org_sid TEXT COLLATE "C" NOT NULL,
+    user_sid TEXT COLLATE "C" NOT NULL REFERENCES users (sid) ON DELETE CASCADE,
+    position BIGINT NOT NULL,
+    value TEXT NOT NULL, value_key TEXT COLLATE "C" NOT NULL,
+    type TEXT, type_key TEXT COLLATE "C", is_primary BOOLEAN NOT NULL,
+    PRIMARY KEY (user_sid, position));
+CREATE INDEX user_emails_value_key ON user_emails (org_sid, value_key);
+"#;
+
+/// `?` → `$1, $2, ...` (the fragments hold no `?` inside literals).
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+struct PgDb {
+    conn: sqlx::PgConnection,
+    admin: String,
+    name: String,
+}
+
+async fn pg_open() -> Option<PgDb> {
+    let admin = std::env::var("ORGIAM_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    if admin == "off" {
+        return None;
+    }
+    let mut a = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            unreachable!("PostgreSQL at {admin}: {e} (ORGIAM_TEST_PG_URL=off skips)")
+        });
+    let name = format!("orgiam_t_scim_{}", orgiam_domain::sid::random_body());
+    let icu = format!(
+        "CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+    );
+    if sqlx::raw_sql(&icu).execute(&mut a).await.is_err() {
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut a)
+            .await
+            .unwrap_or_else(|e| unreachable!("create database: {e}"));
+    }
+    let url = match admin.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => unreachable!("no database in {admin}"),
+    };
+    let mut conn = sqlx::PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| unreachable!("connect {url}: {e}"));
+    sqlx::raw_sql(PG_SCHEMA)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| unreachable!("schema: {e}"));
+    Some(PgDb { conn, admin, name })
+}
+
+async fn pg_drop(db: PgDb) {
+    drop(db.conn.close().await);
+    if let Ok(mut a) = sqlx::PgConnection::connect(&db.admin).await {
+        drop(
+            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name))
+                .execute(&mut a)
+                .await,
+        );
+    }
+}
+
+async fn pg_insert(db: &mut sqlx::PgConnection, org: &str, u: &ScimUser) {
+    let a = &u.attrs;
+    let key = |s: &Option<String>| s.as_deref().map(fold);
+    sqlx::query(&numbered(
+        "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ))
+    .bind(&u.id)
+    .bind(org)
+    .bind(&a.user_name)
+    .bind(fold(&a.user_name))
+    .bind(&a.external_id)
+    .bind(&a.display_name)
+    .bind(key(&a.display_name))
+    .bind(&a.name.given_name)
+    .bind(key(&a.name.given_name))
+    .bind(&a.name.family_name)
+    .bind(key(&a.name.family_name))
+    .bind(&a.name.formatted)
+    .bind(key(&a.name.formatted))
+    .bind(&a.locale)
+    .bind(key(&a.locale))
+    .bind(&a.timezone)
+    .bind(key(&a.timezone))
+    .bind(a.active)
+    .bind(u.created)
+    .bind(u.last_modified)
+    .bind(u.version)
+    .execute(&mut *db)
+    .await
+    .unwrap_or_else(|e| unreachable!("insert user: {e}"));
+    for (i, e) in a.emails.iter().enumerate() {
+        sqlx::query(&numbered(
+            "INSERT INTO user_emails VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(org)
+        .bind(&u.id)
+        .bind(i64::try_from(i).unwrap_or(0))
+        .bind(&e.value)
+        .bind(fold(&e.value))
+        .bind(&e.kind)
+        .bind(key(&e.kind))
+        .bind(e.primary)
+        .execute(&mut *db)
+        .await
+        .unwrap_or_else(|e| unreachable!("insert email: {e}"));
+    }
+}
+
+async fn pg_select(db: &mut sqlx::PgConnection, f: &Filter) -> Vec<String> {
+    let w = translate(f, ORG);
+    let sql = numbered(&format!(
+        "SELECT u.sid FROM users u WHERE u.org_sid = ? AND ({}) ORDER BY u.sid",
+        w.sql
+    ));
+    let mut q = sqlx::query(&sql).bind(ORG);
+    for p in &w.params {
+        q = match p {
+            Param::Text(s) => q.bind(s.clone()),
+            Param::Int(i) => q.bind(*i),
+            Param::Bool(b) => q.bind(*b),
+        };
+    }
+    q.fetch_all(&mut *db)
+        .await
+        .unwrap_or_else(|e| unreachable!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect()
+}
+
+#[test]
+fn postgres_selects_what_memory_selects() {
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = runtime();
+    let Some(db) = rt.block_on(pg_open()) else {
+        return;
+    };
+    let db = std::cell::RefCell::new(db);
+    let mut runner = TestRunner::new(Config::with_cases(128));
+    let strategy = (
+        prop::collection::vec(prop_oneof![gen_filter(), string_filter()], 1..8),
+        users(),
+        others(),
+    );
+    let outcome = runner.run(&strategy, |(fs, mine, theirs)| {
+        rt.block_on(async {
+            let conn = &mut db.borrow_mut().conn;
+            sqlx::raw_sql("DELETE FROM user_emails; DELETE FROM users;")
+                .execute(&mut *conn)
+                .await
+                .unwrap_or_else(|e| unreachable!("reset: {e}"));
+            for u in &mine {
+                pg_insert(conn, ORG, u).await;
+            }
+            for u in &theirs {
+                pg_insert(conn, OTHER_ORG, u).await;
+            }
+            for f in &fs {
+                let want: Vec<String> = mine
+                    .iter()
+                    .filter(|u| f.matches(u))
+                    .map(|u| u.id.clone())
+                    .collect();
+                let got = pg_select(conn, f).await;
+                prop_assert_eq!(got, want, "{}", filter::render(f));
+            }
+            Ok(())
+        })
+    });
+    rt.block_on(pg_drop(db.into_inner()));
+    if let Err(e) = outcome {
+        unreachable!("{e}");
+    }
 }
