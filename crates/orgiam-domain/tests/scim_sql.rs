@@ -416,7 +416,8 @@ fn postgres_selects_what_memory_selects() {
     let Some(db) = rt.block_on(pg_open()) else {
         return;
     };
-    let db = std::cell::RefCell::new(db);
+    // The runner's closure is `Fn`: the connection sits behind an async mutex.
+    let db = tokio::sync::Mutex::new(db);
     let mut runner = TestRunner::new(Config::with_cases(128));
     let strategy = (
         prop::collection::vec(prop_oneof![gen_filter(), string_filter()], 1..8),
@@ -425,7 +426,8 @@ fn postgres_selects_what_memory_selects() {
     );
     let outcome = runner.run(&strategy, |(fs, mine, theirs)| {
         rt.block_on(async {
-            let conn = &mut db.borrow_mut().conn;
+            let mut guard = db.lock().await;
+            let conn = &mut guard.conn;
             sqlx::raw_sql("DELETE FROM user_emails; DELETE FROM users;")
                 .execute(&mut *conn)
                 .await
