@@ -8,8 +8,10 @@
 //! filter    = term *( "or" term' )          ; term' = and-chain
 //! and-chain = unary *( "and" unary )
 //! unary     = "not" "(" filter ")" / "(" filter ")" / attrExp / valuePath
-//! valuePath = "emails" "[" valFilter "]"    ; valFilter: the same grammar over
-//!                                           ; value, type, primary; no nested paths
+//! valuePath = "emails" "[" valFilter "]" [ "." subName compareOp compValue ]
+//!                                           ; valFilter: the same grammar over value,
+//!                                           ; type, primary; no nested paths; the tail
+//!                                           ; (lenient) joins the bracket with `and`
 //! attrExp   = attrPath "pr" / attrPath compareOp compValue
 //! attrPath  = [ "urn:ietf:params:scim:schemas:core:2.0:User:" ] name [ "." subName ]
 //! compareOp = eq ne co sw ew gt ge lt le
@@ -477,8 +479,27 @@ impl<'a> Parser<'a> {
                 return Err(self.error("expected `]`"));
             }
             self.depth -= 1;
+            if self.eat(b'.') {
+                // Lenient: `emails[type eq "work"].value eq "x"` (a PATCH-style path some
+                // clients send in filters) means `emails[type eq "work" and value eq "x"]`.
+                let sub = self.word();
+                let Some(sub_attr) = Attr::resolve_in_bracket(sub) else {
+                    return Err(self.error(&format!("unknown attribute `emails.{sub}`")));
+                };
+                self.pos += sub.len();
+                let tail = self.op_tail(sub_attr, true)?;
+                return Ok(Filter::Emails(Box::new(Filter::And(
+                    Box::new(inner),
+                    Box::new(tail),
+                ))));
+            }
             return Ok(Filter::Emails(Box::new(inner)));
         }
+        self.op_tail(attr, bracket)
+    }
+
+    /// The operator and value after an attribute path.
+    fn op_tail(&mut self, attr: Attr, bracket: bool) -> Result<Filter, ScimError> {
         if !self.skip_ws() {
             return Err(self.error("expected a space and an operator"));
         }
@@ -829,6 +850,10 @@ mod tests {
             ok(r#"emails eq "a@b""#),
             Filter::Compare(Attr::EmailValue, Op::Eq, Value::Str("a@b".into()))
         );
+        assert_eq!(
+            ok(r#"emails[type eq "work"].value eq "a@b""#),
+            ok(r#"emails[type eq "work" and value eq "a@b"]"#)
+        );
     }
 
     #[test]
@@ -866,6 +891,8 @@ mod tests {
             "emails[value eq \"a\"",
             "emails[nickName eq \"a\"]",
             "emails[emails[value pr]]",
+            "emails[type eq \"work\"].nickName eq \"x\"",
+            "emails[type eq \"work\"].value",
             "(userName pr",
             "userName pr)",
             "userName eq \"a\" and",
