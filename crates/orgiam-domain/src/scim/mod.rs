@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod list;
 pub mod patch;
 pub mod sql;
 pub mod user;
