@@ -1,12 +1,13 @@
 //! The filter-to-SQL translation, run on an in-memory SQLite database with the table layout of
 //! `scim::sql`: for generated filters and users, the SQL selects exactly the users the
-//! in-memory evaluator selects, never a user of another organization; and the identity
-//! providers' lookups are index searches.
+//! in-memory evaluator selects, never a user of another organization, and `sortBy` orders them
+//! as promised; and the identity providers' lookups are index searches.
 
 mod scim_common;
 
-use orgiam_domain::scim::filter::{self, Filter, fold};
-use orgiam_domain::scim::sql::{Param, translate};
+use orgiam_domain::scim::filter::{self, Attr, Filter, fold};
+use orgiam_domain::scim::list::{DEFAULT_COUNT, ListQuery, SortOrder};
+use orgiam_domain::scim::sql::{Param, sort_column, translate};
 use orgiam_domain::scim::user::ScimUser;
 use proptest::prelude::*;
 use scim_common::{filter as gen_filter, string_filter, user, users};
@@ -118,6 +119,62 @@ async fn select(db: &mut SqliteConnection, f: &Filter) -> Vec<String> {
         .collect()
 }
 
+/// A sortable attribute and an order.
+fn sort() -> impl Strategy<Value = (Attr, SortOrder)> {
+    let sortable: Vec<Attr> = Attr::ALL
+        .into_iter()
+        .filter(|a| sort_column(*a).is_some())
+        .collect();
+    (
+        prop::sample::select(sortable),
+        prop::sample::select(vec![SortOrder::Ascending, SortOrder::Descending]),
+    )
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    S(String),
+    B(bool),
+    I(i64),
+}
+
+/// The order `ListQuery::order_by` promises, computed in memory.
+fn expected_order(users: &[ScimUser], attr: Attr, order: SortOrder) -> Vec<String> {
+    let key = |u: &ScimUser| -> Option<Key> {
+        match attr {
+            Attr::Active => Some(Key::B(u.attrs.active)),
+            Attr::Created => Some(Key::I(u.created)),
+            Attr::LastModified => Some(Key::I(u.last_modified)),
+            Attr::Id | Attr::ExternalId => u.text(attr).map(|s| Key::S(s.to_owned())),
+            _ => u.text(attr).map(|s| Key::S(fold(s))),
+        }
+    };
+    let mut v: Vec<&ScimUser> = users.iter().collect();
+    v.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        let by_value = match (&ka, &kb) {
+            (Some(x), Some(y)) if order == SortOrder::Ascending => x.cmp(y),
+            (Some(x), Some(y)) => y.cmp(x),
+            _ => ka.is_none().cmp(&kb.is_none()),
+        };
+        by_value.then_with(|| a.id.cmp(&b.id))
+    });
+    v.into_iter().map(|u| u.id.clone()).collect()
+}
+
+fn order_sql(attr: Attr, order: SortOrder) -> String {
+    let q = ListQuery {
+        filter: None,
+        start_index: 1,
+        count: DEFAULT_COUNT,
+        sort: sort_column(attr).map(|c| (attr, c, order)),
+    };
+    format!(
+        "SELECT u.sid FROM users u WHERE u.org_sid = ? ORDER BY {}",
+        q.order_by()
+    )
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -137,6 +194,7 @@ proptest! {
         fs in prop::collection::vec(prop_oneof![gen_filter(), string_filter()], 1..8),
         mine in users(),
         theirs in others(),
+        sorts in prop::collection::vec(sort(), 1..4),
     ) {
         runtime().block_on(async {
             let mut db = open().await;
@@ -154,6 +212,17 @@ proptest! {
                     .collect();
                 let got = select(&mut db, f).await;
                 prop_assert_eq!(got, want, "{}", filter::render(f));
+            }
+            for (attr, order) in &sorts {
+                let got: Vec<String> = sqlx::query(&order_sql(*attr, *order))
+                    .bind(ORG)
+                    .fetch_all(&mut db)
+                    .await
+                    .unwrap_or_else(|e| unreachable!("sort: {e}"))
+                    .iter()
+                    .map(|r| r.get::<String, _>(0))
+                    .collect();
+                prop_assert_eq!(got, expected_order(&mine, *attr, *order), "{:?} {:?}", attr, order);
             }
             Ok(())
         })?;
@@ -423,8 +492,9 @@ fn postgres_selects_what_memory_selects() {
         prop::collection::vec(prop_oneof![gen_filter(), string_filter()], 1..8),
         users(),
         others(),
+        prop::collection::vec(sort(), 1..4),
     );
-    let outcome = runner.run(&strategy, |(fs, mine, theirs)| {
+    let outcome = runner.run(&strategy, |(fs, mine, theirs, sorts)| {
         rt.block_on(async {
             let mut guard = db.lock().await;
             let conn = &mut guard.conn;
@@ -446,6 +516,23 @@ fn postgres_selects_what_memory_selects() {
                     .collect();
                 let got = pg_select(conn, f).await;
                 prop_assert_eq!(got, want, "{}", filter::render(f));
+            }
+            for (attr, order) in &sorts {
+                let got: Vec<String> = sqlx::query(&numbered(&order_sql(*attr, *order)))
+                    .bind(ORG)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap_or_else(|e| unreachable!("sort: {e}"))
+                    .iter()
+                    .map(|r| r.get::<String, _>(0))
+                    .collect();
+                prop_assert_eq!(
+                    got,
+                    expected_order(&mine, *attr, *order),
+                    "{:?} {:?}",
+                    attr,
+                    order
+                );
             }
             Ok(())
         })
