@@ -5,7 +5,7 @@
 //! case-insensitive; `and` binds tighter than `or`; both are left-associative):
 //!
 //! ```text
-//! filter    = term *( "or" term' )          ; term' = and-chain
+//! filter    = and-chain *( "or" and-chain )
 //! and-chain = unary *( "and" unary )
 //! unary     = "not" "(" filter ")" / "(" filter ")" / attrExp / valuePath
 //! valuePath = "emails" "[" valFilter "]" [ "." subName compareOp compValue ]

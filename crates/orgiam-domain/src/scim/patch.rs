@@ -7,8 +7,8 @@
 //!   unknown attributes are ignored, as are the read-only `id`, `meta` and `schemas`.
 //! - With `path`: `attr`, `attr.sub`, `emails[filter]`, `emails[filter].sub`, optionally with
 //!   the core schema URN in front. A path to an unknown attribute or an extension schema is
-//!   ignored; a path to `id` or `meta` is a `mutability` error; a malformed path is an
-//!   `invalidPath` error.
+//!   ignored; a path to `id`, `meta` or `schemas` is a `mutability` error; a malformed path
+//!   is an `invalidPath` error.
 //! - `add` sets a single-valued attribute, merges the sub-attributes of `name`, appends to
 //!   `emails` (an element equal to an existing one, same value and type, is merged instead);
 //!   `replace` sets, merges `name`, and replaces all of `emails`; `remove` unsets, or removes
