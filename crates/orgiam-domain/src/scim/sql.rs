@@ -21,7 +21,7 @@
 //!   date_created   BIGINT NOT NULL (Unix seconds; meta.created)
 //!   date_updated   BIGINT NOT NULL (meta.lastModified)
 //!   version        BIGINT NOT NULL (meta.version)
-//!   UNIQUE (org_sid, user_name_key); INDEX (org_sid, external_id)
+//!   UNIQUE (org_sid, user_name_key); INDEX (org_sid, external_id); UNIQUE (org_sid, sid)
 //! ```
 //!
 //! Every case-insensitive attribute has a `*_key` column holding [`fold`] of the value (NULL
@@ -36,6 +36,10 @@
 //! ignores ASCII case, which is harmless on folded columns; on the case-exact columns an exact
 //! test (`substr`, `replace`) follows the LIKE. Every predicate is two-valued (never NULL), so
 //! `not (...)` means what it says.
+//!
+//! `emails.value eq "X"` finds the emails by `(org_sid, value_key)` and then the users by SID;
+//! without statistics SQLite's planner does the latter through `UNIQUE (org_sid, sid)` (which
+//! the users table has) and would otherwise walk every user of the organization.
 
 use super::filter::{Attr, AttrType, Filter, Op, Value, fold};
 
