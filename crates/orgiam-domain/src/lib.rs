@@ -9,6 +9,7 @@ pub mod model;
 pub mod page;
 pub mod policy;
 pub mod role_edit;
+pub mod scim;
 pub mod secret;
 pub mod sid;
 pub mod store;
