@@ -78,6 +78,7 @@ impl Caller {
 }
 
 fn unauthenticated(msg: &str) -> ApiError {
+    crate::telemetry::token_failure("bearer", "missing_or_malformed");
     Error::unauthenticated(msg, false).into()
 }
 
@@ -111,7 +112,10 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         let verified = state.verify_token(token)?;
-        let revoked = |why: String| ApiError(Error::unauthenticated(why, true));
+        let revoked = |why: String| {
+            crate::telemetry::token_failure("bearer", "revoked");
+            ApiError(Error::unauthenticated(why, true))
+        };
         let app = state.app(&verified.app).await?.ok_or_else(|| {
             revoked(format!(
                 "Invalid access token: the OAuth app {} does not exist",
