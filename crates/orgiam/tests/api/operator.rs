@@ -1186,3 +1186,55 @@ async fn a_running_server_logs_each_change_the_command_line_makes() {
     assert!(!log.contains(bootstrap), "{log}");
     stop(served);
 }
+
+/// The sample settings file names every key `serve --help` lists (the keys of the settings
+/// type), and `serve` starts with it.
+#[tokio::test]
+async fn the_sample_settings_file_has_every_key_and_serves() {
+    let help = orgiam().args(["serve", "--help"]).output().expect("help");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let keys: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.contains("Keys (default):"))
+        .skip(1)
+        .map_while(|l| {
+            let l = l.trim();
+            let (key, rest) = l.split_once(' ')?;
+            rest.starts_with('(').then_some(key)
+        })
+        .collect();
+    assert!(keys.len() >= 20, "{help}");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/orgiam.toml");
+    let sample = std::fs::read_to_string(path).expect("deploy/orgiam.toml");
+    let written: Vec<&str> = sample
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start_matches('#').trim();
+            let (key, _) = l.split_once(" = ")?;
+            key.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_')
+                .then_some(key)
+        })
+        .collect();
+    for key in &keys {
+        assert!(written.contains(key), "deploy/orgiam.toml lacks {key}");
+    }
+    for key in &written {
+        assert!(
+            keys.contains(key),
+            "deploy/orgiam.toml has unknown key {key}"
+        );
+    }
+    // `serve` reads it (the test's store, address and master key override the file's).
+    let (db_url, dir) = fresh_database().await;
+    let served = start_serve(&db_url, &dir, &[("ORGIAM_CONFIG", path)]).ready();
+    assert!(
+        served
+            .lines
+            .last()
+            .is_some_and(|l| l.contains("https://iam.example.com")),
+        "{:?}",
+        served.lines
+    );
+    stop(served);
+}
