@@ -25,6 +25,17 @@ pub type Resealer<'a> = dyn Fn(&str, &[u8]) -> Result<Option<Vec<u8>>> + Send + 
 /// Supplies an import's roles batch by batch; `Ok(None)` when done. An error aborts the import.
 pub type RoleBatches<'a> = dyn FnMut() -> Result<Option<Vec<Role>>> + Send + 'a;
 
+/// A connection pool's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open (in use and idle).
+    pub size: u32,
+    /// Connections open and not in use.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
@@ -101,6 +112,17 @@ pub trait Store: Send + Sync + 'static {
     /// Revoked tokens recorded after revision `since` and not expired at `now`; and the
     /// revision they reflect.
     async fn revoked_since(&self, since: i64, now: i64) -> Result<(Vec<RevokedToken>, i64)>;
+    /// Audit events of every organization (and the install-wide ones) after position `after`,
+    /// oldest first, at most `limit`, each with its position: the change feed a server follows
+    /// to log the changes other processes make.
+    async fn audit_events_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, AuditEvent)>>;
+    /// The position of the newest audit event (0 when there is none).
+    async fn last_audit_position(&self) -> Result<i64>;
+    /// The connection pool as it is now.
+    fn pool_status(&self) -> PoolStatus;
+    /// How long taking a connection from the pool waits now (a probe: one connection taken
+    /// and given back).
+    async fn pool_wait(&self) -> Result<std::time::Duration>;
 
     /// Roles visible to `org` matching `filter`, ordered by (name_key, sid), starting after
     /// (or, for a `Previous` cursor, before) the cursor's position `[name_key, sid]`.

@@ -92,6 +92,7 @@ impl Caller {
 }
 
 fn unauthenticated(msg: &str) -> ApiError {
+    crate::telemetry::token_failure("bearer", "missing_or_malformed");
     Error::unauthenticated(msg, false).into()
 }
 
@@ -125,7 +126,10 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         let verified = state.verify_token(token)?;
-        let revoked = |why: String| ApiError(Error::unauthenticated(why, true));
+        let revoked = |why: String| {
+            crate::telemetry::token_failure("bearer", "revoked");
+            ApiError(Error::unauthenticated(why, true))
+        };
         // RFC 9068 §4: a token for another resource server is not one for this server's APIs
         // (tokens from before tokens named their audience were all issued for this server).
         if !verified.aud.is_empty() && !verified.aud.contains(&state.audience) {

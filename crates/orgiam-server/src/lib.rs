@@ -234,6 +234,14 @@ impl Application {
                 if let Err(e) = refreshed {
                     tracing::warn!(error = %e, "refreshing apps and keys from the store failed");
                 }
+                match state.log_changes().await {
+                    Ok(n) => telemetry::changes_logged(n),
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "reading the changes recorded in the store failed"
+                    ),
+                }
+                telemetry::record_pool(&*state.store).await;
             }
         });
         let limits = self.state.config.limits.connections();

@@ -64,6 +64,8 @@ pub struct State {
     /// One refresh at a time: the poller's and those a change this replica made waits for
     /// (see `refresh`) never interleave, so a slower one cannot put back what it read first.
     refreshing: tokio::sync::Mutex<()>,
+    /// The position of the last audit event this server logged (see [`State::log_changes`]).
+    audit_pos: AtomicI64,
     /// The listen address as a Host, for links when a request has no usable `Host` header.
     pub(crate) listen_host: String,
 }
@@ -127,6 +129,8 @@ impl State {
             revoked_rev: AtomicI64::new(-1),
             audience: config.issuer(),
             refreshing: tokio::sync::Mutex::new(()),
+            // Changes made before this server started are not its news.
+            audit_pos: AtomicI64::new(store.last_audit_position().await?),
             listen_host: config.listen.to_string(),
             store,
             config,
@@ -149,13 +153,25 @@ impl State {
     /// Verifies a bearer token, from the cache when this key ring verified it before.
     pub fn verify_token(&self, token: &str) -> Result<Arc<Verified>> {
         let ring = self.keys()?;
-        if let Some(v) = self
+        let hit = self
             .verified
-            .get(token, &ring, orgiam_domain::time_fmt::now())
-        {
+            .get(token, &ring, orgiam_domain::time_fmt::now());
+        crate::telemetry::cache_lookup(crate::telemetry::Cache::VerifiedTokens, hit.is_some());
+        if let Some(v) = hit {
             return Ok(v);
         }
-        let v = Arc::new(ring.verify(token)?);
+        let v = match ring.verify(token) {
+            Ok(v) => Arc::new(v),
+            Err(e) => {
+                let reason = if e.to_string().contains("expired") {
+                    "expired"
+                } else {
+                    "invalid"
+                };
+                crate::telemetry::token_failure("bearer", reason);
+                return Err(e);
+            }
+        };
         self.verified.insert(token, v.clone());
         Ok(v)
     }
@@ -237,6 +253,36 @@ impl State {
         Ok(())
     }
 
+    /// Logs every change recorded since the last call, one line each, oldest first: those
+    /// made through this server and those made by other processes (the command line, other
+    /// replicas) alike, so each server's log shows what changed under it. Called by the
+    /// revision poll; returns how many it logged.
+    pub async fn log_changes(&self) -> Result<usize> {
+        /// Events read at once; a poll reads at most `BATCHES` of them and leaves the rest
+        /// to the next one.
+        const BATCH: u32 = 500;
+        const BATCHES: usize = 8;
+        let mut logged = 0;
+        for _ in 0..BATCHES {
+            let after = self.audit_pos.load(Ordering::Acquire);
+            let events = self.store.audit_events_after(after, BATCH).await?;
+            let Some((last, _)) = events.last() else {
+                break;
+            };
+            let last = *last;
+            let full = events.len() == BATCH as usize;
+            for (_, e) in &events {
+                log_change(e);
+            }
+            logged += events.len();
+            self.audit_pos.store(last, Ordering::Release);
+            if !full {
+                break;
+            }
+        }
+        Ok(logged)
+    }
+
     /// The roles revision this server has seen (part of every cached page's key).
     pub fn roles_revision(&self) -> i64 {
         self.roles_rev.load(Ordering::Acquire)
@@ -259,10 +305,31 @@ impl State {
         Ok(app)
     }
 
+    /// An app as of now, for the token endpoint before it issues a token: one read of the
+    /// store's apps revision; when this server has seen that revision, the app in memory,
+    /// otherwise (a change the revision poll has not brought in yet, such as a secret
+    /// rotated with no grace a moment ago by another process) the app read from the store.
+    pub async fn current_app(&self, sid: &AppSid) -> Result<Option<Arc<App>>> {
+        let stored = self.store.revision(APPS_REVISION).await?;
+        // The map is written before the revision it reflects is stored (release), so after
+        // this (acquire) load it holds that revision's apps, or newer.
+        if stored == self.apps_rev.load(Ordering::Acquire)
+            && let Some(app) = self.cached_app(sid)?
+        {
+            return Ok(Some(app));
+        }
+        let app = self.store.app(sid).await?.map(Arc::new);
+        // What the next failed check would read from the store, read now.
+        self.token_reads.insert(sid.clone(), app.clone());
+        Ok(app)
+    }
+
     /// An app from memory; on a miss (one created moments ago by another process), from the store.
     pub async fn app(&self, sid: &AppSid) -> Result<Option<Arc<App>>> {
-        if let Some(app) = self.apps.read().map_err(|_| poisoned())?.get(sid) {
-            return Ok(Some(app.clone()));
+        let held = self.apps.read().map_err(|_| poisoned())?.get(sid).cloned();
+        crate::telemetry::cache_lookup(crate::telemetry::Cache::Apps, held.is_some());
+        if let Some(app) = held {
+            return Ok(Some(app));
         }
         if self.unknown_apps.contains_key(sid) {
             return Ok(None);
@@ -279,6 +346,23 @@ impl State {
             .or_insert_with(|| app.clone());
         Ok(Some(app))
     }
+}
+
+/// One change's log line: plain values (the audit event's SID, action, target, actor,
+/// organization and request id), never the before and after values.
+fn log_change(e: &orgiam_domain::model::AuditEvent) {
+    let org = e.org.as_ref().map_or("-", |o| o.as_str());
+    let request_id = e.request_id.as_deref().unwrap_or("-");
+    // `%`: the values as they are; a `&str` field would be written as quoted Rust text.
+    tracing::info!(
+        event = %e.sid,
+        action = %e.action,
+        target = %e.target,
+        actor = %e.actor,
+        org = %org,
+        request_id = %request_id,
+        "change recorded"
+    );
 }
 
 /// Verified tokens. A hit counts only while the key ring in use is the one that verified the

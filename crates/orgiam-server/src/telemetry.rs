@@ -79,6 +79,36 @@ fn describe() {
         "Revision polls that failed (the store did not answer)"
     );
     metrics::describe_gauge!(
+        "orgiam_revision_poll_lag_seconds",
+        Unit::Seconds,
+        "Seconds since the last successful revision poll: how stale this server's view of apps, keys and roles may be"
+    );
+    metrics::describe_gauge!(
+        "orgiam_store_pool_connections",
+        "Store connections open, by state (in_use, idle)"
+    );
+    metrics::describe_gauge!(
+        "orgiam_store_pool_max_connections",
+        "The most connections the store pool opens"
+    );
+    metrics::describe_histogram!(
+        "orgiam_store_pool_wait_seconds",
+        Unit::Seconds,
+        "Time taken to get a connection from the store pool, probed at every revision poll"
+    );
+    metrics::describe_counter!(
+        "orgiam_cache_requests_total",
+        "Look-ups in the in-memory caches, by cache and result (hit, miss)"
+    );
+    metrics::describe_counter!(
+        "orgiam_token_failures_total",
+        "Token requests (kind token_request, reason the OAuth error) and bearer tokens (kind bearer) refused, by reason"
+    );
+    metrics::describe_counter!(
+        "orgiam_changes_logged_total",
+        "Changes recorded in the store (audit events) this server has logged"
+    );
+    metrics::describe_gauge!(
         "process_resident_memory_bytes",
         Unit::Bytes,
         "Resident memory size in bytes"
@@ -99,6 +129,9 @@ fn describe() {
         "version" => env!("CARGO_PKG_VERSION"),
     )
     .set(1.0);
+    // Counters that read 0 until something happens are shown from the start.
+    LazyLock::force(&CACHE_COUNTERS);
+    metrics::counter!("orgiam_changes_logged_total").increment(0);
     if let Some(start) = process_start_time() {
         metrics::gauge!("process_start_time_seconds").set(start);
     }
@@ -110,6 +143,10 @@ pub fn render() -> String {
         return String::new();
     };
     process_metrics();
+    let last = f64::from_bits(LAST_POLL.load(std::sync::atomic::Ordering::Relaxed));
+    if last > 0.0 {
+        metrics::gauge!("orgiam_revision_poll_lag_seconds").set((unix_now() - last).max(0.0));
+    }
     handle.render()
 }
 
@@ -117,12 +154,100 @@ pub fn render() -> String {
 pub fn record_poll(took: std::time::Duration, ok: bool) {
     metrics::histogram!("orgiam_revision_poll_duration_seconds").record(took.as_secs_f64());
     if ok {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let now = unix_now();
+        LAST_POLL.store(now.to_bits(), std::sync::atomic::Ordering::Relaxed);
         metrics::gauge!("orgiam_revision_poll_last_success_timestamp_seconds").set(now);
     } else {
         metrics::counter!("orgiam_revision_poll_failures_total").increment(1);
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The Unix time of the last successful poll (0.0 before the first), as `f64` bits.
+static LAST_POLL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The pool's connections (in use, idle, the most) and a probe of how long taking one waits.
+pub async fn record_pool(store: &dyn orgiam_domain::store::Store) {
+    let pool = store.pool_status();
+    let idle = pool.idle.min(pool.size);
+    metrics::gauge!("orgiam_store_pool_connections", "state" => "in_use")
+        .set(f64::from(pool.size - idle));
+    metrics::gauge!("orgiam_store_pool_connections", "state" => "idle").set(f64::from(idle));
+    metrics::gauge!("orgiam_store_pool_max_connections").set(f64::from(pool.max));
+    if let Ok(waited) = store.pool_wait().await {
+        metrics::histogram!("orgiam_store_pool_wait_seconds").record(waited.as_secs_f64());
+    }
+}
+
+/// The caches whose look-ups are counted.
+#[derive(Clone, Copy, Debug)]
+pub enum Cache {
+    /// Bearer tokens already verified.
+    VerifiedTokens,
+    /// Apps held in memory (by client id).
+    Apps,
+    /// Rendered role pages.
+    RolePages,
+    /// Custom roles' expanded permissions.
+    RoleExpansions,
+}
+
+impl Cache {
+    const ALL: [Cache; 4] = [
+        Cache::VerifiedTokens,
+        Cache::Apps,
+        Cache::RolePages,
+        Cache::RoleExpansions,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Cache::VerifiedTokens => "verified_tokens",
+            Cache::Apps => "apps",
+            Cache::RolePages => "role_pages",
+            Cache::RoleExpansions => "role_expansions",
+        }
+    }
+}
+
+/// Registered (hit, miss) counters of every cache: a look-up costs an atomic add, not a
+/// registry look-up.
+static CACHE_COUNTERS: LazyLock<Vec<(metrics::Counter, metrics::Counter)>> = LazyLock::new(|| {
+    Cache::ALL
+        .iter()
+        .map(|c| {
+            (
+                metrics::counter!("orgiam_cache_requests_total", "cache" => c.label(), "result" => "hit"),
+                metrics::counter!("orgiam_cache_requests_total", "cache" => c.label(), "result" => "miss"),
+            )
+        })
+        .collect()
+});
+
+/// Counts one look-up in `cache`.
+pub fn cache_lookup(cache: Cache, hit: bool) {
+    if let Some((hits, misses)) = CACHE_COUNTERS.get(cache as usize) {
+        if hit { hits } else { misses }.increment(1);
+    }
+}
+
+/// Counts one refused token request (`kind` `token_request`, `reason` its OAuth error code)
+/// or bearer token (`kind` `bearer`); `reason` is one of a fixed few words.
+pub fn token_failure(kind: &'static str, reason: &'static str) {
+    metrics::counter!("orgiam_token_failures_total", "kind" => kind, "reason" => reason)
+        .increment(1);
+}
+
+/// Counts changes logged.
+pub fn changes_logged(n: usize) {
+    if n > 0 {
+        metrics::counter!("orgiam_changes_logged_total").increment(n as u64);
     }
 }
 
@@ -281,13 +406,15 @@ where
     let latency_us = latency.as_micros() as u64;
     if status >= 500 {
         tracing::error!(
-            request_id = ctx.id(), method = %method, route = %route, status, latency_us, client,
+            request_id = %ctx.id(), method = %method, route = %route, status, latency_us,
+            client = %client,
             cause = cause.as_ref().map_or("", |c| c.0.as_str()),
             "request failed"
         );
     } else if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(
-            request_id = ctx.id(), method = %method, route = %route, status, latency_us, client,
+            request_id = %ctx.id(), method = %method, route = %route, status, latency_us,
+            client = %client,
             refused = cause.as_ref().map_or("", |c| c.0.as_str()),
             "request finished"
         );

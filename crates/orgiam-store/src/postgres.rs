@@ -860,6 +860,40 @@ impl Store for PgStore {
             .map(Option::unwrap_or_default)
     }
 
+    async fn audit_events_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, AuditEvent)>> {
+        let rows = sqlx::query(&crate::directory::numbered(rows::EVENTS_AFTER))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(rows::event).collect()
+    }
+
+    async fn last_audit_position(&self) -> Result<i64> {
+        sqlx::query_scalar(rows::LAST_EVENT)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
+    fn pool_status(&self) -> orgiam_domain::store::PoolStatus {
+        let size = self.pool.size();
+        orgiam_domain::store::PoolStatus {
+            size,
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(size),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    async fn pool_wait(&self) -> Result<std::time::Duration> {
+        let started = std::time::Instant::now();
+        let conn = self.pool.acquire().await.map_err(db_error)?;
+        let waited = started.elapsed();
+        drop(conn);
+        Ok(waited)
+    }
+
     async fn revisions(&self) -> Result<std::collections::HashMap<String, i64>> {
         let rows: Vec<(String, i64)> = sqlx::query_as("SELECT name, value FROM revisions")
             .fetch_all(&self.pool)

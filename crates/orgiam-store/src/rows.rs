@@ -272,6 +272,13 @@ pub(crate) fn assignment<R: DbRow>(row: &R) -> Result<Assignment> {
 pub(crate) const EVENT_COLUMNS: &str =
     "seq, sid, org_sid, date_created, actor, action, target, request_id, before, after";
 
+/// The change feed: events after a position, oldest first (`?` placeholders).
+pub(crate) const EVENTS_AFTER: &str = "SELECT seq, sid, org_sid, date_created, actor, action, \
+    target, request_id, before, after FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?";
+
+/// The newest event's position.
+pub(crate) const LAST_EVENT: &str = "SELECT COALESCE(MAX(seq), 0) FROM audit_events";
+
 /// Columns: [`EVENT_COLUMNS`]; the event with its position.
 pub(crate) fn event<R: DbRow>(row: &R) -> Result<(i64, AuditEvent)> {
     Ok((

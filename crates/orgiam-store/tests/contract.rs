@@ -305,6 +305,7 @@ contract!(
     revisions_agree_with_revision,
     reseal_rewrites_every_secret_value_at_once,
     revoked_tokens_are_kept_until_they_expire,
+    the_change_feed_follows_every_organization_in_order,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -3939,4 +3940,65 @@ async fn revoked_tokens_are_kept_until_they_expire(db: &TestDb) {
     assert_eq!(rev, 3);
     let jtis: BTreeSet<&str> = listed.iter().map(|r| r.jti.as_str()).collect();
     assert_eq!(jtis, BTreeSet::from([t.jti.as_str(), t3.jti.as_str()]));
+}
+
+/// The feed servers follow to log changes: every organization's events and the install-wide
+/// ones, oldest first, after a position, in pages; and the newest position.
+async fn the_change_feed_follows_every_organization_in_order(db: &TestDb) {
+    assert_eq!(db.store.last_audit_position().await.expect("last"), 0);
+    assert!(
+        db.store
+            .audit_events_after(0, 10)
+            .await
+            .expect("feed")
+            .is_empty()
+    );
+    db.store
+        .init_keys(&keys(1).0, &signing_key(T0))
+        .await
+        .expect("init keys");
+    let a = new_org(db, "a").await;
+    let start = db.store.last_audit_position().await.expect("last");
+    let b = new_org(db, "b").await;
+    let x = app(&a, &secret());
+    db.store.create_app(&x, &Actor::cli()).await.expect("app");
+    db.store
+        .set_app_status(&x.sid, AppStatus::Disabled, &Actor::cli())
+        .await
+        .expect("disable");
+    db.store
+        .rotate_signing_key(&signing_key(T0 + 1), false, &Actor::cli())
+        .await
+        .expect("rotate key");
+    let feed = db.store.audit_events_after(start, 100).await.expect("feed");
+    let actions: Vec<&str> = feed.iter().map(|(_, e)| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["org.created", "app.created", "app.disabled", "key.rotated"]
+    );
+    assert_eq!(feed[0].1.org.as_ref(), Some(&b));
+    assert_eq!(feed[1].1.org.as_ref(), Some(&a));
+    assert_eq!(feed[3].1.org, None);
+    let positions: Vec<i64> = feed.iter().map(|(p, _)| *p).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    assert_eq!(
+        db.store.last_audit_position().await.expect("last"),
+        *positions.last().expect("some")
+    );
+    // In pages: two, then the rest after the second's position.
+    let first = db.store.audit_events_after(start, 2).await.expect("page");
+    assert_eq!(first.len(), 2);
+    let rest = db
+        .store
+        .audit_events_after(first[1].0, 100)
+        .await
+        .expect("rest");
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[0].1.sid, feed[2].1.sid);
+    let pool = db.store.pool_status();
+    assert!(
+        pool.max >= 1 && pool.idle <= pool.size && pool.size <= pool.max,
+        "{pool:?}"
+    );
+    db.store.pool_wait().await.expect("a connection");
 }

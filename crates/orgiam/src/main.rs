@@ -10,9 +10,25 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // With --json, errors are JSON too (on stderr, like every error).
+    // With --json, errors are JSON too: `{"error": …}` on stdout, where the JSON of a success
+    // goes (and, for people watching, the same message as text on stderr).
     let json = std::env::args_os().any(|a| a == "--json");
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if json && !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let text = e.render().to_string();
+                let first = text
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ");
+                println!("{}", serde_json::json!({"error": first}));
+            }
+            e.exit()
+        }
+    };
     // Every command that opens the store reads the master key settings from here.
     let _ = master::KEY_CONFIG.set(master::KeyConfig::from_flags_and_env(
         cli.master_key_file.clone(),
@@ -26,10 +42,9 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             if json {
-                eprintln!("{}", serde_json::json!({"error": e.message}));
-            } else {
-                eprintln!("error: {}", e.message);
+                println!("{}", serde_json::json!({"error": e.message}));
             }
+            eprintln!("error: {}", e.message);
             std::process::ExitCode::from(e.code)
         }
     }

@@ -85,6 +85,7 @@ impl IntoResponse for OAuthError {
             s if s.is_server_error() => 20500,
             _ => 20001,
         };
+        crate::telemetry::token_failure("token_request", self.error);
         let mut res = json(
             self.status,
             &OAuthErrorBody {
@@ -366,7 +367,12 @@ pub async fn token(
             .map_err(OAuthError::from)?;
         granted = check(state.app_for_token(&sid).await?);
     }
-    let Some((app, matched)) = granted else {
+    if granted.is_none() {
+        return Err(invalid_client("invalid client credentials"));
+    }
+    // Confirmed against the store's apps revision: a secret rotated with no grace a moment
+    // ago, on any replica, is refused at once.
+    let Some((app, matched)) = check(state.current_app(&sid).await?) else {
         return Err(invalid_client("invalid client credentials"));
     };
     state.rate.check_token(sid.as_str())?;

@@ -174,9 +174,12 @@ pub async fn role_permissions(
     {
         return Ok(p.clone());
     }
-    if let Some((policy, p)) = state.custom_permissions.get(&role.sid)
-        && *policy == role.policy
-    {
+    let cached = state
+        .custom_permissions
+        .get(&role.sid)
+        .filter(|(policy, _)| **policy == role.policy);
+    crate::telemetry::cache_lookup(crate::telemetry::Cache::RoleExpansions, cached.is_some());
+    if let Some((_, p)) = cached {
         return Ok(p);
     }
     let size = role.policy.allow.len() + role.policy.deny.as_ref().map_or(0, Vec::len);
@@ -269,8 +272,12 @@ pub async fn list(
         query.as_deref().unwrap_or(""),
     );
     let cached = state.config.role_page_cache;
-    if let Some(body) = cached.then(|| state.role_pages.get(&cache_key)).flatten() {
-        return Ok(json_bytes(StatusCode::OK, body));
+    if cached {
+        let body = state.role_pages.get(&cache_key);
+        crate::telemetry::cache_lookup(crate::telemetry::Cache::RolePages, body.is_some());
+        if let Some(body) = body {
+            return Ok(json_bytes(StatusCode::OK, body));
+        }
     }
     let params = Params::parse(query.as_deref());
     let expand = params.flag("Expand")?;

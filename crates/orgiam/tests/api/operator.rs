@@ -575,8 +575,13 @@ async fn every_kind_can_be_listed_and_shown_with_one_json_shape() {
     );
     let missing = cli(db, &["roles", "show", "--org", &org, &custom_sid, "--json"]);
     assert_eq!(missing.status.code(), Some(3));
-    // With --json, errors are JSON.
-    let err: Value = serde_json::from_slice(&missing.stderr).expect("JSON error");
+    // With --json, errors are JSON, on stdout (where the JSON of a success goes).
+    let err: Value = serde_json::from_slice(&missing.stdout).expect("JSON error");
+    assert!(
+        stderr(&missing).contains(&custom_sid),
+        "{}",
+        stderr(&missing)
+    );
     assert!(
         err["error"]
             .as_str()
@@ -901,9 +906,42 @@ async fn json_logs_are_json_and_the_start_line_shows_the_address_bound() {
 
 #[tokio::test]
 async fn metrics_parse_as_prometheus_text_with_help_on_every_family_and_histograms() {
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.limits.token_failure_rate = orgiam_server::limits::Rate {
+            per_second: 1,
+            burst: 2,
+        };
+    })
+    .await;
     let token = app.token().await;
     assert_eq!(app.get("/v2/Organizations/Roles", &token).await.status, 200);
+    assert_eq!(app.get("/v2/Organizations/Roles", &token).await.status, 200);
+    // A bad bearer token, and wrong secrets until the failure budget answers 429.
+    assert_eq!(
+        app.get("/v2/Organizations/Roles", "not-a-jwt").await.status,
+        401
+    );
+    let client = app.client_id.to_string();
+    for _ in 0..4 {
+        let _ = app.token_for(&client, "wrong").await;
+    }
+    // A custom role's permissions, twice (the second expansion comes from memory).
+    let line = serde_json::json!({
+        "friendly_name": "Metrics Reader",
+        "product_group": "custom",
+        "lowest_level": "ACCOUNT",
+        "policy": {"allow": ["/twilio/iam/*"], "deny": null},
+        "resource_types": null,
+    })
+    .to_string();
+    let roles = crate::costs::import_lines(&app, &app.org, &[line]).await;
+    let role = roles[0].sid.clone();
+    for _ in 0..2 {
+        let r = app
+            .get(&format!("/v1/Roles/{role}/Permissions"), &token)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
     // Let the revision poll run at least once.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let body = reqwest::get(format!("{}/metrics", app.base))
@@ -969,19 +1007,87 @@ async fn metrics_parse_as_prometheus_text_with_help_on_every_family_and_histogra
         .find(|s| s.metric == "orgiam_build_info")
         .expect("build info");
     assert_eq!(build.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
-    for name in [
-        "process_resident_memory_bytes",
-        "process_cpu_seconds_total",
-        "process_open_fds",
-        "process_start_time_seconds",
-        "orgiam_revision_poll_last_success_timestamp_seconds",
-        "orgiam_revision_poll_duration_seconds",
-    ] {
+    // Every family an operator relies on is there, with HELP and TYPE.
+    let families = [
+        ("orgiam_http_requests_total", "counter"),
+        ("orgiam_http_request_duration_seconds", "histogram"),
+        ("orgiam_http_rate_limited_total", "counter"),
+        ("orgiam_build_info", "gauge"),
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_cpu_seconds_total", "gauge"),
+        ("process_open_fds", "gauge"),
+        ("process_start_time_seconds", "gauge"),
+        (
+            "orgiam_revision_poll_last_success_timestamp_seconds",
+            "gauge",
+        ),
+        ("orgiam_revision_poll_duration_seconds", "histogram"),
+        ("orgiam_revision_poll_lag_seconds", "gauge"),
+        ("orgiam_store_pool_connections", "gauge"),
+        ("orgiam_store_pool_max_connections", "gauge"),
+        ("orgiam_store_pool_wait_seconds", "histogram"),
+        ("orgiam_cache_requests_total", "counter"),
+        ("orgiam_token_failures_total", "counter"),
+        ("orgiam_changes_logged_total", "counter"),
+    ];
+    for (name, kind) in families {
+        assert!(
+            body.lines().any(|l| l == format!("# TYPE {name} {kind}")),
+            "no TYPE {kind} for {name}:\n{body}"
+        );
+        assert!(
+            scrape.docs.get(name).is_some_and(|h| !h.is_empty()),
+            "no HELP for {name}"
+        );
         assert!(
             scrape.samples.iter().any(|s| s.metric == name),
             "{name} missing:\n{body}"
         );
     }
+    let labelled = |name: &str, label: &str, value: &str| {
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == name && s.labels.get(label) == Some(value))
+    };
+    for cache in ["verified_tokens", "apps", "role_pages", "role_expansions"] {
+        for result in ["hit", "miss"] {
+            assert!(
+                scrape
+                    .samples
+                    .iter()
+                    .any(|s| s.metric == "orgiam_cache_requests_total"
+                        && s.labels.get("cache") == Some(cache)
+                        && s.labels.get("result") == Some(result)),
+                "cache {cache} {result}:\n{body}"
+            );
+        }
+    }
+    // The role listing was asked twice: its page came from the cache the second time.
+    let hits = scrape.samples.iter().find_map(|s| {
+        (s.metric == "orgiam_cache_requests_total"
+            && s.labels.get("cache") == Some("role_pages")
+            && s.labels.get("result") == Some("hit"))
+        .then_some(match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+    });
+    assert!(hits.is_some_and(|h| h >= 1.0), "{body}");
+    assert!(labelled("orgiam_store_pool_connections", "state", "in_use"));
+    assert!(labelled("orgiam_store_pool_connections", "state", "idle"));
+    assert!(
+        labelled("orgiam_token_failures_total", "reason", "invalid_client"),
+        "{body}"
+    );
+    assert!(
+        labelled("orgiam_token_failures_total", "kind", "bearer"),
+        "{body}"
+    );
+    assert!(
+        labelled("orgiam_http_rate_limited_total", "route", "/v2/token"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -1011,4 +1117,130 @@ async fn unknown_audit_actions_are_refused_and_no_op_status_changes_write_no_eve
         Some(1),
         "{events}"
     );
+}
+
+/// The changes the command line makes are logged by the running servers that see them: one
+/// line each, naming its audit event, action, target and actor as plain values.
+#[tokio::test]
+async fn a_running_server_logs_each_change_the_command_line_makes() {
+    let (db_url, dir) = fresh_database().await;
+    let served = start_serve(&db_url, &dir, &[("ORGIAM_LOG", "info")]).ready();
+    let (org, _, _) = printed_credentials(&served.lines).expect("bootstrapped");
+    let created = ok_json(
+        &db_url,
+        &[
+            "apps", "create", "--org", &org, "--name", "logged", "--allow", "/*", "--json",
+        ],
+    );
+    let app = created["sid"].as_str().expect("sid").to_owned();
+    ok_json(&db_url, &["apps", "disable", "--app", &app, "--json"]);
+    ok_json(
+        &db_url,
+        &[
+            "users",
+            "create",
+            "--org",
+            &org,
+            "--email",
+            "ann@example.com",
+            "--json",
+        ],
+    );
+    let events = ok_json(&db_url, &["audit", "--org", &org, "--json"]);
+    let events = events["events"].as_array().expect("events").clone();
+    let wanted: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["target"] == app.as_str() || e["action"] == "user.created")
+        .map(|e| {
+            (
+                e["sid"].as_str().expect("event sid").to_owned(),
+                e["action"].as_str().expect("action").to_owned(),
+            )
+        })
+        .collect();
+    assert!(wanted.len() >= 3, "{events:?}");
+    let log_path = served.log.clone();
+    let seen = eventually(Duration::from_secs(5), || {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let all = wanted.iter().all(|(sid, _)| log.contains(sid.as_str()));
+        async move { all }
+    })
+    .await;
+    let log = std::fs::read_to_string(&served.log).expect("log");
+    assert!(seen.is_some(), "the changes are not in the log:\n{log}");
+    for (sid, action) in &wanted {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(sid.as_str())).collect();
+        assert_eq!(lines.len(), 1, "one line for {sid}:\n{log}");
+        let line = lines[0];
+        assert!(line.contains(&format!("event={sid}")), "{line}");
+        assert!(line.contains(&format!("action={action}")), "{line}");
+        assert!(line.contains("actor="), "{line}");
+        assert!(!line.contains("Some("), "Rust debug text: {line}");
+        assert!(!line.contains('"'), "quoted values: {line}");
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.contains("action=app.disabled") && l.contains(&format!("target={app}"))),
+        "{log}"
+    );
+    // The changes before the start (the bootstrap) are not news: logged by no one here.
+    let bootstrap = events
+        .iter()
+        .find(|e| e["action"] == "org.created")
+        .and_then(|e| e["sid"].as_str())
+        .expect("org.created");
+    assert!(!log.contains(bootstrap), "{log}");
+    stop(served);
+}
+
+/// The sample settings file names every key `serve --help` lists (the keys of the settings
+/// type), and `serve` starts with it.
+#[tokio::test]
+async fn the_sample_settings_file_has_every_key_and_serves() {
+    let help = orgiam().args(["serve", "--help"]).output().expect("help");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let keys: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.contains("Keys (default):"))
+        .skip(1)
+        .map_while(|l| {
+            let l = l.trim();
+            let (key, rest) = l.split_once(' ')?;
+            rest.starts_with('(').then_some(key)
+        })
+        .collect();
+    assert!(keys.len() >= 20, "{help}");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/orgiam.toml");
+    let sample = std::fs::read_to_string(path).expect("deploy/orgiam.toml");
+    let written: Vec<&str> = sample
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start_matches('#').trim();
+            let (key, _) = l.split_once(" = ")?;
+            key.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_')
+                .then_some(key)
+        })
+        .collect();
+    for key in &keys {
+        assert!(written.contains(key), "deploy/orgiam.toml lacks {key}");
+    }
+    for key in &written {
+        assert!(
+            keys.contains(key),
+            "deploy/orgiam.toml has unknown key {key}"
+        );
+    }
+    // `serve` reads it (the test's store, address and master key override the file's).
+    let (db_url, dir) = fresh_database().await;
+    let served = start_serve(&db_url, &dir, &[("ORGIAM_CONFIG", path)]).ready();
+    assert!(
+        served
+            .lines
+            .last()
+            .is_some_and(|l| l.contains("https://iam.example.com")),
+        "{:?}",
+        served.lines
+    );
+    stop(served);
 }

@@ -442,3 +442,77 @@ async fn a_leaked_token_stays_revoked_after_disable_rotate_enable_on_every_repli
     stop(r1);
     stop(r2);
 }
+
+/// `--grace 0` means at once, on every replica, without waiting for the revision poll: with
+/// the poll slowed to a minute, a secret rotated by the command line is refused by both
+/// replicas on the next request, and the new one is accepted by both.
+#[tokio::test]
+async fn a_secret_rotated_with_no_grace_is_refused_at_once_on_every_replica() {
+    let (db_url, dir) = fresh_database().await;
+    let slow = [("ORGIAM_POLL_INTERVAL_MS", "60000")];
+    let r1 = start_serve(&db_url, &dir, &slow).ready();
+    let r2 = start_serve(&db_url, &dir, &slow).ready();
+    let (org, _, _) = printed_credentials(&r1.lines)
+        .or_else(|| printed_credentials(&r2.lines))
+        .expect("one replica bootstrapped");
+    let http = reqwest::Client::new();
+    let run = |args: &[&str]| {
+        let out = crate::helpers::orgiam()
+            .args(args)
+            .env("ORGIAM_DATABASE_URL", &db_url)
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("json")
+    };
+    let created = run(&[
+        "apps", "create", "--org", &org, "--name", "rotated", "--allow", "/*", "--json",
+    ]);
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    let mut old = created["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    // Both replicas know the app and its secret (held in memory from here on).
+    for base in [&r1.base, &r2.base] {
+        assert!(try_token(&http, base, &id, &old).await.is_some());
+        assert!(try_token(&http, base, &id, &old).await.is_some());
+    }
+    for round in 0..3 {
+        let rotated = run(&[
+            "apps",
+            "rotate-secret",
+            "--app",
+            &id,
+            "--grace",
+            "0",
+            "--json",
+        ]);
+        let new = rotated["client_secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned();
+        for base in [&r1.base, &r2.base] {
+            assert!(
+                try_token(&http, base, &id, &old).await.is_none(),
+                "round {round}: {base} still accepts the old secret"
+            );
+            assert!(
+                try_token(&http, base, &id, &new).await.is_some(),
+                "round {round}: {base} refuses the new secret"
+            );
+        }
+        // Accepted again from memory on the next requests; the old one stays refused.
+        for base in [&r1.base, &r2.base] {
+            assert!(try_token(&http, base, &id, &new).await.is_some());
+            assert!(try_token(&http, base, &id, &old).await.is_none());
+        }
+        old = new;
+    }
+    stop(r1);
+    stop(r2);
+}
