@@ -553,10 +553,12 @@ impl Starting {
     pub fn ready(self) -> Served {
         let mut lines = Vec::new();
         loop {
-            let line = self
-                .rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("serve prints 'listening on'");
+            let line = match self.rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => line,
+                Err(e) => {
+                    panic!("serve did not print 'listening on' ({e}); it printed: {lines:#?}")
+                }
+            };
             let done = line.contains("listening on");
             lines.push(line);
             if done {
