@@ -344,6 +344,8 @@ pub mod actions {
     pub const USER_CREATED: &str = "user.created";
     pub const APP_UPDATED: &str = "app.updated";
     pub const ROLE_DELETED: &str = "role.deleted";
+    pub const USER_ACTIVATED: &str = "user.activated";
+    pub const USER_DEACTIVATED: &str = "user.deactivated";
 
     /// Every action orgiam writes (what `orgiam audit --action` accepts).
     pub const ALL: &[&str] = &[
@@ -361,5 +363,7 @@ pub mod actions {
         ORG_CREATED,
         ACCOUNT_CREATED,
         USER_CREATED,
+        USER_ACTIVATED,
+        USER_DEACTIVATED,
     ];
 }

@@ -23,6 +23,7 @@ pub mod perms {
     pub const ROLE_ASSIGNMENTS_DELETE: &str = "/twilio/iam/role-assignments/delete";
     pub const ACCOUNTS_LIST: &str = "/twilio/iam/accounts/list";
     pub const AUDIT_EVENTS_LIST: &str = "/twilio/iam/audit-events/list";
+    pub const PERMISSION_CHECKS_CREATE: &str = "/twilio/iam/permission-checks/create";
 }
 
 /// The authenticated caller: an active app of one organization.
@@ -42,6 +43,7 @@ fn parsed(permission: &str) -> Option<&'static Permission> {
             perms::ROLE_ASSIGNMENTS_DELETE,
             perms::ACCOUNTS_LIST,
             perms::AUDIT_EVENTS_LIST,
+            perms::PERMISSION_CHECKS_CREATE,
         ]
         .iter()
         .filter_map(|p| Permission::parse(p).ok())

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod conn;
+pub mod effective;
 pub mod error;
 pub mod input;
 pub mod keys;
@@ -54,7 +55,9 @@ pub fn router(state: AppState) -> Router {
     // The body-size cap, on the routes that read a body (a layer on every route would cost
     // each GET a request extension for nothing).
     let capped = axum::extract::DefaultBodyLimit::max(limits.max_body_bytes);
-    use routes::{accounts, assignments, audit, oauth, ops, permissions, roles};
+    use routes::{accounts, assignments, audit, checks, oauth, ops, permissions, roles};
+    let batch_capped =
+        axum::extract::DefaultBodyLimit::max(limits::body_limit(&limits, checks::CHECKS_PATH));
     let router = Router::new()
         .route("/v2/token", post(oauth::token).layer(capped))
         .route("/v1/token", post(oauth::token).layer(capped))
@@ -89,6 +92,18 @@ pub fn router(state: AppState) -> Router {
         .route("/Organizations/{org}/Accounts/{sid}", get(accounts::fetch))
         .route("/v1/Roles/{sid}/Permissions", get(permissions::list))
         .route("/v2/Organizations/AuditEvents", get(audit::list))
+        .route(
+            checks::CHECKS_PATH,
+            post(checks::create).layer(batch_capped),
+        )
+        .route(
+            "/v2/Organizations/EffectivePermissions",
+            get(checks::effective_permissions),
+        )
+        .route(
+            "/v2/Organizations/PermissionHolders",
+            get(checks::permission_holders),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz));
     let router = if state.config.metrics_listen.is_none() {

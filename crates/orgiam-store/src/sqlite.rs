@@ -260,6 +260,11 @@ crate::directory::directory_impl!(
     crate::directory::same,
     begin_with("BEGIN IMMEDIATE")
 );
+crate::access::access_impl!(
+    SqliteStore,
+    crate::directory::same,
+    begin_with("BEGIN IMMEDIATE")
+);
 
 /// The migrations the file has applied, or `None` when it has no migrations table.
 async fn applied_migrations(pool: &SqlitePool) -> Result<Option<Vec<i64>>> {
@@ -660,6 +665,10 @@ fn push_sid_keyset(q: &mut QueryBuilder<'_, Sqlite>, cursor: Option<&Cursor>, li
 impl Store for SqliteStore {
     fn engine(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn access(&self) -> &dyn orgiam_domain::access::AccessStore {
+        self
     }
 
     async fn ping(&self) -> Result<()> {

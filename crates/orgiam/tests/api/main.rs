@@ -7,6 +7,7 @@ mod admin;
 mod agreement;
 mod assignments;
 mod auth;
+mod checks;
 mod cli;
 mod costs;
 mod crash;
