@@ -175,7 +175,7 @@ pub fn applies(a: &Assignment, chain: &[String], resource: Option<(&str, &str)>)
         (Some(t), Some(i)) => resource == Some((t, i)),
         _ => false,
     };
-    on_resource && chain.iter().any(|s| *s == a.scope)
+    on_resource && chain.contains(&a.scope)
 }
 
 /// The decision. Without `explain` it stops at the first grant.
