@@ -36,6 +36,14 @@ pub trait AccessStore: Send + Sync {
     /// when `scope` is neither the organization nor one of its accounts.
     async fn scope_chain(&self, org: &OrgSid, scope: &str) -> Result<Option<Vec<String>>>;
 
+    /// [`AccessStore::scope_chain`] of many scopes at once (one statement per 500): the
+    /// chains of those that are the organization or one of its accounts.
+    async fn scope_chains(
+        &self,
+        org: &OrgSid,
+        scopes: &[String],
+    ) -> Result<HashMap<String, Vec<String>>>;
+
     /// Assignments of `org` at any of `scopes`, each with its user's `active` flag, ordered by
     /// (identity, SID) after the position `after`; at most `limit`.
     async fn assignments_at(

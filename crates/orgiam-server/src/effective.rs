@@ -84,11 +84,20 @@ async fn chains_of(
     scopes: &[String],
     chains: &mut HashMap<String, Option<Vec<String>>>,
 ) -> Result<()> {
-    for scope in scopes {
-        if !chains.contains_key(scope) {
-            let chain = store.access().scope_chain(org, scope).await?;
-            chains.insert(scope.clone(), chain);
-        }
+    let mut missing: Vec<String> = scopes
+        .iter()
+        .filter(|s| !chains.contains_key(*s))
+        .cloned()
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut found = store.access().scope_chains(org, &missing).await?;
+    for scope in missing {
+        let chain = found.remove(&scope);
+        chains.insert(scope, chain);
     }
     Ok(())
 }

@@ -183,6 +183,61 @@ macro_rules! access_impl {
                 Ok(Some(chain))
             }
 
+            async fn scope_chains(
+                &self,
+                org: &orgiam_domain::sid::OrgSid,
+                scopes: &[String],
+            ) -> orgiam_domain::Result<std::collections::HashMap<String, Vec<String>>> {
+                use sqlx::Row;
+                let mut out: std::collections::HashMap<String, Vec<String>> =
+                    std::collections::HashMap::new();
+                if scopes.iter().any(|s| s == org.as_str()) {
+                    out.insert(org.to_string(), vec![org.to_string()]);
+                }
+                let mut accounts: Vec<&str> = scopes
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|s| $crate::access::is_account(s))
+                    .collect();
+                accounts.sort_unstable();
+                accounts.dedup();
+                let depth = i64::try_from(orgiam_domain::access::MAX_SCOPE_DEPTH).unwrap_or(64);
+                for chunk in accounts.chunks($crate::access::CHUNK) {
+                    let sql = $sql(&format!(
+                        "WITH RECURSIVE chain (origin, sid, parent_sid, depth) AS ( \
+                           SELECT sid, sid, parent_sid, 0 FROM accounts \
+                           WHERE org_sid = ? AND sid IN ({}) \
+                           UNION ALL \
+                           SELECT c.origin, a.sid, a.parent_sid, c.depth + 1 FROM accounts a \
+                           JOIN chain c ON a.sid = c.parent_sid \
+                           WHERE a.org_sid = ? AND c.depth < ?) \
+                         SELECT origin, sid FROM chain ORDER BY origin, depth",
+                        $crate::access::marks(chunk.len())
+                    ));
+                    let mut q = sqlx::query(&sql).bind(org.as_str());
+                    for s in chunk {
+                        q = q.bind(*s);
+                    }
+                    let rows = q
+                        .bind(org.as_str())
+                        .bind(depth)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err($crate::db_error)?;
+                    for r in &rows {
+                        let origin: String = r.try_get(0).map_err($crate::db_error)?;
+                        let sid: String = r.try_get(1).map_err($crate::db_error)?;
+                        out.entry(origin).or_default().push(sid);
+                    }
+                }
+                for (scope, chain) in out.iter_mut() {
+                    if scope != org.as_str() {
+                        chain.push(org.to_string());
+                    }
+                }
+                Ok(out)
+            }
+
             async fn assignments_at(
                 &self,
                 org: &orgiam_domain::sid::OrgSid,
