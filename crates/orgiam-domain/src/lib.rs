@@ -1,7 +1,9 @@
 //! orgiam's domain: identifiers, errors, permission policies, page tokens, the built-in
 //! role catalog and the `Store` trait. No HTTP and no SQL live here.
 
+pub mod access;
 pub mod catalog;
+pub mod decision;
 pub mod error;
 pub mod escalation;
 pub mod import;

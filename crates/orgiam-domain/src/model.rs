@@ -381,6 +381,8 @@ pub mod actions {
     pub const TOKEN_REVOKED: &str = "token.revoked";
     pub const ROLE_CREATED: &str = "role.created";
     pub const ROLE_UPDATED: &str = "role.updated";
+    pub const USER_ACTIVATED: &str = "user.activated";
+    pub const USER_DEACTIVATED: &str = "user.deactivated";
 
     /// Every action orgiam writes (what `orgiam audit --action` accepts).
     pub const ALL: &[&str] = &[
@@ -401,5 +403,7 @@ pub mod actions {
         ORG_CREATED,
         ACCOUNT_CREATED,
         USER_CREATED,
+        USER_ACTIVATED,
+        USER_DEACTIVATED,
     ];
 }

@@ -41,6 +41,9 @@ pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn engine(&self) -> &'static str;
 
+    /// The reads behind effective permissions, and the users' `active` flag.
+    fn access(&self) -> &dyn crate::access::AccessStore;
+
     /// Answers when the database is reachable.
     async fn ping(&self) -> Result<()>;
 

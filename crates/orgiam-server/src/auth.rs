@@ -30,6 +30,7 @@ pub mod perms {
     pub const OAUTH_APPS_CREATE: &str = "/twilio/iam/oauth-apps/create";
     pub const OAUTH_APPS_UPDATE: &str = "/twilio/iam/oauth-apps/update";
     pub const OAUTH_APPS_DELETE: &str = "/twilio/iam/oauth-apps/delete";
+    pub const PERMISSION_CHECKS_CREATE: &str = "/twilio/iam/permission-checks/create";
 }
 
 /// The authenticated caller: an active app of one organization.
@@ -56,6 +57,7 @@ fn parsed(permission: &str) -> Option<&'static Permission> {
             perms::OAUTH_APPS_CREATE,
             perms::OAUTH_APPS_UPDATE,
             perms::OAUTH_APPS_DELETE,
+            perms::PERMISSION_CHECKS_CREATE,
         ]
         .iter()
         .filter_map(|p| Permission::parse(p).ok())

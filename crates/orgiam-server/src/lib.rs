@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod conn;
 pub mod cors;
+pub mod effective;
 pub mod error;
 pub mod input;
 pub mod keys;
@@ -60,9 +61,12 @@ pub(crate) fn api_routes(max_body_bytes: usize, metrics: bool) -> OpenApiRouter<
     let capped = axum::extract::DefaultBodyLimit::max(max_body_bytes);
     use axum::routing::{post, put};
     use routes::{
-        accounts, assignments, audit, oauth, oauth_apps, ops, permissions, role_admin, roles,
-        tokens,
+        accounts, assignments, audit, checks, oauth, oauth_apps, ops, permissions, role_admin,
+        roles, tokens,
     };
+    // A batch of checks may be larger than other bodies.
+    let batch_capped =
+        axum::extract::DefaultBodyLimit::max(max_body_bytes.max(limits::BATCH_BODY_BYTES));
     let with_body = OpenApiRouter::new()
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::token_v1))
@@ -111,7 +115,19 @@ pub(crate) fn api_routes(max_body_bytes: usize, metrics: bool) -> OpenApiRouter<
         .routes(routes!(audit::list))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
-        .routes(routes!(openapi::serve));
+        .routes(routes!(openapi::serve))
+        .route(
+            checks::CHECKS_PATH,
+            post(checks::create).layer(batch_capped),
+        )
+        .route(
+            "/v2/Organizations/EffectivePermissions",
+            get(checks::effective_permissions),
+        )
+        .route(
+            "/v2/Organizations/PermissionHolders",
+            get(checks::permission_holders),
+        );
     if metrics {
         router.routes(routes!(ops::metrics))
     } else {

@@ -195,17 +195,31 @@ where
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+    let max_body = body_limit(limits, req.uri().path());
+    if declared.is_some_and(|n| n > max_body) {
         // Introspection and revocation answer with RFC error bodies (which carry the same
         // Twilio fields).
         if crate::routes::tokens::is_endpoint(req.uri().path()) {
-            return crate::routes::tokens::too_large(limits.max_body_bytes);
+            return crate::routes::tokens::too_large(max_body);
         }
-        return too_large(limits.max_body_bytes);
+        return too_large(max_body);
     }
     match tokio::time::timeout(limits.request_timeout, run(req)).await {
         Ok(res) => res,
         Err(_) => ApiError(Error::Unavailable("request timed out".into())).into_response(),
+    }
+}
+
+/// The batch of permission checks (up to 1,000 checks) may be larger than other bodies.
+pub const BATCH_BODY_BYTES: usize = 1024 * 1024;
+
+/// The body limit of a path: the configured one, or for the batch of permission checks at
+/// least [`BATCH_BODY_BYTES`].
+pub fn body_limit(limits: &Limits, path: &str) -> usize {
+    if path == crate::routes::checks::CHECKS_PATH {
+        limits.max_body_bytes.max(BATCH_BODY_BYTES)
+    } else {
+        limits.max_body_bytes
     }
 }
 

@@ -1,6 +1,7 @@
 //! orgiam's storage: the `Store` trait implemented on SQLite (and, selected by the URL scheme,
 //! PostgreSQL).
 
+mod access;
 pub mod directory;
 mod events;
 pub mod manage;

@@ -150,6 +150,7 @@ impl PgStore {
 crate::directory::directory_impl!(PgStore, crate::directory::numbered, begin());
 crate::revocations::revocations_impl!(PgStore, crate::directory::numbered, begin());
 crate::manage::management_impl!(PgStore, crate::directory::numbered, "?::jsonb", begin());
+crate::access::access_impl!(PgStore, crate::directory::numbered, begin());
 
 /// The migrations the database has applied, or `None` when it has no migrations table.
 async fn applied_migrations(conn: &mut PgConnection) -> Result<Option<Vec<i64>>> {
@@ -528,6 +529,10 @@ impl PgStore {
 impl Store for PgStore {
     fn engine(&self) -> &'static str {
         "postgres"
+    }
+
+    fn access(&self) -> &dyn orgiam_domain::access::AccessStore {
+        self
     }
 
     async fn ping(&self) -> Result<()> {

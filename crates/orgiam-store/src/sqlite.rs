@@ -265,6 +265,11 @@ crate::revocations::revocations_impl!(
     crate::directory::same,
     begin_with("BEGIN IMMEDIATE")
 );
+crate::access::access_impl!(
+    SqliteStore,
+    crate::directory::same,
+    begin_with("BEGIN IMMEDIATE")
+);
 crate::manage::management_impl!(
     SqliteStore,
     crate::directory::same,
@@ -673,6 +678,10 @@ fn push_sid_keyset(q: &mut QueryBuilder<'_, Sqlite>, cursor: Option<&Cursor>, li
 impl Store for SqliteStore {
     fn engine(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn access(&self) -> &dyn orgiam_domain::access::AccessStore {
+        self
     }
 
     async fn ping(&self) -> Result<()> {

@@ -306,6 +306,7 @@ contract!(
     reseal_rewrites_every_secret_value_at_once,
     revoked_tokens_are_kept_until_they_expire,
     the_change_feed_follows_every_organization_in_order,
+    access_reads_chains_assignments_and_active_flags,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -4001,4 +4002,181 @@ async fn the_change_feed_follows_every_organization_in_order(db: &TestDb) {
         "{pool:?}"
     );
     db.store.pool_wait().await.expect("a connection");
+}
+
+// ---------------------------------------------------------------------------------------------
+// What effective permissions read
+// ---------------------------------------------------------------------------------------------
+
+async fn access_reads_chains_assignments_and_active_flags(db: &TestDb) {
+    db.store
+        .sync_builtin_roles(&builtin_roles())
+        .await
+        .expect("sync");
+    let role = builtin_roles()
+        .into_iter()
+        .find(|r| r.lowest_level == Level::SubAccount)
+        .expect("a sub-account role");
+    let org = new_org(db, "a").await;
+    let other = new_org(db, "b").await;
+    let u1 = new_user(db, &org, "one@example.com").await;
+    let u2 = new_user(db, &org, "two@example.com").await;
+    let foreign = new_user(db, &other, "x@example.com").await;
+    let top = account(&org, None, Some(&u1));
+    let mid = account(&org, Some(&top.sid), Some(&u1));
+    let leaf = account(&org, Some(&mid.sid), Some(&u1));
+    let far = account(&other, None, Some(&foreign));
+    for a in [&top, &mid, &leaf, &far] {
+        db.store
+            .create_account(a, &Actor::cli())
+            .await
+            .expect("account");
+    }
+    let access = db.store.access();
+    let chain = access
+        .scope_chain(&org, leaf.sid.as_str())
+        .await
+        .expect("chain");
+    let want = vec![
+        leaf.sid.to_string(),
+        mid.sid.to_string(),
+        top.sid.to_string(),
+        org.to_string(),
+    ];
+    assert_eq!(chain.as_ref(), Some(&want));
+    assert_eq!(
+        access.scope_chain(&org, org.as_str()).await.expect("chain"),
+        Some(vec![org.to_string()])
+    );
+    for outside in [
+        far.sid.to_string(),
+        other.to_string(),
+        "nonsense".to_owned(),
+    ] {
+        assert_eq!(
+            access.scope_chain(&org, &outside).await.expect("chain"),
+            None
+        );
+    }
+    let many = access
+        .scope_chains(
+            &org,
+            &[
+                leaf.sid.to_string(),
+                org.to_string(),
+                far.sid.to_string(),
+                top.sid.to_string(),
+            ],
+        )
+        .await
+        .expect("chains");
+    assert_eq!(many.len(), 3);
+    assert_eq!(many.get(leaf.sid.as_str()), Some(&want));
+    assert_eq!(
+        many.get(top.sid.as_str()),
+        Some(&vec![top.sid.to_string(), org.to_string()])
+    );
+
+    // Users: active by default; a change writes one event, a no-op none.
+    let active = access
+        .users_active(&org, &[u1.clone(), u2.clone(), foreign.clone()])
+        .await
+        .expect("active");
+    assert_eq!(active.len(), 2);
+    assert!(active.values().all(|a| *a));
+    assert_eq!(
+        access
+            .set_user_active(&org, &u2, false, &Actor::cli())
+            .await
+            .expect("set"),
+        Some(true)
+    );
+    assert_eq!(
+        access
+            .set_user_active(&org, &u2, false, &Actor::cli())
+            .await
+            .expect("set"),
+        Some(false)
+    );
+    assert_eq!(
+        access
+            .set_user_active(&org, &foreign, false, &Actor::cli())
+            .await
+            .expect("set"),
+        None
+    );
+    let active = access
+        .users_active(&org, std::slice::from_ref(&u2))
+        .await
+        .expect("active");
+    assert_eq!(active.get(&u2), Some(&false));
+    let events = db
+        .store
+        .list_audit_events(
+            &org,
+            &AuditFilter {
+                action: Some(actions::USER_DEACTIVATED.into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].1.target, u2.as_str());
+
+    // Assignments of users, and at scopes with the user's flag, in (identity, sid) order.
+    let a1 = assignment(&org, &role.sid, top.sid.as_str(), &u1);
+    let a2 = assignment(&org, &role.sid, org.as_str(), &u2);
+    let a3 = assignment(&org, &role.sid, leaf.sid.as_str(), &u1);
+    for a in [&a1, &a2, &a3] {
+        db.store
+            .create_assignment(a, true, &Actor::cli())
+            .await
+            .expect("assign");
+    }
+    let mine = access
+        .assignments_of(&org, std::slice::from_ref(&u1))
+        .await
+        .expect("of");
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().all(|a| a.identity == u1));
+    assert!(
+        access
+            .assignments_of(&other, std::slice::from_ref(&u1))
+            .await
+            .expect("of")
+            .is_empty()
+    );
+    let at = access
+        .assignments_at(&org, &[org.to_string(), top.sid.to_string()], None, 10)
+        .await
+        .expect("at");
+    let mut want: Vec<(String, bool)> =
+        vec![(a1.sid.to_string(), true), (a2.sid.to_string(), false)];
+    want.sort_by_key(|(sid, _)| {
+        if *sid == a1.sid.to_string() {
+            u1.to_string()
+        } else {
+            u2.to_string()
+        }
+    });
+    let got: Vec<(String, bool)> = at
+        .iter()
+        .map(|(a, act)| (a.sid.to_string(), *act))
+        .collect();
+    assert_eq!(got, want);
+    let (first, _) = &at[0];
+    let rest = access
+        .assignments_at(
+            &org,
+            &[org.to_string(), top.sid.to_string()],
+            Some((first.identity.as_str(), first.sid.as_str())),
+            10,
+        )
+        .await
+        .expect("at");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].0.sid, at[1].0.sid);
 }

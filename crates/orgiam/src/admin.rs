@@ -71,7 +71,7 @@ impl From<Error> for Failure {
     }
 }
 
-fn not_found(message: String) -> Failure {
+pub(crate) fn not_found(message: String) -> Failure {
     Failure {
         code: EXIT_NOT_FOUND,
         message,
@@ -133,6 +133,11 @@ pub async fn run(cli: Cli) -> Dispatch {
             list_users(&url, &org, email, paging).await
         }
         Command::Users(UsersCommand::Show(s)) => show_user(&url, s).await,
+        Command::Users(UsersCommand::Activate(r)) => crate::access::set_active(&url, r, true).await,
+        Command::Users(UsersCommand::Deactivate(r)) => {
+            crate::access::set_active(&url, r, false).await
+        }
+        Command::Check(args) => crate::access::check(&url, args).await,
         Command::Users(UsersCommand::Create {
             org,
             email,
@@ -196,7 +201,7 @@ pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Directory>, Failure> {
 }
 
 /// Parses `--org` and checks the organization exists in the store.
-async fn existing_org(
+pub(crate) async fn existing_org(
     store: &dyn Directory,
     url: &DatabaseUrl,
     raw: &str,

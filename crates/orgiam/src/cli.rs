@@ -116,6 +116,13 @@ refuses a store whose schema is older or newer than the binary."
     /// Manage an organization's role assignments.
     #[command(subcommand)]
     Assignments(AssignmentsCommand),
+    /// May this user do that, here? Prints the decision and why: the assignments that grant
+    /// it, the denies that remove it, and for a denial the nearest assignment that would
+    /// allow it.
+    #[command(
+        after_help = "Example:\n  orgiam check --org OR... --user US... --permission /twilio/voice/calls/create --scope AC..."
+    )]
+    Check(CheckArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  orgiam completions bash > /etc/bash_completion.d/orgiam\n  orgiam completions zsh > \"${fpath[1]}/_orgiam\""
@@ -330,6 +337,53 @@ pub enum UsersCommand {
     /// Show one user.
     #[command(after_help = "Example:\n  orgiam users show --org OR... US...")]
     Show(ShowOrgScoped),
+    /// Make an inactive user active again (its assignments apply again).
+    #[command(after_help = "Example:\n  orgiam users activate --org OR... --user US...")]
+    Activate(UserRef),
+    /// Make a user inactive: it keeps its assignments, but every check for it is denied
+    /// (reason inactive_user) until it is activated.
+    #[command(after_help = "Example:\n  orgiam users deactivate --org OR... --user US...")]
+    Deactivate(UserRef),
+}
+
+/// One user of an organization.
+#[derive(Args, Debug)]
+pub struct UserRef {
+    /// The organization (OR...).
+    #[arg(long)]
+    pub org: String,
+    /// The user (US...).
+    #[arg(long)]
+    pub user: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `orgiam check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The organization (OR...).
+    #[arg(long)]
+    pub org: String,
+    /// The user (US...).
+    #[arg(long)]
+    pub user: String,
+    /// The permission, e.g. /twilio/voice/calls/create.
+    #[arg(long)]
+    pub permission: String,
+    /// Where: the organization or one of its accounts (default: the organization).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// A resource's type (with --resource-id).
+    #[arg(long)]
+    pub resource_type: Option<String>,
+    /// A resource's id (with --resource-type).
+    #[arg(long)]
+    pub resource_id: Option<String>,
+    /// Print the result as the HTTP API shows it (with explain), one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,5 +1,6 @@
 //! `orgiam`: the server and its administrative commands.
 
+mod access;
 mod admin;
 mod cli;
 mod commands;

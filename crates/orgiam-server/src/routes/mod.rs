@@ -1,6 +1,7 @@
 pub mod accounts;
 pub mod assignments;
 pub mod audit;
+pub mod checks;
 pub mod oauth;
 pub mod oauth_apps;
 pub mod ops;

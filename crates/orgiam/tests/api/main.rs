@@ -8,6 +8,7 @@ mod agreement;
 mod api_doc;
 mod assignments;
 mod auth;
+mod checks;
 mod cli;
 mod costs;
 mod crash;
