@@ -116,18 +116,13 @@ pub(crate) fn api_routes(max_body_bytes: usize, metrics: bool) -> OpenApiRouter<
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(openapi::serve))
-        .route(
-            checks::CHECKS_PATH,
-            post(checks::create).layer(batch_capped),
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(checks::create))
+                .layer(batch_capped),
         )
-        .route(
-            "/v2/Organizations/EffectivePermissions",
-            get(checks::effective_permissions),
-        )
-        .route(
-            "/v2/Organizations/PermissionHolders",
-            get(checks::permission_holders),
-        );
+        .routes(routes!(checks::effective_permissions))
+        .routes(routes!(checks::permission_holders));
     if metrics {
         router.routes(routes!(ops::metrics))
     } else {

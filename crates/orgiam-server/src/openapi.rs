@@ -39,6 +39,7 @@ Token is refused. Errors are `{code, message, more_info, status}`. Lists are pag
         (name = "OAuth", description = "Client-credentials tokens and their signing keys"),
         (name = "Roles", description = "Built-in and custom roles"),
         (name = "RoleAssignments", description = "Who holds which role where"),
+        (name = "EffectivePermissions", description = "What a user may do where, and who may do what"),
         (name = "Accounts", description = "The organization's accounts"),
         (name = "AuditEvents", description = "Every change to access, newest first"),
         (name = "Operations", description = "Health, readiness, metrics and this document")

@@ -18,7 +18,9 @@ use crate::effective::{self, Check, CheckResult, MAX_CHECKS};
 use crate::error::{ApiError, json};
 use crate::limits::Body;
 use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::openapi::{ErrorBody, Meta, PageParams};
 use crate::state::AppState;
+use utoipa::{IntoParams, ToSchema};
 
 pub const CHECKS_PATH: &str = "/v2/Organizations/PermissionChecks";
 const EFFECTIVE_PATH: &str = "/v2/Organizations/EffectivePermissions";
@@ -33,9 +35,124 @@ pub struct ChecksRequest {
 }
 
 /// The answer to a batch: one result per check, in request order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PermissionCheckResults)]
 pub struct ChecksResponse {
+    #[schema(value_type = Vec<CheckResultDoc>)]
     pub results: Vec<CheckResult>,
+}
+
+/// The body of `POST /v2/Organizations/PermissionChecks` (JSON).
+#[derive(ToSchema)]
+#[schema(as = PermissionChecksCreate)]
+#[allow(dead_code)]
+struct ChecksBody {
+    /// 1 to 1,000 questions, answered in this order.
+    #[schema(min_items = 1, max_items = 1000)]
+    checks: Vec<CheckBody>,
+    /// With `true`, each result also names its grants, its denials and the nearest grant.
+    explain: Option<bool>,
+}
+
+/// One question: may this user use this permission at this scope (on this resource)?
+#[derive(ToSchema)]
+#[schema(as = PermissionCheck)]
+#[allow(dead_code)]
+struct CheckBody {
+    /// A user SID (one of another organization, or none, is answered `unknown_identity`).
+    #[schema(pattern = "^US[0-9a-f]{32}$")]
+    identity: String,
+    /// `/namespace/product/resource/action` (the leading slash is optional).
+    #[schema(pattern = "^/?[a-z0-9._-]+/[a-z0-9._-]+/[a-z0-9._-]+/[a-z0-9._-]+$")]
+    permission: String,
+    /// An organization or account SID (one outside the organization is answered
+    /// `scope_outside_organization`).
+    #[schema(pattern = "^(OR|AC)[0-9a-f]{32}$")]
+    scope: String,
+    /// With `resource_id`.
+    #[schema(max_length = 256)]
+    resource_type: Option<String>,
+    /// With `resource_type`.
+    #[schema(max_length = 256)]
+    resource_id: Option<String>,
+}
+
+/// Why a check came out as it did.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = PermissionCheckReason)]
+#[allow(dead_code)]
+enum ReasonDoc {
+    Granted,
+    NoAssignment,
+    DeniedByRole,
+    InactiveUser,
+    UnknownIdentity,
+    ScopeOutsideOrganization,
+}
+
+/// One answer. `grants`, `denials` and `nearest_grant` are there only with `explain`.
+#[derive(ToSchema)]
+#[schema(as = PermissionCheckResult)]
+#[allow(dead_code)]
+pub struct CheckResultDoc {
+    allowed: bool,
+    reason: ReasonDoc,
+    /// The assignments that allow it, each with the allow pattern that matched.
+    #[schema(required = false)]
+    grants: Vec<GrantDoc>,
+    /// The assignments whose role would allow it but whose deny pattern removes it.
+    #[schema(required = false)]
+    denials: Vec<DenialDoc>,
+    /// An assignment at another scope or for another resource that would allow it (`null`:
+    /// none).
+    #[schema(required = false)]
+    nearest_grant: Option<NearestGrantDoc>,
+}
+
+/// An assignment that allows the permission, and the allow pattern that matched.
+#[derive(ToSchema)]
+#[schema(as = PermissionGrant)]
+#[allow(dead_code)]
+pub struct GrantDoc {
+    #[schema(pattern = "^IY[0-9a-f]{32}$")]
+    assignment_sid: String,
+    #[schema(pattern = "^IX[0-9a-f]{32}$")]
+    role_sid: String,
+    #[schema(pattern = "^(OR|AC)[0-9a-f]{32}$")]
+    scope: String,
+    pattern: String,
+}
+
+/// An assignment whose role would grant the permission but whose deny pattern removes it.
+#[derive(ToSchema)]
+#[schema(as = PermissionDenial)]
+#[allow(dead_code)]
+struct DenialDoc {
+    #[schema(pattern = "^IY[0-9a-f]{32}$")]
+    assignment_sid: String,
+    #[schema(pattern = "^IX[0-9a-f]{32}$")]
+    role_sid: String,
+    /// The deny pattern that removes it.
+    pattern: String,
+}
+
+/// An assignment of the user elsewhere whose role would grant the permission.
+#[derive(ToSchema)]
+#[schema(as = PermissionNearestGrant)]
+#[allow(dead_code)]
+struct NearestGrantDoc {
+    #[schema(pattern = "^IY[0-9a-f]{32}$")]
+    assignment_sid: String,
+    #[schema(pattern = "^IX[0-9a-f]{32}$")]
+    role_sid: String,
+    #[schema(pattern = "^(OR|AC)[0-9a-f]{32}$")]
+    scope: String,
+    #[schema(required = true)]
+    resource_type: Option<String>,
+    #[schema(required = true)]
+    resource_id: Option<String>,
+    pattern: String,
 }
 
 fn scope_is_sid(s: &str) -> bool {
@@ -134,7 +251,22 @@ pub fn parse_checks(headers: &HeaderMap, body: &[u8]) -> Result<ChecksRequest> {
     Ok(ChecksRequest { checks, explain })
 }
 
-/// `POST /v2/Organizations/PermissionChecks`.
+/// Check permissions: may these users do these things there?
+///
+/// Permission: `twilio/iam/permission-checks/create`. One result per check, in request order.
+/// The body may be up to 1 MiB (or `max_body_bytes`, if larger).
+#[utoipa::path(
+    post,
+    path = "/v2/Organizations/PermissionChecks",
+    tag = "EffectivePermissions",
+    operation_id = "CreatePermissionCheck",
+    request_body(content = ChecksBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One result per check, in request order", body = ChecksResponse),
+        (status = 413, description = "A body beyond 1 MiB (or `max_body_bytes`, if larger) (code 20001)", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -204,14 +336,81 @@ fn keyset<T: Clone>(
 }
 
 /// An effective permission as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = EffectivePermission)]
 pub struct EffectivePermissionView<'a> {
+    /// The catalog permission's SID.
+    #[schema(pattern = "^IZ[0-9a-f]{32}$")]
     pub sid: &'a str,
     pub permission: &'a str,
+    /// The assignments that grant it.
+    #[schema(value_type = Vec<GrantDoc>)]
     pub grants: &'a [Grant],
 }
 
-/// `GET /v2/Organizations/EffectivePermissions?Identity=US...&Scope=AC...`.
+/// A page of effective permissions.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EffectivePermissionPage {
+    permissions: Vec<EffectivePermissionView<'static>>,
+    meta: Meta,
+}
+
+/// The optional resource of a listing: both or neither.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ResourceParams {
+    /// With `ResourceId`: only what applies to this resource.
+    #[param(rename = "ResourceType", max_length = 256)]
+    resource_type: Option<String>,
+    /// With `ResourceType`.
+    #[param(rename = "ResourceId", max_length = 256)]
+    resource_id: Option<String>,
+}
+
+/// The question of an effective-permissions listing.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct EffectiveParams {
+    /// The user.
+    #[param(rename = "Identity", pattern = r"^\s*US[0-9a-f]{32}\s*$")]
+    identity: String,
+    /// The organization or one of its accounts.
+    #[param(rename = "Scope", pattern = r"^\s*(OR|AC)[0-9a-f]{32}\s*$")]
+    scope: String,
+}
+
+/// The question of a permission-holders listing.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct HoldersParams {
+    /// `/namespace/product/resource/action` (the leading slash is optional).
+    #[param(
+        rename = "Permission",
+        pattern = r"^\s*/?[a-z0-9._-]+/[a-z0-9._-]+/[a-z0-9._-]+/[a-z0-9._-]+\s*$"
+    )]
+    permission: String,
+    /// The organization or one of its accounts.
+    #[param(rename = "Scope", pattern = r"^\s*(OR|AC)[0-9a-f]{32}\s*$")]
+    scope: String,
+}
+
+/// List what a user may do at a scope, with the assignments that grant each permission.
+///
+/// Permission: `twilio/iam/role-assignments/list`. PageSize: default 50, at most 1000. An
+/// inactive user, or one not of the organization, has none.
+#[utoipa::path(
+    get,
+    path = "/v2/Organizations/EffectivePermissions",
+    tag = "EffectivePermissions",
+    operation_id = "ListEffectivePermission",
+    params(EffectiveParams, ResourceParams, PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of effective permissions", body = EffectivePermissionPage))
+)]
 pub async fn effective_permissions(
     State(state): State<AppState>,
     caller: Caller,
@@ -274,13 +473,38 @@ pub async fn effective_permissions(
 }
 
 /// A holder as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = PermissionHolder)]
 pub struct HolderView<'a> {
+    /// An active user of the organization.
+    #[schema(pattern = "^US[0-9a-f]{32}$")]
     pub identity: &'a str,
+    /// The assignments that grant it.
+    #[schema(value_type = Vec<GrantDoc>)]
     pub grants: &'a [Grant],
 }
 
-/// `GET /v2/Organizations/PermissionHolders?Permission=/twilio/...&Scope=AC...`.
+/// A page of permission holders.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PermissionHolderPage {
+    holders: Vec<HolderView<'static>>,
+    meta: Meta,
+}
+
+/// List who may use a permission at a scope, with the assignments that grant it.
+///
+/// Permission: `twilio/iam/role-assignments/list`. PageSize: default 50, at most 1000. Active
+/// users only, by SID.
+#[utoipa::path(
+    get,
+    path = "/v2/Organizations/PermissionHolders",
+    tag = "EffectivePermissions",
+    operation_id = "ListPermissionHolder",
+    params(HoldersParams, ResourceParams, PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of permission holders", body = PermissionHolderPage))
+)]
 pub async fn permission_holders(
     State(state): State<AppState>,
     caller: Caller,

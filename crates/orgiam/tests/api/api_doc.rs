@@ -238,6 +238,19 @@ async fn api_md_examples_are_the_servers_answers() {
         )
         .await;
     assert_eq!(standing.status, 201, "{}", standing.body);
+    // A permission the standing assignment grants, to check and to find the holders of.
+    let held = app
+        .get(
+            &format!(
+                "/v2/Organizations/EffectivePermissions?Identity={user}&Scope={org}&PageSize=1"
+            ),
+            &token,
+        )
+        .await;
+    let held = held.body["permissions"][0]["permission"]
+        .as_str()
+        .expect("an effective permission")
+        .to_owned();
 
     let doc: Value = serde_json::from_str(orgiam_server::openapi::document_json()).expect("doc");
     let mut out = String::new();
@@ -300,6 +313,21 @@ async fn api_md_examples_are_the_servers_answers() {
                 "ListAccount" => get(format!("/Organizations/{org}/Accounts")),
                 "FetchAccount" => get(format!("/Organizations/{org}/Accounts/{account}")),
                 "ListAuditEvent" => get(format!("{path}?PageSize=2")),
+                "CreatePermissionCheck" => with_json(
+                    Method::POST,
+                    path.as_str(),
+                    json!({
+                        "checks": [
+                            {"identity": user.as_str(), "permission": held, "scope": account.as_str()},
+                            {"identity": user.as_str(), "permission": "/twilio/iam/accounts/list", "scope": org},
+                        ],
+                        "explain": true,
+                    }),
+                ),
+                "ListEffectivePermission" => {
+                    get(format!("{path}?Identity={user}&Scope={account}&PageSize=2"))
+                }
+                "ListPermissionHolder" => get(format!("{path}?Permission={held}&Scope={org}")),
                 other => panic!("no example for {other}: add one here"),
             };
             let r = run(&app, &token, &ex).await;
