@@ -59,6 +59,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
 /// `GET /metrics` here (not when it has its own address).
 pub(crate) fn api_routes(max_body_bytes: usize, metrics: bool) -> OpenApiRouter<AppState> {
     let capped = axum::extract::DefaultBodyLimit::max(max_body_bytes);
+    use axum::routing::post;
     use routes::{
         accounts, assignments, audit, checks, oauth, oauth_apps, ops, permissions, role_admin,
         roles, tokens,
