@@ -59,7 +59,6 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
 /// `GET /metrics` here (not when it has its own address).
 pub(crate) fn api_routes(max_body_bytes: usize, metrics: bool) -> OpenApiRouter<AppState> {
     let capped = axum::extract::DefaultBodyLimit::max(max_body_bytes);
-    use axum::routing::{post, put};
     use routes::{
         accounts, assignments, audit, checks, oauth, oauth_apps, ops, permissions, role_admin,
         roles, tokens,
@@ -70,31 +69,23 @@ pub(crate) fn api_routes(max_body_bytes: usize, metrics: bool) -> OpenApiRouter<
     let with_body = OpenApiRouter::new()
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::token_v1))
-        .route("/v2/token/introspect", post(tokens::introspect))
-        .route("/v1/token/introspect", post(tokens::introspect))
-        .route("/v2/token/revoke", post(tokens::revoke))
-        .route("/v1/token/revoke", post(tokens::revoke))
-        .route("/v2/Organizations/Roles", post(role_admin::create))
-        .route(
-            "/v2/Organizations/Roles/{sid}",
-            post(role_admin::update)
-                .patch(role_admin::update)
-                .delete(role_admin::delete),
-        )
-        .route(
-            "/v1/Account/OAuthApps",
-            get(oauth_apps::list).post(oauth_apps::create),
-        )
-        .route(
-            "/v1/Account/OAuthApps/{sid}",
-            get(oauth_apps::fetch)
-                .merge(put(oauth_apps::update))
-                .delete(oauth_apps::delete),
-        )
-        .route(
-            "/v1/Account/OAuthApps/{sid}/Secret",
-            post(oauth_apps::rotate),
-        )
+        .routes(routes!(tokens::introspect))
+        .routes(routes!(tokens::introspect_v1))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(tokens::revoke_v1))
+        .routes(routes!(role_admin::create))
+        .routes(routes!(
+            role_admin::update,
+            role_admin::patch,
+            role_admin::delete
+        ))
+        .routes(routes!(oauth_apps::list, oauth_apps::create))
+        .routes(routes!(
+            oauth_apps::fetch,
+            oauth_apps::update,
+            oauth_apps::delete
+        ))
+        .routes(routes!(oauth_apps::rotate))
         .routes(routes!(assignments::v2_list, assignments::v2_create))
         .routes(routes!(
             assignments::preview_list,

@@ -38,6 +38,7 @@ Token is refused. Errors are `{code, message, more_info, status}`. Lists are pag
     tags(
         (name = "OAuth", description = "Client-credentials tokens and their signing keys"),
         (name = "Roles", description = "Built-in and custom roles"),
+        (name = "OAuthApps", description = "The organization's OAuth apps (API clients)"),
         (name = "RoleAssignments", description = "Who holds which role where"),
         (name = "EffectivePermissions", description = "What a user may do where, and who may do what"),
         (name = "Accounts", description = "The organization's accounts"),

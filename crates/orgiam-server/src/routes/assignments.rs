@@ -313,7 +313,7 @@ async fn create(
     let request = parse_create(headers, body)?;
     let assignment =
         create_assignment(state.store.as_ref(), &caller.org, request, &caller.actor()).await?;
-    tracing::info!(assignment = %assignment.sid, role = %assignment.role, identity = %assignment.identity, request_id = caller.request_id().unwrap_or("-"), "role assignment created");
+    tracing::info!(assignment = %assignment.sid, role = %assignment.role, identity = %assignment.identity, request_id = %caller.request_id().unwrap_or("-"), "role assignment created");
     Ok(json(StatusCode::CREATED, &view(&assignment)))
 }
 
@@ -418,7 +418,7 @@ async fn delete(state: AppState, caller: Caller, raw: &str) -> Result<Response> 
             "Role assignment {sid} was not found"
         )));
     }
-    tracing::info!(assignment = %sid, request_id = caller.request_id().unwrap_or("-"), "role assignment deleted");
+    tracing::info!(assignment = %sid, request_id = %caller.request_id().unwrap_or("-"), "role assignment deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

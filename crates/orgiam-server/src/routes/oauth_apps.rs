@@ -23,7 +23,9 @@ use crate::input::json_object;
 use crate::limits::Body;
 use crate::list::{LinkBase, Links, Page, PageRequest, Params};
 use crate::manage::{self, NewApp};
+use crate::openapi::{ErrorBody, Meta, PageParams};
 use crate::state::AppState;
+use utoipa::ToSchema;
 
 const PATH: &str = "/v1/Account/OAuthApps";
 /// The only grant type an app serves.
@@ -56,28 +58,122 @@ const UPDATE_FIELDS: &[(&str, &[&str])] = &[
 
 const ROTATE_FIELDS: &[(&str, &[&str])] = &[("grace_period", &["number", "null"])];
 
-#[derive(Serialize)]
+/// The permission patterns an app's tokens carry (see the Role's policy).
+#[derive(Serialize, ToSchema)]
+#[schema(as = OAuthAppPolicy)]
 struct PolicyView<'a> {
+    #[schema(value_type = Vec<String>)]
     allow: &'a [Pattern],
+    #[schema(value_type = Option<Vec<String>>, required = true)]
     deny: &'a Option<Vec<Pattern>>,
 }
 
 /// Twilio's OAuthApp object.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = OAuthApp)]
 struct AppView<'a> {
+    /// `client_credentials`.
     #[serde(rename = "type")]
     kind: &'static str,
+    #[schema(pattern = "^OQ[0-9a-f]{32}$")]
     sid: &'a str,
     friendly_name: &'a str,
     description: &'a str,
+    #[schema(format = DateTime)]
     date_created: String,
+    /// Always null.
+    #[schema(required = true)]
     created_by: Option<&'a str>,
+    /// The client secret: in the create and rotate answers only (shown once), else null.
+    #[schema(required = true)]
     secret: Option<&'a str>,
+    /// `active` or `disabled`.
     status: &'a str,
+    /// The organization's SID.
+    #[schema(pattern = "^OR[0-9a-f]{32}$")]
     owner_sid: &'a str,
+    /// The client id: the app's SID.
+    #[schema(pattern = "^OQ[0-9a-f]{32}$")]
     client_sid: &'a str,
     policy: PolicyView<'a>,
+    /// Seconds.
     access_token_ttl: i64,
+}
+
+/// A page of OAuth apps.
+#[derive(ToSchema)]
+#[schema(as = OAuthAppPage)]
+#[allow(dead_code)]
+pub struct AppPage {
+    apps: Vec<AppView<'static>>,
+    meta: Meta,
+}
+
+/// An app's permission patterns as a request gives them.
+#[derive(ToSchema)]
+#[schema(as = OAuthAppPolicyInput)]
+#[allow(dead_code)]
+pub struct PolicyInput {
+    /// Patterns `/namespace/product/resource/action` (`*` for one segment, a trailing `*` for
+    /// the rest) granted; each must be granted to the calling app too.
+    allow: Vec<String>,
+    /// Patterns withheld, winning over any allow.
+    deny: Option<Vec<String>>,
+    /// `1`, or null.
+    format: Option<f64>,
+}
+
+/// A new OAuth app (JSON; Twilio's create request, the SDKs sending unset fields as null;
+/// camelCase names are taken too). Unknown fields are a 400.
+#[derive(ToSchema)]
+#[schema(as = OAuthAppCreate)]
+#[allow(dead_code)]
+pub struct CreateBody {
+    /// `client_credentials`, or null.
+    #[schema(pattern = "^client_credentials$")]
+    r#type: Option<String>,
+    friendly_name: String,
+    /// The caller's organization, or null.
+    owner_sid: Option<String>,
+    description: Option<String>,
+    /// Assigned by the server: null.
+    client_sid: Option<String>,
+    /// `client_secret_basic`, `client_secret_post`, or null.
+    #[schema(pattern = "^client_secret_(basic|post)$")]
+    token_endpoint_auth_method: Option<String>,
+    policy: PolicyInput,
+    /// Seconds (default 3600).
+    #[schema(minimum = 60, maximum = 2592000)]
+    access_token_ttl: Option<i64>,
+}
+
+/// A change to an OAuth app (JSON; null or absent keeps a field). Unknown fields are a 400.
+#[derive(ToSchema)]
+#[schema(as = OAuthAppUpdate)]
+#[allow(dead_code)]
+pub struct UpdateBody {
+    /// `client_credentials`, or null.
+    #[schema(pattern = "^client_credentials$")]
+    r#type: Option<String>,
+    friendly_name: Option<String>,
+    description: Option<String>,
+    policy: Option<PolicyInput>,
+    /// Seconds.
+    #[schema(minimum = 60, maximum = 2592000)]
+    access_token_ttl: Option<i64>,
+    /// `active` or `disabled` (an app cannot disable itself).
+    #[schema(pattern = "^(active|disabled)$")]
+    status: Option<String>,
+}
+
+/// A secret rotation (JSON; no body: a grace period of 0).
+#[derive(ToSchema)]
+#[schema(as = OAuthAppSecretRotation)]
+#[allow(dead_code)]
+pub struct RotateBody {
+    /// Seconds the old secret keeps working (default 0).
+    #[schema(minimum = 0, maximum = 2592000)]
+    grace_period: Option<i64>,
 }
 
 fn view<'a>(app: &'a App, secret: Option<&'a str>) -> AppView<'a> {
@@ -232,7 +328,21 @@ pub fn parse_update(body: Value) -> Result<(AppChange, Option<AppStatus>), Error
     Ok((change, status))
 }
 
-/// `POST /v1/Account/OAuthApps`: 201 with the app and its secret (shown this once).
+/// Create an OAuth app.
+///
+/// Permission: `twilio/iam/oauth-apps/create`; the app's policy must be granted to the
+/// calling app too (else 403). The answer carries the secret, shown this once.
+#[utoipa::path(
+    post,
+    path = "/v1/Account/OAuthApps",
+    tag = "OAuthApps",
+    operation_id = "CreateOAuthApp",
+    request_body(content = CreateBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new app with its secret (`Cache-Control: no-store`)", body = AppView),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -260,7 +370,18 @@ pub async fn create(
     Ok(res)
 }
 
-/// `GET /v1/Account/OAuthApps`: the organization's apps, by SID, key `apps`.
+/// List OAuth apps, by SID.
+///
+/// Permission: `twilio/iam/oauth-apps/list`. PageSize: default 50, at most 100.
+#[utoipa::path(
+    get,
+    path = "/v1/Account/OAuthApps",
+    tag = "OAuthApps",
+    operation_id = "ListOAuthApp",
+    params(PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of apps (without secrets)", body = AppPage))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -293,7 +414,21 @@ pub async fn list(
     Ok(page.respond("apps", &views)?)
 }
 
-/// `GET /v1/Account/OAuthApps/{sid}`.
+/// Fetch an OAuth app.
+///
+/// Permission: `twilio/iam/oauth-apps/list`.
+#[utoipa::path(
+    get,
+    path = "/v1/Account/OAuthApps/{sid}",
+    tag = "OAuthApps",
+    operation_id = "FetchOAuthApp",
+    params(("sid" = String, Path, description = "The OAuth app's SID", pattern = "^OQ[0-9a-f]{32}$")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The app (without its secret)", body = AppView),
+        (status = 404, description = "No such app in this organization (code 20404)", body = ErrorBody),
+    )
+)]
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
@@ -305,7 +440,23 @@ pub async fn fetch(
     Ok(json(StatusCode::OK, &view(&app, None)))
 }
 
-/// `PUT /v1/Account/OAuthApps/{sid}`.
+/// Update an OAuth app.
+///
+/// Permission: `twilio/iam/oauth-apps/update`; a new policy must be granted to the calling
+/// app too (else 403). An app cannot disable itself (400).
+#[utoipa::path(
+    put,
+    path = "/v1/Account/OAuthApps/{sid}",
+    tag = "OAuthApps",
+    operation_id = "UpdateOAuthApp",
+    params(("sid" = String, Path, description = "The OAuth app's SID", pattern = "^OQ[0-9a-f]{32}$")),
+    request_body(content = UpdateBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The app (without its secret)", body = AppView),
+        (status = 404, description = "No such app in this organization (code 20404)", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -333,7 +484,21 @@ pub async fn update(
     Ok(json(StatusCode::OK, &view(&app, None)))
 }
 
-/// `DELETE /v1/Account/OAuthApps/{sid}`: 204.
+/// Delete an OAuth app: its secrets are erased and its tokens stop working.
+///
+/// Permission: `twilio/iam/oauth-apps/delete`. An app cannot delete itself (400).
+#[utoipa::path(
+    delete,
+    path = "/v1/Account/OAuthApps/{sid}",
+    tag = "OAuthApps",
+    operation_id = "DeleteOAuthApp",
+    params(("sid" = String, Path, description = "The OAuth app's SID", pattern = "^OQ[0-9a-f]{32}$")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such app in this organization (code 20404)", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -353,8 +518,23 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST /v1/Account/OAuthApps/{sid}/Secret` with `{"grace_period": seconds}` (or no body:
-/// 0): a new secret, shown this once.
+/// Rotate an OAuth app's secret.
+///
+/// Permission: `twilio/iam/oauth-apps/update`. The new secret is shown this once; the old one
+/// keeps working for `grace_period` seconds (no body: 0).
+#[utoipa::path(
+    post,
+    path = "/v1/Account/OAuthApps/{sid}/Secret",
+    tag = "OAuthApps",
+    operation_id = "CreateOAuthAppSecret",
+    params(("sid" = String, Path, description = "The OAuth app's SID", pattern = "^OQ[0-9a-f]{32}$")),
+    request_body(content = Option<RotateBody>, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The app with its new secret (`Cache-Control: no-store`)", body = AppView),
+        (status = 404, description = "No such app in this organization (code 20404)", body = ErrorBody),
+    )
+)]
 pub async fn rotate(
     State(state): State<AppState>,
     caller: Caller,

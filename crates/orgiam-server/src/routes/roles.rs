@@ -72,7 +72,7 @@ impl<'a> PermissionView<'a> {
 /// A role, built-in (the same SIDs on every install) or one of the organization's own.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Role)]
-struct RoleView<'a> {
+pub(crate) struct RoleView<'a> {
     #[schema(pattern = "^IX[0-9a-f]{32}$")]
     sid: &'a str,
     friendly_name: &'a str,
@@ -334,7 +334,8 @@ pub async fn list(
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The role", body = RoleView),
+        (status = 200, description = "The role", body = RoleView,
+            headers(("ETag" = String, description = "The role's version, for If-Match on an update"))),
         (status = 404, description = "No such role in this organization (code 20404)", body = ErrorBody),
     )
 )]

@@ -21,7 +21,7 @@ use orgiam_domain::secret;
 use orgiam_domain::sid::AppSid;
 use orgiam_domain::time_fmt;
 
-use super::oauth::{OAuthError, basic_credentials};
+use super::oauth::{OAuthError, OAuthErrorBody, basic_credentials};
 use crate::error::json;
 use crate::keys::{Audience, LEEWAY_SECS, SECRET_TAG_LEN, Verified};
 use crate::state::AppState;
@@ -261,6 +261,54 @@ async fn active(
     Ok(Some((v, app)))
 }
 
+/// An introspection or revocation request (form-encoded). The client authenticates with
+/// `client_id` and `client_secret` here or as HTTP Basic (`client_secret_basic`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TokenRequestForm {
+    /// The access token asked about.
+    #[schema(min_length = 1)]
+    token: String,
+    /// `access_token` (a `refresh_token` hint is looked past; any other is
+    /// `unsupported_token_type`).
+    #[schema(pattern = "^(access_token|refresh_token)?$")]
+    token_type_hint: Option<String>,
+    /// The calling OAuth app's SID; with `client_secret`, or neither.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// An introspection answer (RFC 7662 §2.2): `{"active": false}`, or, for an active token of
+/// the caller's organization, its claims too.
+#[derive(utoipa::ToSchema)]
+#[schema(as = IntrospectionResponse)]
+#[allow(dead_code)]
+pub struct IntrospectionDoc {
+    active: bool,
+    #[schema(required = false)]
+    client_id: String,
+    /// `Bearer`.
+    #[schema(required = false)]
+    token_type: String,
+    #[schema(required = false)]
+    iss: String,
+    #[schema(required = false)]
+    sub: String,
+    /// One audience (a string), or several (an array).
+    #[schema(required = false, value_type = Value)]
+    aud: serde_json::Value,
+    #[schema(required = false)]
+    org: String,
+    #[schema(required = false)]
+    iat: i64,
+    #[schema(required = false)]
+    nbf: i64,
+    #[schema(required = false)]
+    exp: i64,
+    #[schema(required = false)]
+    jti: String,
+}
+
 /// An introspection answer (RFC 7662 §2.2): `{"active": false}`, or the token's claims.
 #[derive(Serialize)]
 pub struct IntrospectionResponse {
@@ -298,8 +346,28 @@ fn note_client(ctx: Option<&Extension<Arc<RequestContext>>>, app: &Arc<App>) {
     }
 }
 
-/// `POST /v2/token/introspect` and `/v1/token/introspect` (RFC 7662). A caller learns about
-/// tokens of its own organization only: any other token is inactive to it.
+/// Introspect an access token (RFC 7662).
+///
+/// Also at `/v1/token/introspect`. No permission needed: the client authenticates as on the
+/// token endpoint. A caller learns about tokens of its own organization only: any other token
+/// is inactive to it.
+#[utoipa::path(
+    post,
+    path = "/v2/token/introspect",
+    tag = "OAuth",
+    operation_id = "IntrospectToken",
+    request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("basic" = [])),
+    responses(
+        (status = 200, description = "The token's state (`Cache-Control: no-store`)", body = IntrospectionDoc),
+        (status = 400, description = "invalid_request, unsupported_token_type or unauthorized_client", body = OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "Basic realm=\"orgiam\""))),
+        (status = 413, description = "invalid_request: the body is over the body limit", body = OAuthErrorBody),
+        (status = 429, description = "slow_down: too many failed attempts for this client id or from this address, or too many requests from this app", body = OAuthErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
 pub async fn introspect(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -343,9 +411,28 @@ pub async fn introspect(
     Ok(no_store(json(StatusCode::OK, &answer)))
 }
 
-/// `POST /v2/token/revoke` and `/v1/token/revoke` (RFC 7009). A client revokes its own
-/// tokens; a token that does not verify (malformed, expired, of another install) needs no
-/// revoking: 200 (§2.2). Every replica refuses a revoked token within a poll interval.
+/// Revoke an access token (RFC 7009).
+///
+/// Also at `/v1/token/revoke`. No permission needed: a client revokes its own tokens; a token
+/// that does not verify (malformed, expired, of another install) needs no revoking: 200
+/// (§2.2). Every replica refuses a revoked token within a poll interval.
+#[utoipa::path(
+    post,
+    path = "/v2/token/revoke",
+    tag = "OAuth",
+    operation_id = "RevokeToken",
+    request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (an empty body, `Cache-Control: no-store`)"),
+        (status = 400, description = "invalid_request, unsupported_token_type or unauthorized_client", body = OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "Basic realm=\"orgiam\""))),
+        (status = 413, description = "invalid_request: the body is over the body limit", body = OAuthErrorBody),
+        (status = 429, description = "slow_down: too many failed attempts for this client id or from this address, or too many requests from this app", body = OAuthErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -380,4 +467,60 @@ pub async fn revoke(
         state.mark_revoked(&revoked.jti, revoked.expires_at)?;
     }
     Ok(no_store(StatusCode::OK.into_response()))
+}
+
+/// Introspect an access token: the same as `POST /v2/token/introspect`.
+#[utoipa::path(
+    post,
+    path = "/v1/token/introspect",
+    tag = "OAuth",
+    operation_id = "IntrospectTokenV1",
+    request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("basic" = [])),
+    responses(
+        (status = 200, description = "The token's state (`Cache-Control: no-store`)", body = IntrospectionDoc),
+        (status = 400, description = "invalid_request, unsupported_token_type or unauthorized_client", body = OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "Basic realm=\"orgiam\""))),
+        (status = 413, description = "invalid_request: the body is over the body limit", body = OAuthErrorBody),
+        (status = 429, description = "slow_down: too many failed attempts for this client id or from this address, or too many requests from this app", body = OAuthErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
+pub async fn introspect_v1(
+    state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    ctx: Option<Extension<Arc<RequestContext>>>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    introspect(state, peer, ctx, headers, raw).await
+}
+
+/// Revoke an access token: the same as `POST /v2/token/revoke`.
+#[utoipa::path(
+    post,
+    path = "/v1/token/revoke",
+    tag = "OAuth",
+    operation_id = "RevokeTokenV1",
+    request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (an empty body, `Cache-Control: no-store`)"),
+        (status = 400, description = "invalid_request, unsupported_token_type or unauthorized_client", body = OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "Basic realm=\"orgiam\""))),
+        (status = 413, description = "invalid_request: the body is over the body limit", body = OAuthErrorBody),
+        (status = 429, description = "slow_down: too many failed attempts for this client id or from this address, or too many requests from this app", body = OAuthErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
+pub async fn revoke_v1(
+    state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    ctx: Option<Extension<Arc<RequestContext>>>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    revoke(state, peer, ctx, headers, raw).await
 }

@@ -32,6 +32,8 @@ struct Example {
     auth: Auth,
     json: Option<Value>,
     form: Option<Vec<(&'static str, String)>>,
+    /// Request headers besides the token's.
+    headers: Vec<(&'static str, String)>,
     /// Show the body (`false` for long, changing bodies: metrics, this document).
     show_body: bool,
 }
@@ -43,6 +45,7 @@ fn get(path: impl Into<String>) -> Example {
         auth: Auth::Bearer,
         json: None,
         form: None,
+        headers: Vec::new(),
         show_body: true,
     }
 }
@@ -55,6 +58,19 @@ impl Example {
     fn hide_body(mut self) -> Self {
         self.show_body = false;
         self
+    }
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// A form request without a token (the token endpoints).
+fn with_form(path: impl Into<String>, form: Vec<(&'static str, String)>) -> Example {
+    Example {
+        method: Method::POST,
+        form: Some(form),
+        ..get(path).anonymous()
     }
 }
 
@@ -87,6 +103,10 @@ async fn run(app: &TestApp, token: &str, ex: &Example) -> Rendered {
         req = req.bearer_auth(token);
         curl.push_str(" \\\n  -H \"Authorization: Bearer $TOKEN\"");
     }
+    for (name, value) in &ex.headers {
+        req = req.header(*name, value);
+        write!(curl, " \\\n  -H '{name}: {value}'").ok();
+    }
     if let Some(body) = &ex.json {
         req = req.json(body);
         write!(
@@ -109,11 +129,19 @@ async fn run(app: &TestApp, token: &str, ex: &Example) -> Rendered {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let etag = res
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let raw = res.text().await.expect("body");
     let body: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
     let mut text = format!("```sh\n{curl}\n```\n\n```\nHTTP/1.1 {status}\n");
     if !content_type.is_empty() {
         writeln!(text, "Content-Type: {content_type}").ok();
+    }
+    if let Some(tag) = etag {
+        writeln!(text, "ETag: {tag}").ok();
     }
     if ex.show_body && !raw.is_empty() {
         let shown = if body.is_null() {
@@ -200,6 +228,23 @@ impl Normalizer {
             r#""x": "[A-Za-z0-9_-]{43}""#,
             r#""x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo""#,
         );
+        let text = replace(
+            &text,
+            r#"ETag: "[0-9a-f]{32}""#,
+            r#"ETag: "0123456789abcdef0123456789abcdef""#,
+        );
+        let text = replace(
+            &text,
+            r#""secret": "[A-Za-z0-9_-]{43}""#,
+            r#""secret": "$$NEW_CLIENT_SECRET""#,
+        );
+        let text = replace(
+            &text,
+            r#""jti": "[0-9a-f]{32}""#,
+            r#""jti": "0123456789abcdef0123456789abcdef""#,
+        );
+        let text = replace(&text, r#""(iat|nbf)": [0-9]+"#, r#""$1": 1768473000"#);
+        let text = replace(&text, r#""exp": [0-9]+"#, r#""exp": 1768476600"#);
         // The same answers on both engines, but for the engine's name.
         replace(&text, r#""store": "postgres""#, r#""store": "sqlite""#)
     }
@@ -251,6 +296,39 @@ async fn api_md_examples_are_the_servers_answers() {
         .as_str()
         .expect("an effective permission")
         .to_owned();
+
+    // Custom roles and an app to change and delete.
+    let custom_role = |name: &str| {
+        json!({
+            "friendly_name": name,
+            "external_description": "Reads the accounts",
+            "lowest_level": "ORGANIZATION",
+            "policy": {"allow": ["/twilio/iam/accounts/list"]},
+        })
+    };
+    let doomed_role = app
+        .send(
+            Method::POST,
+            "/v2/Organizations/Roles",
+            &token,
+            Some(custom_role("Old auditor")),
+        )
+        .await;
+    assert_eq!(doomed_role.status, 201, "{}", doomed_role.body);
+    let doomed_role = doomed_role.body["sid"].as_str().expect("sid").to_owned();
+    let app_body = json!({
+        "friendly_name": "Billing sync",
+        "description": "Reads accounts nightly",
+        "policy": {"allow": ["/twilio/iam/accounts/list"]},
+        "access_token_ttl": 900,
+    });
+    let client_form = |token: String| {
+        vec![
+            ("client_id", app.client_id.clone()),
+            ("client_secret", app.client_secret.clone()),
+            ("token", token),
+        ]
+    };
 
     let doc: Value = serde_json::from_str(orgiam_server::openapi::document_json()).expect("doc");
     let mut out = String::new();
@@ -328,6 +406,52 @@ async fn api_md_examples_are_the_servers_answers() {
                     get(format!("{path}?Identity={user}&Scope={account}&PageSize=2"))
                 }
                 "ListPermissionHolder" => get(format!("{path}?Permission={held}&Scope={org}")),
+                "IntrospectToken" | "IntrospectTokenV1" => {
+                    with_form(path.as_str(), client_form(token.clone()))
+                }
+                "RevokeToken" | "RevokeTokenV1" => {
+                    with_form(path.as_str(), client_form(app.token().await))
+                }
+                "CreateRole" => with_json(Method::POST, path.as_str(), custom_role("Auditor")),
+                "UpdateRole" | "PatchRole" => with_json(
+                    Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),
+                    format!(
+                        "/v2/Organizations/Roles/{}",
+                        created.get("CreateRole").expect("created first")
+                    ),
+                    json!({"external_description": format!("Changed by {id}")}),
+                )
+                .header("If-Match", "*"),
+                "DeleteRole" => delete(format!("/v2/Organizations/Roles/{doomed_role}")),
+                "ListOAuthApp" => get(format!("{path}?PageSize=2")),
+                "CreateOAuthApp" => with_json(Method::POST, path.as_str(), app_body.clone()),
+                "FetchOAuthApp" => get(format!(
+                    "/v1/Account/OAuthApps/{}",
+                    created.get("CreateOAuthApp").expect("created first")
+                )),
+                "UpdateOAuthApp" => with_json(
+                    Method::PUT,
+                    format!(
+                        "/v1/Account/OAuthApps/{}",
+                        created.get("CreateOAuthApp").expect("created first")
+                    ),
+                    json!({"description": "Reads accounts hourly", "access_token_ttl": 1800}),
+                ),
+                "DeleteOAuthApp" => {
+                    // Made here, not before the listing: apps are listed by their random SIDs.
+                    let (doomed_app, _) = app
+                        .create_app(&app.org, &["/twilio/iam/accounts/list"], &[], 3600)
+                        .await;
+                    delete(format!("/v1/Account/OAuthApps/{doomed_app}"))
+                }
+                "CreateOAuthAppSecret" => with_json(
+                    Method::POST,
+                    format!(
+                        "/v1/Account/OAuthApps/{}/Secret",
+                        created.get("CreateOAuthApp").expect("created first")
+                    ),
+                    json!({"grace_period": 300}),
+                ),
                 other => panic!("no example for {other}: add one here"),
             };
             let r = run(&app, &token, &ex).await;
