@@ -33,5 +33,6 @@ fn orgiam_and_cedar_agree_on_random_organizations() {
             }
         }
     }
+    eprintln!("seed {seed}: orgiam and Cedar agree on {allowed} allowed and {denied} denied requests");
     assert!(allowed > 500 && denied > 500, "allowed {allowed}, denied {denied} (seed {seed})");
 }
