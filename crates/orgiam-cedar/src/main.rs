@@ -121,10 +121,11 @@ fn bench(args: &[String]) -> Result<(), String> {
     let mut sliced: HashMap<String, cedar_policy::PolicySet> = HashMap::new();
     for a in &asks {
         let u = a.user.to_string();
-        if !sliced.contains_key(&u) {
-            let text = CedarOrg::policy_text(&org, by_user.get(&u).map_or(&[][..], Vec::as_slice));
+        if let std::collections::hash_map::Entry::Vacant(slot) = sliced.entry(u) {
+            let text =
+                CedarOrg::policy_text(&org, by_user.get(slot.key()).map_or(&[][..], Vec::as_slice));
             let set = std::str::FromStr::from_str(&text).map_err(|e| format!("{e:?}"))?;
-            sliced.insert(u, set);
+            slot.insert(set);
         }
     }
     let sliced_sets: Vec<&cedar_policy::PolicySet> = asks
