@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use crate::flag;
 
 fn num<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T, String> {
-    flag(args, name).map_or(Ok(default), |v| v.parse().map_err(|_| format!("{name}: not a number")))
+    flag(args, name).map_or(Ok(default), |v| {
+        v.parse().map_err(|_| format!("{name}: not a number"))
+    })
 }
 
 fn need<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
@@ -133,8 +135,16 @@ impl Client {
         r.json().await.map_err(|e| e.to_string())
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<u16, String> {
-        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<u16, String> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -144,13 +154,19 @@ impl Client {
 }
 
 /// Runs `bodies` round-robin on `connections` tasks for `duration`; requests completed.
-async fn saturate(client: &Arc<Client>, bodies: Arc<Vec<Vec<u8>>>, connections: usize, duration: Duration) -> (usize, f64) {
+async fn saturate(
+    client: &Arc<Client>,
+    bodies: Arc<Vec<Vec<u8>>>,
+    connections: usize,
+    duration: Duration,
+) -> (usize, f64) {
     let done = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..connections {
-        let (client, bodies, done, stop) = (client.clone(), bodies.clone(), done.clone(), stop.clone());
+        let (client, bodies, done, stop) =
+            (client.clone(), bodies.clone(), done.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut i = c;
             while !stop.load(Ordering::Relaxed) {
@@ -166,11 +182,19 @@ async fn saturate(client: &Arc<Client>, bodies: Arc<Vec<Vec<u8>>>, connections: 
     for t in tasks {
         let _ = t.await;
     }
-    (done.load(Ordering::Relaxed), started.elapsed().as_secs_f64())
+    (
+        done.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+    )
 }
 
 /// Sends single checks at `rate` per second (open loop) for `duration`; latencies in µs.
-async fn at_rate(client: &Arc<Client>, bodies: Arc<Vec<Vec<u8>>>, rate: f64, duration: Duration) -> Vec<u64> {
+async fn at_rate(
+    client: &Arc<Client>,
+    bodies: Arc<Vec<Vec<u8>>>,
+    rate: f64,
+    duration: Duration,
+) -> Vec<u64> {
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -223,7 +247,10 @@ async fn change_cost(client: &Client, org: &Org, n: usize) -> Result<f64, String
         .into_iter()
         .find(|r| r.lowest_level == Level::SubAccount && r.resource_types.is_none())
         .ok_or("a sub-account role")?;
-    let scope = org.accounts.last().map_or(org.org.to_string(), |a| a.0.to_string());
+    let scope = org
+        .accounts
+        .last()
+        .map_or(org.org.to_string(), |a| a.0.to_string());
     let mut took = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
@@ -238,7 +265,11 @@ async fn change_cost(client: &Client, org: &Org, n: usize) -> Result<f64, String
         let v: Value = r.json().await.map_err(|e| e.to_string())?;
         let sid = v["sid"].as_str().ok_or(format!("create: {v}"))?.to_owned();
         let status = client
-            .send(reqwest::Method::DELETE, &format!("/v2/Organizations/RoleAssignments/{sid}"), None)
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/v2/Organizations/RoleAssignments/{sid}"),
+                None,
+            )
             .await?;
         if status != 204 {
             return Err(format!("delete: {status}"));
@@ -261,7 +292,9 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     let catalog = Catalog::builtin()?;
     let perms = permissions(&catalog);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let store = orgiam_store::open(&url, OpenMode::Existing).await.map_err(|e| e.to_string())?;
+    let store = orgiam_store::open(&url, OpenMode::Existing)
+        .await
+        .map_err(|e| e.to_string())?;
 
     let rss_before = rss_kb(pid);
     let t = Instant::now();
@@ -271,12 +304,25 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     let small_sid = OrgSid::random();
     store
         .create_org(
-            &orgiam_domain::model::Org { sid: small_sid.clone(), friendly_name: "bench small".into(), date_created: 0 },
+            &orgiam_domain::model::Org {
+                sid: small_sid.clone(),
+                friendly_name: "bench small".into(),
+                date_created: 0,
+            },
             &Actor::cli(),
         )
         .await
         .map_err(|e| e.to_string())?;
-    let small_shape = Shape { accounts: 20, users: 100, custom_roles: 10, builtin_roles: 10, assignments: 500, resources: 4, inactive: 0.0, on_resource: 0.1 };
+    let small_shape = Shape {
+        accounts: 20,
+        users: 100,
+        custom_roles: 10,
+        builtin_roles: 10,
+        assignments: 500,
+        resources: 4,
+        inactive: 0.0,
+        on_resource: 0.1,
+    };
     let small = generate_in(&mut rng, small_shape, &catalog, small_sid.clone());
     load(store.as_ref(), &small, &catalog).await?;
 
@@ -286,23 +332,41 @@ pub async fn run(args: &[String]) -> Result<(), String> {
         async move {
             let r = http
                 .post(format!("{base}/v2/token"))
-                .form(&[("grant_type", "client_credentials"), ("client_id", id.as_str()), ("client_secret", secret.as_str())])
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", id.as_str()),
+                    ("client_secret", secret.as_str()),
+                ])
                 .send()
                 .await
                 .map_err(|e| e.to_string())?;
             let v: Value = r.json().await.map_err(|e| e.to_string())?;
-            v["access_token"].as_str().map(str::to_owned).ok_or(format!("token: {v}"))
+            v["access_token"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or(format!("token: {v}"))
         }
     };
-    let token = token_for(need(args, "--client-id")?.to_owned(), need(args, "--client-secret")?.to_owned()).await?;
-    let client = Arc::new(Client { http: http.clone(), url: base.clone(), token });
+    let token = token_for(
+        need(args, "--client-id")?.to_owned(),
+        need(args, "--client-secret")?.to_owned(),
+    )
+    .await?;
+    let client = Arc::new(Client {
+        http: http.clone(),
+        url: base.clone(),
+        token,
+    });
 
     // Agreement: every request through the batch endpoint against the in-process decision.
     let asks = org.asks(&mut rng, n, &perms);
     let ours = Orgiam::new(&org);
     let bodies: Vec<Vec<u8>> = asks
         .chunks(1000)
-        .map(|c| serde_json::to_vec(&json!({"checks": c.iter().map(check_json).collect::<Vec<_>>()})).unwrap_or_default())
+        .map(|c| {
+            serde_json::to_vec(&json!({"checks": c.iter().map(check_json).collect::<Vec<_>>()}))
+                .unwrap_or_default()
+        })
         .collect();
     let mut disagree = 0usize;
     let mut allowed = 0usize;
@@ -342,7 +406,10 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     // Cedar, in this process, on the same requests.
     let cedar = CedarOrg::new(&org)?;
     let sample = asks.len().min(200);
-    let reqs = asks[..sample].iter().map(|a| cedar.request(a)).collect::<Result<Vec<_>, _>>()?;
+    let reqs = asks[..sample]
+        .iter()
+        .map(|a| cedar.request(a))
+        .collect::<Result<Vec<_>, _>>()?;
     let t = Instant::now();
     let mut cedar_disagree = 0usize;
     for (a, r) in asks.iter().zip(&reqs) {
@@ -387,7 +454,9 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     });
     println!("{out}");
     if disagree > 0 || cedar_disagree > 0 {
-        return Err(format!("{disagree} HTTP and {cedar_disagree} Cedar decisions differ"));
+        return Err(format!(
+            "{disagree} HTTP and {cedar_disagree} Cedar decisions differ"
+        ));
     }
     Ok(())
 }
@@ -412,8 +481,14 @@ async fn store_change_cost(store: &dyn Directory, org: &Org, n: usize) -> Result
             date_created: 0,
         };
         let t = Instant::now();
-        store.create_assignment(&a, true, &Actor::cli()).await.map_err(|e| e.to_string())?;
-        store.delete_assignment(&org.org, &a.sid, &Actor::cli()).await.map_err(|e| e.to_string())?;
+        store
+            .create_assignment(&a, true, &Actor::cli())
+            .await
+            .map_err(|e| e.to_string())?;
+        store
+            .delete_assignment(&org.org, &a.sid, &Actor::cli())
+            .await
+            .map_err(|e| e.to_string())?;
         took.push(t.elapsed().as_micros() as u64);
     }
     took.sort_unstable();

@@ -242,7 +242,9 @@ impl Org {
                         let policy = self.roles.iter().find(|r| r.0 == a.role).map(|r| &r.1);
                         let granted: Vec<&Permission> = perms
                             .iter()
-                            .filter(|p| policy.is_some_and(|pol| pol.allow.iter().any(|x| x.matches(p))))
+                            .filter(|p| {
+                                policy.is_some_and(|pol| pol.allow.iter().any(|x| x.matches(p)))
+                            })
                             .collect();
                         granted
                             .choose(rng)
@@ -395,10 +397,8 @@ impl CedarOrg {
         };
         let mut entities: Vec<Entity> = Vec::new();
         for (u, active) in &org.users {
-            let attrs = HashMap::from([(
-                "active".to_owned(),
-                RestrictedExpression::new_bool(*active),
-            )]);
+            let attrs =
+                HashMap::from([("active".to_owned(), RestrictedExpression::new_bool(*active))]);
             entities.push(
                 Entity::new(uid(&user_type, u.as_str()), attrs, HashSet::new())
                     .map_err(|e| e.to_string())?,
@@ -417,8 +417,14 @@ impl CedarOrg {
             entities.push(Entity::new_no_attrs(uid(&scope_type, sid), parents.clone()));
             for (t, i) in &org.resources {
                 let attrs = HashMap::from([
-                    ("rtype".to_owned(), RestrictedExpression::new_string(t.clone())),
-                    ("rid".to_owned(), RestrictedExpression::new_string(i.clone())),
+                    (
+                        "rtype".to_owned(),
+                        RestrictedExpression::new_string(t.clone()),
+                    ),
+                    (
+                        "rid".to_owned(),
+                        RestrictedExpression::new_string(i.clone()),
+                    ),
                 ]);
                 entities.push(
                     Entity::new(
@@ -445,13 +451,14 @@ impl CedarOrg {
 
     /// The Cedar request of a question (built once, outside any timing).
     pub fn request(&self, ask: &Ask) -> Result<Request, String> {
-        let principal =
-            EntityUid::from_type_name_and_id(self.user_type.clone(), EntityId::new(ask.user.as_str()));
+        let principal = EntityUid::from_type_name_and_id(
+            self.user_type.clone(),
+            EntityId::new(ask.user.as_str()),
+        );
         let resource = match &ask.resource {
-            None => EntityUid::from_type_name_and_id(
-                self.scope_type.clone(),
-                EntityId::new(&ask.scope),
-            ),
+            None => {
+                EntityUid::from_type_name_and_id(self.scope_type.clone(), EntityId::new(&ask.scope))
+            }
             Some((t, i)) => EntityUid::from_type_name_and_id(
                 self.res_type.clone(),
                 EntityId::new(resource_key(t, i, &ask.scope)),

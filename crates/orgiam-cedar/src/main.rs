@@ -41,8 +41,12 @@ fn main() -> std::process::ExitCode {
 }
 
 fn setup(args: &[String]) -> Result<(Org, Vec<Ask>), String> {
-    let seed: u64 = flag(args, "--seed").map_or(Ok(7), str::parse).map_err(|e| format!("--seed: {e}"))?;
-    let n: usize = flag(args, "--requests").map_or(Ok(20_000), str::parse).map_err(|e| format!("--requests: {e}"))?;
+    let seed: u64 = flag(args, "--seed")
+        .map_or(Ok(7), str::parse)
+        .map_err(|e| format!("--seed: {e}"))?;
+    let n: usize = flag(args, "--requests")
+        .map_or(Ok(20_000), str::parse)
+        .map_err(|e| format!("--requests: {e}"))?;
     let catalog = Catalog::builtin()?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let org = generate(&mut rng, Shape::large(), &catalog);
@@ -109,15 +113,19 @@ fn bench(args: &[String]) -> Result<(), String> {
     // Cedar over the asking user's policies only (same entities).
     let mut by_user: HashMap<String, Vec<Assignment>> = HashMap::new();
     for a in &org.assignments {
-        by_user.entry(a.identity.to_string()).or_default().push(a.clone());
+        by_user
+            .entry(a.identity.to_string())
+            .or_default()
+            .push(a.clone());
     }
     let mut sliced: HashMap<String, cedar_policy::PolicySet> = HashMap::new();
     for a in &asks {
         let u = a.user.to_string();
-        if !sliced.contains_key(&u) {
-            let text = CedarOrg::policy_text(&org, by_user.get(&u).map_or(&[][..], Vec::as_slice));
+        if let std::collections::hash_map::Entry::Vacant(slot) = sliced.entry(u) {
+            let text =
+                CedarOrg::policy_text(&org, by_user.get(slot.key()).map_or(&[][..], Vec::as_slice));
             let set = std::str::FromStr::from_str(&text).map_err(|e| format!("{e:?}"))?;
-            sliced.insert(u, set);
+            slot.insert(set);
         }
     }
     let sliced_sets: Vec<&cedar_policy::PolicySet> = asks
