@@ -2,13 +2,23 @@
 //! PostgreSQL).
 
 mod access;
+mod accounts;
+mod apps;
+mod assignments;
+mod audit;
 pub mod directory;
 mod events;
+mod import;
+mod keys;
+mod keyset;
 pub mod manage;
 mod postgres;
+mod revisions;
 mod revocations;
+mod roles;
 mod rows;
 mod sqlite;
+mod store;
 
 use std::sync::Arc;
 
@@ -162,6 +172,10 @@ pub fn schema_version(url: &DatabaseUrl) -> i64 {
     };
     migrator.iter().map(|m| m.version).max().unwrap_or(0)
 }
+
+/// The versions of the migrations a store has applied.
+pub(crate) const APPLIED_MIGRATIONS: &str =
+    "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
 
 /// Compares the migrations a store has applied (`None`: it has no migrations table) with this
 /// binary's, for `mode`. A schema newer than the binary is refused in every mode; an older

@@ -1,0 +1,234 @@
+//! Roles: the built-in catalog's sync, one role by SID, and what both engines' role listings
+//! share. The listing itself (`list_roles_in`) is each engine's own: SQLite finds rare
+//! searches through an FTS5 trigram table and merges two ordered walks, PostgreSQL through
+//! trigram GIN indexes and per-arm limits.
+
+use orgiam_domain::Result;
+use orgiam_domain::model::{Role, RoleFilter};
+use orgiam_domain::page::Cursor;
+use orgiam_domain::sid::OrgSid;
+use sqlx::{Database, QueryBuilder};
+
+use crate::rows::{self, DbRow};
+
+/// The filter with its search lower-cased (Unicode rules): names are compared lower-cased,
+/// whatever the caller passed.
+pub(crate) fn lowered(filter: &RoleFilter) -> RoleFilter {
+    RoleFilter {
+        search: filter.search.as_deref().map(str::to_lowercase),
+        ..filter.clone()
+    }
+}
+
+/// What a role listing asks for: the roles `org` sees (built-in and its own), filtered (the
+/// search lower-cased), from the cursor's position, at most `limit`.
+pub(crate) struct RolePage<'a> {
+    pub org: &'a OrgSid,
+    pub filter: &'a RoleFilter,
+    pub cursor: Option<&'a Cursor>,
+    pub limit: i64,
+}
+
+/// A listing filtered by at most this many resource types walks the resource-type index, one
+/// arm per (owner, type); more are checked row by row on the name-ordered walk.
+pub(crate) const TYPED_ARMS_MAX_TYPES: usize = 8;
+
+/// Appends the arms of a name-ordered walk, joined by `UNION ALL`: when the filter asks for
+/// a few resource types, one `typed` arm per (owner, type), built-ins (`''`) first; else one
+/// `owned` arm per owner (built-in, then the organization's). Returns how many rows the walk
+/// fetches for a page: a role with several of the types comes once per type (duplicates are
+/// adjacent in the order, dropped by [`page`]).
+pub(crate) fn push_arms<'a, DB: Database>(
+    q: &mut QueryBuilder<'a, DB>,
+    p: &RolePage<'a>,
+    typed: fn(&mut QueryBuilder<'a, DB>, &RolePage<'a>, &'a str, &'a str),
+    owned: fn(&mut QueryBuilder<'a, DB>, &RolePage<'a>, Option<&'a str>),
+) -> i64 {
+    match p.filter.resource_types.as_deref() {
+        Some(types) if !types.is_empty() && types.len() <= TYPED_ARMS_MAX_TYPES => {
+            let mut first = true;
+            for owner in ["", p.org.as_str()] {
+                for t in types {
+                    if !first {
+                        q.push(" UNION ALL ");
+                    }
+                    first = false;
+                    typed(q, p, owner, t.as_str());
+                }
+            }
+            p.limit.saturating_mul(types.len() as i64)
+        }
+        _ => {
+            owned(q, p, None);
+            q.push(" UNION ALL ");
+            owned(q, p, Some(p.org.as_str()));
+            p.limit
+        }
+    }
+}
+
+/// ` AND (` a name test of `search` ` OR ` the SID range it may begin `)`: how a walk by
+/// names tests a search. `test` opens the condition with the engine's case-insensitive
+/// substring test of `name_key` (a LIKE pattern follows it, then `escape`, its escape clause).
+pub(crate) fn push_name_search<'a, DB>(
+    q: &mut QueryBuilder<'a, DB>,
+    test: &str,
+    escape: &str,
+    search: &str,
+) where
+    DB: Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(test)
+        .push_bind(format!("%{}%", crate::rows::like_escape(search)))
+        .push(escape);
+    crate::rows::push_sid_range_or(q, search);
+    q.push(")");
+}
+
+/// `SELECT columns, name_key FROM roles WHERE` the owner's rows (`None`: the built-in ones)
+/// and, with a search, `scan`'s condition for it.
+pub(crate) fn push_owner_rows<'a, DB>(
+    q: &mut QueryBuilder<'a, DB>,
+    columns: &str,
+    owner: Option<&'a str>,
+    search: Option<&str>,
+    scan: fn(&mut QueryBuilder<'a, DB>, &str),
+) where
+    DB: Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(format!("SELECT {columns}, name_key FROM roles WHERE "));
+    match owner {
+        None => q.push("org_sid IS NULL"),
+        Some(o) => q.push("org_sid = ").push_bind(o),
+    };
+    if let Some(search) = search {
+        scan(q, search);
+    }
+}
+
+/// The page from a listing's rows: decoded, duplicates dropped, at most `limit`, in name
+/// order (the rows of a backward page come descending).
+pub(crate) fn page<R: DbRow>(rows: &[R], limit: i64, desc: bool) -> Result<Vec<Role>> {
+    let mut roles = rows.iter().map(rows::role).collect::<Result<Vec<_>>>()?;
+    roles.dedup_by(|a, b| a.sid == b.sid);
+    roles.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if desc {
+        roles.reverse();
+    }
+    Ok(roles)
+}
+
+/// The inherent `sync_builtin_roles_in`, `role_in` and `list_roles_in` for one engine (see
+/// [`crate::store`] for the dialect it uses). The listing asks the engine's search module for
+/// three statements: `candidates` (the roles whose names may contain a search of at least
+/// [`TRIGRAM`](crate::rows::TRIGRAM) characters, through its trigram index), `rare_roles`
+/// (the page among a rare search's candidates) and `walk_roles` (the page by walking names).
+macro_rules! roles_impl {
+    ($store:ty) => {
+        const _: () = {
+            use orgiam_domain::Result;
+            use orgiam_domain::model::{Role, RoleFilter};
+            use orgiam_domain::page::Cursor;
+            use orgiam_domain::sid::{OrgSid, RoleSid};
+
+            use $crate::rows::{self, RARE_MATCHES, TRIGRAM, json};
+            use $crate::db_error;
+
+            impl $store {
+                /// A page of the roles `org` sees (built-in and its own), in name order,
+                /// filtered. A rare search (at most [`RARE_MATCHES`] candidates from the
+                /// trigram index, asked once) is answered from its candidates, sorted; any
+                /// other listing walks each owner's rows in name order until the page is full.
+                async fn list_roles_in(
+                    &self,
+                    org: &OrgSid,
+                    filter: &RoleFilter,
+                    cursor: Option<&Cursor>,
+                    limit: u32,
+                ) -> Result<Vec<Role>> {
+                    let limit = i64::from(limit);
+                    let filter = &$crate::roles::lowered(filter);
+                    let p = $crate::roles::RolePage { org, filter, cursor, limit };
+                    let (mut conn, budget) = self.bounded().await?;
+                    let result = async {
+                        let rare = match filter.search.as_deref() {
+                            Some(s) if s.chars().count() >= TRIGRAM => {
+                                let found = candidates(org, s)
+                                    .build_query_scalar()
+                                    .fetch_all(&mut *conn)
+                                    .await
+                                    .map_err(db_error)?;
+                                (found.len() as i64 <= RARE_MATCHES).then_some((s, found))
+                            }
+                            _ => None,
+                        };
+                        let (mut q, desc) = match rare {
+                            Some((search, found)) => rare_roles(&p, search, found)?,
+                            None => walk_roles(&p),
+                        };
+                        let rows = q.build().fetch_all(&mut *conn).await.map_err(db_error)?;
+                        $crate::roles::page(&rows, limit, desc)
+                    }
+                    .await;
+                    budget.finish(conn, result).await
+                }
+
+                async fn sync_builtin_roles_in(&self, roles: &[Role]) -> Result<()> {
+                    let mut tx = self.write().await?;
+                    lock_catalog(&mut tx).await?;
+                    let upsert = sql(&format!(
+                        "INSERT INTO roles (sid, org_sid, name_key, friendly_name, external_description, \
+                         product_group, product_group_name, lowest_level, policy, resource_types, \
+                         date_created, date_updated) \
+                         VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?{JSONB}, ?, ?) \
+                         ON CONFLICT (sid) DO UPDATE SET name_key = excluded.name_key, \
+                         friendly_name = excluded.friendly_name, \
+                         external_description = excluded.external_description, \
+                         product_group = excluded.product_group, \
+                         product_group_name = excluded.product_group_name, \
+                         lowest_level = excluded.lowest_level, policy = excluded.policy, \
+                         resource_types = excluded.resource_types, \
+                         date_created = excluded.date_created, date_updated = excluded.date_updated"
+                    ));
+                    for r in roles {
+                        sqlx::query(&upsert)
+                            .bind(r.sid.as_str())
+                            .bind(Role::name_key(&r.friendly_name))
+                            .bind(&r.friendly_name)
+                            .bind(&r.external_description)
+                            .bind(&r.product_group)
+                            .bind(&r.product_group_name)
+                            .bind(r.lowest_level.as_str())
+                            .bind(json(&r.policy)?)
+                            .bind(r.resource_types.as_ref().map(json).transpose()?)
+                            .bind(r.date_created)
+                            .bind(r.date_updated)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    // Built-in roles dropped from the catalog disappear (all of them for an
+                    // empty list).
+                    delete_other_builtins(&mut tx, roles).await?;
+                    tx.commit().await.map_err(db_error)
+                }
+
+                async fn role_in(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>> {
+                    let row = sqlx::query(&sql(&format!(
+                        "SELECT {ROLE_COLUMNS} FROM roles WHERE sid = ? \
+                         AND (org_sid IS NULL OR org_sid = ?)"
+                    )))
+                    .bind(sid.as_str())
+                    .bind(org.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    row.as_ref().map(rows::role).transpose()
+                }
+            }
+        };
+    };
+}
+pub(crate) use roles_impl;

@@ -1,0 +1,180 @@
+//! SQLite's role listing: a rare search's few matches through the FTS5 trigram table
+//! (`roles_search`), otherwise a merge of two name-ordered walks (built-in roles and the
+//! organization's) that stops at the page's limit.
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use orgiam_domain::Result;
+use orgiam_domain::model::RoleFilter;
+use orgiam_domain::page::Cursor;
+use orgiam_domain::sid::OrgSid;
+
+use super::ROLE_COLUMNS;
+use crate::keyset::{push_name_keyset, push_name_order};
+use crate::roles::{RolePage, push_arms, push_name_search, push_owner_rows};
+use crate::rows::{RARE_MATCHES, covering_trigrams, json, sid_prefix_range};
+
+type Builder<'a> = QueryBuilder<'a, Sqlite>;
+
+/// The search condition on `roles` by walking names: a LIKE on the name, or the SID range.
+fn push_search_scan(q: &mut Builder<'_>, search: &str) {
+    push_name_search(q, " AND (name_key LIKE ", " ESCAPE '\\'", search);
+}
+
+/// The product-group and resource-type filters and the keyset position.
+fn push_role_conditions<'a>(
+    q: &mut QueryBuilder<'a, Sqlite>,
+    filter: &'a RoleFilter,
+    cursor: Option<&'a Cursor>,
+) {
+    if let Some(group) = &filter.product_group {
+        q.push(" AND product_group = ").push_bind(group.as_str());
+    }
+    if let Some(types) = &filter.resource_types {
+        // A primary-key probe of the resource-type index per type asked for.
+        q.push(
+            " AND EXISTS (SELECT 1 FROM role_resource_types WHERE rt_org = coalesce(roles.org_sid, '') \
+             AND rt_name_key = roles.name_key AND rt_sid = roles.sid AND rt_type IN (",
+        );
+        let mut sep = q.separated(", ");
+        for t in types {
+            sep.push_bind(t.as_str());
+        }
+        q.push("))");
+    }
+    push_name_keyset(q, cursor, "name_key", "sid");
+}
+
+/// One arm of the name-ordered listing: the rows of one owner (built-in or the organization),
+/// unordered: the compound's ORDER BY and LIMIT apply to both arms, which SQLite runs as a merge
+/// of two walks of `roles_in_order` that stops at the limit (no temporary B-tree; wrapping each
+/// arm in its own ordered, limited subquery sorted each arm again: 345 -> 145 us per query).
+fn push_role_arm<'a>(q: &mut Builder<'a>, p: &RolePage<'a>, owner: Option<&'a str>) {
+    let search = p.filter.search.as_deref();
+    push_owner_rows(q, ROLE_COLUMNS, owner, search, push_search_scan);
+    push_role_conditions(q, p.filter, p.cursor);
+}
+
+/// One arm of a listing filtered by resource type: the rows of one owner (`''` for built-in
+/// roles) that have resource type `rtype`, walked in name order through the resource-type
+/// index, so a type no role has costs one probe, and a page stops at its limit. The arm's
+/// `name_key` and `sid` come from the index, so the compound's ORDER BY needs no sort. (More
+/// types than `TYPED_ARMS_MAX_TYPES` are checked row by row, with an index probe each.)
+fn push_typed_arm<'a>(q: &mut Builder<'a>, p: &RolePage<'a>, owner: &'a str, rtype: &'a str) {
+    q.push(
+        "SELECT rt_sid AS sid, org_sid, friendly_name, external_description, product_group, \
+         product_group_name, lowest_level, policy, resource_types, date_created, date_updated, \
+         rt_name_key AS name_key FROM role_resource_types CROSS JOIN roles ON roles.sid = rt_sid \
+         WHERE rt_org = ",
+    );
+    q.push_bind(owner).push(" AND rt_type = ").push_bind(rtype);
+    if let Some(search) = &p.filter.search {
+        push_search_scan(q, search);
+    }
+    if let Some(group) = &p.filter.product_group {
+        q.push(" AND product_group = ").push_bind(group.as_str());
+    }
+    push_name_keyset(q, p.cursor, "rt_name_key", "rt_sid");
+}
+
+const FTS_TERMS: usize = 4;
+
+/// An FTS5 query for rows whose names contain every trigram that covers `s` (trigram
+/// tokenizer): a superset of the names containing `s`, checked with LIKE by the caller.
+///
+/// At most [`FTS_TERMS`] of them, spread over the search (the first, the last, and evenly
+/// between): FTS5 intersects its terms by stepping each through the rarest one's matches, so
+/// each term costs a seek per candidate, while names holding four well-spread trigrams of a
+/// search but not the search itself are few (1M roles, a 20-character search: 7 terms 0.43 ms,
+/// 4 terms 0.33 ms, 3 terms 0.8 ms as candidates grow).
+fn fts_trigrams(s: &str) -> String {
+    let all = covering_trigrams(s);
+    let picked: Vec<&String> = if all.len() <= FTS_TERMS {
+        all.iter().collect()
+    } else {
+        (0..FTS_TERMS)
+            .map(|i| &all[i * (all.len() - 1) / (FTS_TERMS - 1)])
+            .collect()
+    };
+    picked
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// The rowids of the roles whose names may contain the search `s` (at least `TRIGRAM`
+/// characters), at most `RARE_MATCHES + 1` of them.
+///
+/// Candidates: names containing every covering trigram (an AND of a third of the trigrams
+/// skips through the index faster than a phrase of all of them, and needs no positions).
+/// LIKE keeps the matches among them (in the listing). Only the built-ins' and the caller's
+/// ranges of the index's keys are read (keys are `organization number * 2^40 + rowid`,
+/// built-ins number 0; see migration 0005), and a role-SID prefix is looked up in the
+/// caller's SID range: no other organization's roles are visited.
+pub(super) fn candidates<'a>(org: &'a OrgSid, s: &str) -> QueryBuilder<'a, Sqlite> {
+    let mut probe = QueryBuilder::<Sqlite>::new(
+        "SELECT rid FROM (SELECT rowid - (rowid / 1099511627776) * 1099511627776 AS rid \
+             FROM roles_search WHERE roles_search MATCH ",
+    );
+    let terms = fts_trigrams(s);
+    probe
+        .push_bind(terms.clone())
+        .push(" AND rowid BETWEEN 0 AND 1099511627775")
+        .push(
+            " UNION ALL SELECT rowid - (rowid / 1099511627776) * 1099511627776 \
+              FROM roles_search WHERE roles_search MATCH ",
+        )
+        .push_bind(terms)
+        .push(" AND rowid BETWEEN ")
+        .push("(SELECT num * 1099511627776 FROM org_numbers WHERE org_sid = ")
+        .push_bind(org.as_str())
+        .push(") AND (SELECT num * 1099511627776 + 1099511627775 FROM org_numbers WHERE org_sid = ")
+        .push_bind(org.as_str())
+        .push(")");
+    if let Some((low, high)) = sid_prefix_range(s) {
+        probe
+            .push(" UNION ALL SELECT rowid FROM roles WHERE org_sid IS NULL AND sid >= ")
+            .push_bind(low.clone())
+            .push(" AND sid < ")
+            .push_bind(high.clone())
+            .push(" UNION ALL SELECT rowid FROM roles WHERE org_sid = ")
+            .push_bind(org.as_str())
+            .push(" AND sid >= ")
+            .push_bind(low)
+            .push(" AND sid < ")
+            .push_bind(high);
+    }
+    probe.push(") LIMIT ").push_bind(RARE_MATCHES + 1);
+    probe
+}
+
+/// The page among a rare search's candidates (rowids): CROSS JOIN keeps SQLite driving from
+/// the few matches (rowid lookups) rather than walking the organization's rows in name order;
+/// LIKE keeps the candidates that match.
+pub(super) fn rare_roles<'a>(
+    p: &RolePage<'a>,
+    s: &str,
+    ids: Vec<i64>,
+) -> Result<(Builder<'a>, bool)> {
+    let mut q = Builder::new(format!(
+        "SELECT {ROLE_COLUMNS} FROM (SELECT DISTINCT value AS rid FROM json_each("
+    ));
+    q.push_bind(json(&ids)?).push(")");
+    q.push(") AS m CROSS JOIN roles ON roles.rowid = m.rid WHERE (org_sid IS NULL OR org_sid = ")
+        .push_bind(p.org.as_str())
+        .push(")");
+    push_search_scan(&mut q, s);
+    push_role_conditions(&mut q, p.filter, p.cursor);
+    let desc = push_name_order(&mut q, p.cursor, "name_key", "sid", p.limit);
+    Ok((q, desc))
+}
+
+/// The page by walking names: one compound statement whose ORDER BY and LIMIT apply to all
+/// its arms (see [`push_role_arm`] and [`push_typed_arm`]).
+pub(super) fn walk_roles<'a>(p: &RolePage<'a>) -> (QueryBuilder<'a, Sqlite>, bool) {
+    let mut q = QueryBuilder::<Sqlite>::new("");
+    let fetch = push_arms(&mut q, p, push_typed_arm, push_role_arm);
+    let desc = push_name_order(&mut q, p.cursor, "name_key", "sid", fetch);
+    (q, desc)
+}
