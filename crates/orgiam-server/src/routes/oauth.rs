@@ -108,7 +108,7 @@ impl IntoResponse for OAuthError {
         if let Some(secs) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        res.extensions_mut().insert(crate::telemetry::ErrorCause(
+        res.extensions_mut().insert(crate::error::ErrorCause(
             self.cause.unwrap_or(self.description),
         ));
         res
