@@ -94,7 +94,9 @@ where
     R: BufRead,
     O: FnOnce() -> Result<R, String>,
 {
-    let groups = Catalog::builtin().map_err(|e| ImportError::Catalog(e.to_string()))?.groups;
+    let groups = Catalog::builtin()
+        .map_err(|e| ImportError::Catalog(e.to_string()))?
+        .groups;
     let now = time_fmt::now();
     let mut total = 0u64;
     for (i, line) in open().map_err(ImportError::Open)?.lines().enumerate() {
@@ -126,7 +128,9 @@ pub async fn import_roles<R>(
 where
     R: BufRead + Send + 'static,
 {
-    let groups = Catalog::builtin().map_err(|e| ImportError::Catalog(e.to_string()))?.groups;
+    let groups = Catalog::builtin()
+        .map_err(|e| ImportError::Catalog(e.to_string()))?
+        .groups;
     let now = time_fmt::now();
     // Pass 2: the same lines, in batches, in one transaction. A thread parses the next batches
     // while the store writes the last one (two at most wait in the channel).

@@ -4,10 +4,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use orgiam_domain::Error;
 use orgiam_domain::keyset::BySid;
 use orgiam_domain::model::Account;
 use orgiam_domain::sid::AccountSid;
-use orgiam_domain::Error;
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json};

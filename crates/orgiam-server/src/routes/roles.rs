@@ -6,10 +6,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use orgiam_domain::Error;
 use orgiam_domain::keyset::ByName;
 use orgiam_domain::model::{CatalogPermission, Role, RoleFilter};
 use orgiam_domain::sid::RoleSid;
-use orgiam_domain::Error;
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json, json_bytes};
