@@ -2,11 +2,13 @@
 //! role catalog and the `Store` trait. No HTTP and no SQL live here.
 
 pub mod access;
+pub mod assignment;
 pub mod catalog;
 pub mod decision;
 pub mod error;
 pub mod escalation;
 pub mod import;
+pub mod keyset;
 pub mod model;
 pub mod page;
 pub mod policy;

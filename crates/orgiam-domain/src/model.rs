@@ -76,6 +76,15 @@ pub struct RoleFilter {
     pub resource_types: Option<Vec<String>>,
 }
 
+impl RoleFilter {
+    /// A search as the listing compares it, normalised in this one place for every caller:
+    /// trimmed and lower-cased; blank is no search.
+    pub fn search_key(raw: &str) -> Option<String> {
+        let trimmed = raw.trim();
+        (!trimmed.is_empty()).then(|| trimmed.to_lowercase())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Org {
     pub sid: OrgSid,

@@ -6,6 +6,11 @@ use serde::Serialize;
 
 use orgiam_domain::Error;
 
+/// The cause of a failure, carried on the response to the one place that logs it (the
+/// request's log line, written by `telemetry::trace`).
+#[derive(Clone, Debug)]
+pub struct ErrorCause(pub String);
+
 /// The HTTP face of [`Error`].
 #[derive(Debug)]
 pub struct ApiError(pub Error);
@@ -59,8 +64,7 @@ impl IntoResponse for ApiError {
             },
         );
         // The request's one log line (telemetry::trace) reports the cause.
-        res.extensions_mut()
-            .insert(crate::telemetry::ErrorCause(e.to_string()));
+        res.extensions_mut().insert(ErrorCause(e.to_string()));
         let headers = res.headers_mut();
         match &e {
             Error::Unauthenticated { token_sent, .. } => {

@@ -1,6 +1,7 @@
 //! orgiam's HTTP server. `Application::build` binds the listener first, so tests serve on
 //! `127.0.0.1:0` and read the port back.
 
+pub mod assign;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
@@ -8,6 +9,7 @@ pub mod conn;
 pub mod cors;
 pub mod effective;
 pub mod error;
+pub mod import;
 pub mod input;
 pub mod keys;
 pub mod limits;
@@ -18,6 +20,7 @@ pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod views;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -121,6 +124,22 @@ pub(crate) fn api_routes(max_body_bytes: usize, metrics: bool) -> OpenApiRouter<
     }
 }
 
+/// What the limits (applied before routing) need to know about the routes.
+const PATH_RULES: limits::PathRules = limits::PathRules {
+    batch_paths: &[routes::checks::CHECKS_PATH],
+    too_large: too_large_body,
+};
+
+/// A declared body beyond the limit: introspection and revocation answer with RFC error bodies
+/// (which carry the same Twilio fields), every other path with the SPEC's 413.
+fn too_large_body(path: &str, max: usize) -> axum::response::Response {
+    if routes::tokens::is_endpoint(path) {
+        routes::tokens::too_large(max)
+    } else {
+        limits::too_large(max)
+    }
+}
+
 /// Every route. Middleware order (outermost first): CORS (when configured), the request span
 /// and id, then, in the same middleware, the limits (header size, declared body size,
 /// timeout); then the text guard (the query string, see `input`); on routes that read a body,
@@ -135,7 +154,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(input::TextGuardLayer)
-        .layer(telemetry::TraceLayer { limits })
+        .layer(telemetry::TraceLayer {
+            limits,
+            rules: PATH_RULES,
+        })
         .with_state(state);
     match cors {
         Some(cors) => router.layer(cors),

@@ -172,8 +172,34 @@ impl RateLimiters {
     }
 }
 
-/// Header-size, declared body-size and time limits, answered with the SPEC's body.
-pub async fn guard<F>(limits: &Limits, req: Request, run: impl FnOnce(Request) -> F) -> Response
+/// What the limits need to know about the router's paths, given by the router (so that the
+/// limits depend on no route).
+#[derive(Clone, Copy)]
+pub struct PathRules {
+    /// Paths whose declared bodies may be as large as [`BATCH_BODY_BYTES`].
+    pub batch_paths: &'static [&'static str],
+    /// How a declared body beyond `max` bytes is refused on a path (before routing).
+    pub too_large: fn(path: &str, max: usize) -> Response,
+}
+
+impl Default for PathRules {
+    /// No batch paths; every path refuses a large body with the SPEC's 413.
+    fn default() -> Self {
+        Self {
+            batch_paths: &[],
+            too_large: |_, max| too_large(max),
+        }
+    }
+}
+
+/// Header-size, declared body-size and time limits, answered with the SPEC's body (or, for a
+/// large body, as `rules` says).
+pub async fn guard<F>(
+    limits: &Limits,
+    rules: &PathRules,
+    req: Request,
+    run: impl FnOnce(Request) -> F,
+) -> Response
 where
     F: Future<Output = Response>,
 {
@@ -195,14 +221,9 @@ where
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let max_body = body_limit(limits, req.uri().path());
+    let max_body = body_limit(limits, rules, req.uri().path());
     if declared.is_some_and(|n| n > max_body) {
-        // Introspection and revocation answer with RFC error bodies (which carry the same
-        // Twilio fields).
-        if crate::routes::tokens::is_endpoint(req.uri().path()) {
-            return crate::routes::tokens::too_large(max_body);
-        }
-        return too_large(max_body);
+        return (rules.too_large)(req.uri().path(), max_body);
     }
     match tokio::time::timeout(limits.request_timeout, run(req)).await {
         Ok(res) => res,
@@ -213,10 +234,10 @@ where
 /// The batch of permission checks (up to 1,000 checks) may be larger than other bodies.
 pub const BATCH_BODY_BYTES: usize = 1024 * 1024;
 
-/// The body limit of a path: the configured one, or for the batch of permission checks at
-/// least [`BATCH_BODY_BYTES`].
-pub fn body_limit(limits: &Limits, path: &str) -> usize {
-    if path == crate::routes::checks::CHECKS_PATH {
+/// The body limit of a path: the configured one, or for a batch path (the batch of permission
+/// checks) at least [`BATCH_BODY_BYTES`].
+pub fn body_limit(limits: &Limits, rules: &PathRules, path: &str) -> usize {
+    if rules.batch_paths.contains(&path) {
         limits.max_body_bytes.max(BATCH_BODY_BYTES)
     } else {
         limits.max_body_bytes
@@ -231,7 +252,8 @@ fn uri_len(uri: &axum::http::Uri) -> usize {
         + uri.path_and_query().map_or(0, |p| p.as_str().len())
 }
 
-fn too_large(max: usize) -> Response {
+/// The SPEC's 413 for a body beyond `max` bytes.
+pub fn too_large(max: usize) -> Response {
     ApiError(Error::PayloadTooLarge(format!(
         "The request body is too large: at most {max} bytes"
     )))

@@ -4,6 +4,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 
+use orgiam_domain::keyset::CursorKey;
 use orgiam_domain::page::{self, Binding, Cursor, Direction, PageTokenCodec};
 use orgiam_domain::{Error, Result};
 
@@ -251,5 +252,119 @@ impl<T> Page<T> {
         body.extend_from_slice(&self.meta_json);
         body.push(b'}');
         Ok(body)
+    }
+}
+
+/// The rows of a page of `all` (sorted by `key`, unique keys) after or before the cursor.
+pub fn keyset<T: Clone>(
+    all: &[T],
+    key: impl Fn(&T) -> &str,
+    cursor: Option<&Cursor>,
+    limit: usize,
+) -> Vec<T> {
+    match cursor {
+        None => all.iter().take(limit).cloned().collect(),
+        Some(c) => {
+            let at = c.key.first().map(String::as_str).unwrap_or("");
+            match c.direction {
+                Direction::Next => {
+                    let start = all.partition_point(|x| key(x) <= at);
+                    all[start..].iter().take(limit).cloned().collect()
+                }
+                Direction::Previous => {
+                    let end = all.partition_point(|x| key(x) < at);
+                    all[end.saturating_sub(limit)..end].to_vec()
+                }
+            }
+        }
+    }
+}
+
+/// One list endpoint, the skeleton every list handler shares: what its page tokens are bound
+/// to, the key of its rows in the body, its page sizes and the filters its links echo. A
+/// handler parses its filters (and their canonical form), [`Listing::bind`]s the request,
+/// fetches `fetch_limit()` rows from the cursor, and answers with [`Bound::respond`].
+pub struct Listing {
+    /// The endpoint's name in its page tokens (a token of one endpoint is refused by another).
+    pub endpoint: &'static str,
+    /// The key of the rows in the body (`roles`, `content`, …).
+    pub key: &'static str,
+    pub default_size: u32,
+    pub max_size: u32,
+    /// The filter parameters the `meta` links echo, in order.
+    pub echo: &'static [&'static str],
+}
+
+impl Listing {
+    /// The page a request asks for, its token bound to this endpoint, `org` and `filters`
+    /// (the canonical filter set).
+    pub fn bind<'a>(
+        &'a self,
+        codec: &'a PageTokenCodec,
+        org: &'a str,
+        params: &'a Params,
+        filters: &'a str,
+    ) -> Result<Bound<'a>> {
+        let binding = Binding {
+            endpoint: self.endpoint,
+            org,
+            filters,
+        };
+        let req = PageRequest::parse(params, self.default_size, self.max_size, codec, &binding)?;
+        Ok(Bound {
+            listing: self,
+            codec,
+            params,
+            binding,
+            req,
+        })
+    }
+}
+
+/// A request to one [`Listing`], bound and parsed.
+pub struct Bound<'a> {
+    listing: &'a Listing,
+    codec: &'a PageTokenCodec,
+    params: &'a Params,
+    binding: Binding<'a>,
+    pub req: PageRequest,
+}
+
+impl Bound<'_> {
+    /// Where the page starts (`None`: the first page).
+    pub fn cursor(&self) -> Option<&Cursor> {
+        self.req.cursor.as_ref()
+    }
+
+    /// How many rows to fetch (one more than the page).
+    pub fn fetch_limit(&self) -> u32 {
+        self.req.fetch_limit()
+    }
+
+    /// The page of the fetched `rows`, with links to `path` under `base`; `key_of` places a
+    /// row in the listing's order.
+    pub fn page<T, K: CursorKey>(
+        &self,
+        rows: Vec<T>,
+        base: &str,
+        path: &str,
+        key_of: impl Fn(&T) -> K,
+    ) -> Result<Page<T>> {
+        let links = Links::echoing(base, path, self.params, self.listing.echo);
+        Page::build(
+            &self.req,
+            rows,
+            |row| key_of(row).to_parts(),
+            self.listing.key,
+            &links,
+            self.codec,
+            &self.binding,
+        )
+    }
+
+    /// The response for a page: `views` (its rows as the API shows them) under the listing's
+    /// key, and `meta`.
+    pub fn respond<T, V: Serialize>(&self, page: &Page<T>, views: &[V]) -> Result<Response> {
+        page.respond(self.listing.key, views)
     }
 }

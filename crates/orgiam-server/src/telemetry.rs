@@ -15,7 +15,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use orgiam_domain::sid::RequestSid;
 
-use crate::limits::Limits;
+use crate::limits::{Limits, PathRules};
 
 /// The response header carrying the request's id (HTTP header names are case-insensitive; HTTP/1
 /// writes them as given, lower-case here).
@@ -321,9 +321,7 @@ impl RequestContext {
     }
 }
 
-/// The cause of a failure, carried on the response to the one place that logs it.
-#[derive(Clone, Debug)]
-pub struct ErrorCause(pub String);
+pub use crate::error::ErrorCause;
 
 /// The middleware around every route: [`trace`], as a tower layer. A hand-written service
 /// rather than `axum::middleware::from_fn`, which boxes the inner service again for each
@@ -331,6 +329,7 @@ pub struct ErrorCause(pub String);
 #[derive(Clone)]
 pub struct TraceLayer {
     pub limits: Arc<Limits>,
+    pub rules: PathRules,
 }
 
 impl<S> tower_layer::Layer<S> for TraceLayer {
@@ -340,6 +339,7 @@ impl<S> tower_layer::Layer<S> for TraceLayer {
         TraceService {
             inner,
             limits: self.limits.clone(),
+            rules: self.rules,
         }
     }
 }
@@ -349,6 +349,7 @@ impl<S> tower_layer::Layer<S> for TraceLayer {
 pub struct TraceService<S> {
     inner: S,
     limits: Arc<Limits>,
+    rules: PathRules,
 }
 
 impl<S> tower_service::Service<Request> for TraceService<S>
@@ -372,6 +373,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let limits = self.limits.clone();
+        let rules = self.rules;
         Box::pin(async move {
             let run = |req| async move {
                 match inner.call(req).await {
@@ -379,7 +381,7 @@ where
                     Err(never) => match never {},
                 }
             };
-            Ok(trace(&limits, req, run).await)
+            Ok(trace(&limits, &rules, req, run).await)
         })
     }
 }
@@ -388,7 +390,12 @@ where
 /// at `error`, everything else at `debug` (so at the default `info` level a healthy server
 /// writes nothing per request). No header value, and so no token or secret, is ever logged.
 /// Inside it, [`crate::limits::guard`] applies the request limits.
-pub async fn trace<F>(limits: &Limits, mut req: Request, run: impl FnOnce(Request) -> F) -> Response
+pub async fn trace<F>(
+    limits: &Limits,
+    rules: &PathRules,
+    mut req: Request,
+    run: impl FnOnce(Request) -> F,
+) -> Response
 where
     F: Future<Output = Response>,
 {
@@ -398,7 +405,7 @@ where
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
     let start = Instant::now();
-    let mut res = crate::limits::guard(limits, req, run).await;
+    let mut res = crate::limits::guard(limits, rules, req, run).await;
     let latency = start.elapsed();
     let status = res.status().as_u16();
     let cause = res.extensions_mut().remove::<ErrorCause>();

@@ -10,51 +10,35 @@ use std::sync::Arc;
 use orgiam_domain::model::{Actor, App, AppStatus, AuditFilter, Level, Org, Role};
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::policy::{Pattern, Policy};
-use orgiam_domain::sid::{AppSid, OrgSid, RoleSid, random_body};
+use orgiam_domain::sid::{AppSid, OrgSid, RoleSid};
 use orgiam_domain::store::ROLES_REVISION;
 use orgiam_domain::{Error, role_edit};
 use orgiam_store::{DatabaseUrl, Directory};
-use sqlx::Connection;
+use orgiam_testkit::{PgDatabase, TempDir, pg_admin_url};
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-async fn sqlite() -> Arc<dyn Directory> {
-    let dir = std::env::temp_dir().join(format!("orgiam_m_{}", random_body()));
-    let url = format!("sqlite://{}", dir.join("store.db").display());
-    orgiam_store::connect(&DatabaseUrl::new(url))
+/// A store on a fresh SQLite file, and the folder that holds it (removed when dropped).
+async fn sqlite() -> (Arc<dyn Directory>, TempDir) {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.0.join("store.db").display());
+    let store = orgiam_store::connect(&DatabaseUrl::new(url))
         .await
-        .expect("SQLite store")
+        .expect("SQLite store");
+    (store, dir)
 }
 
-/// A store on a fresh PostgreSQL database and the database's name, or `None` when switched off.
-async fn postgres() -> Option<(Arc<dyn Directory>, String, String)> {
-    let admin_url =
-        std::env::var("ORGIAM_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
+/// A store on a fresh PostgreSQL database (dropped with the guard), or `None` when switched off.
+async fn postgres() -> Option<(Arc<dyn Directory>, PgDatabase)> {
+    let admin_url = pg_admin_url();
     if admin_url == "off" {
         return None;
     }
-    let name = format!("orgiam_m_{}", random_body());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
+    let db = PgDatabase::create(&admin_url, false)
         .await
         .expect("PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(&admin_url).expect("url");
-    url.set_path(&format!("/{name}"));
-    let store = orgiam_store::connect(&DatabaseUrl::new(url.to_string()))
+    let store = orgiam_store::connect(&DatabaseUrl::new(db.url()))
         .await
         .expect("PostgreSQL store");
-    Some((store, admin_url, name))
-}
-
-async fn drop_database(admin_url: &str, name: &str) {
-    if let Ok(mut admin) = sqlx::PgConnection::connect(admin_url).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-    }
+    Some((store, db))
 }
 
 fn pattern(s: &str) -> Pattern {
@@ -284,14 +268,14 @@ async fn exercise(store: Arc<dyn Directory>) {
 
 #[tokio::test]
 async fn management_on_sqlite() {
-    exercise(sqlite().await).await;
+    let (store, _dir) = sqlite().await;
+    exercise(store).await;
 }
 
 #[tokio::test]
 async fn management_on_postgres() {
-    let Some((store, admin, name)) = postgres().await else {
+    let Some((store, _db)) = postgres().await else {
         return;
     };
     exercise(store).await;
-    drop_database(&admin, &name).await;
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use orgiam_domain::keyset::{ByName, BySid, CursorKey};
 use orgiam_domain::model::{
     Actor, App, AssignmentFilter, MAX_TOKEN_TTL, MIN_TOKEN_TTL, Org, RoleFilter, User, actions,
 };
@@ -14,11 +15,13 @@ use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::policy::{Pattern, Policy};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, OrgSid, RoleSid, UserSid};
 use orgiam_domain::{Error, time_fmt};
+use orgiam_server::assign::{CreateRequest, create_assignment};
 use orgiam_server::bootstrap;
+use orgiam_server::import::{self, Refusal};
 use orgiam_server::manage;
-use orgiam_server::routes::accounts::account_json;
-use orgiam_server::routes::assignments::{CreateRequest, assignment_json, create_assignment};
-use orgiam_server::routes::roles::role_json;
+use orgiam_server::views::account_json;
+use orgiam_server::views::assignment_json;
+use orgiam_server::views::role_json;
 use orgiam_store::{AppChange, DatabaseUrl, Directory, OpenMode};
 
 use crate::cli::{
@@ -515,10 +518,7 @@ async fn update_app(
 }
 
 fn sid_cursor(after: Option<&str>) -> Option<Cursor> {
-    after.map(|a| Cursor {
-        direction: Direction::Next,
-        key: vec![a.to_owned()],
-    })
+    after.map(|a| BySid(a.to_owned()).cursor(Direction::Next))
 }
 
 async fn list_accounts(url: &DatabaseUrl, org: &str, paging: Paging) -> Outcome {
@@ -711,20 +711,12 @@ async fn list_roles(
                 .role(&org, &sid)
                 .await?
                 .ok_or_else(|| format!("--after {sid} is not a role of {org}"))?;
-            Some(Cursor {
-                direction: Direction::Next,
-                key: vec![
-                    orgiam_domain::model::Role::name_key(&role.friendly_name),
-                    sid.to_string(),
-                ],
-            })
+            Some(ByName::of(&role).cursor(Direction::Next))
         }
         None => None,
     };
     let filter = RoleFilter {
-        search: search
-            .map(|s| s.trim().to_lowercase())
-            .filter(|s| !s.is_empty()),
+        search: search.as_deref().and_then(RoleFilter::search_key),
         product_group: product_group.filter(|s| !s.trim().is_empty()),
         resource_types: None,
     };
@@ -864,55 +856,33 @@ async fn update_role(
 /// Refuses an import whose roles' names (the import's key, compared case-insensitively) the
 /// organization already uses, or that repeats a name.
 async fn refuse_reimport(url: &DatabaseUrl, org: &str, file: &std::path::Path) -> Outcome {
-    use std::io::BufRead;
     let store = open(url).await?;
     let org = existing_org(store.as_ref(), url, org).await?;
     let reader = std::fs::File::open(file)
         .map(std::io::BufReader::new)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let mut names = std::collections::HashSet::new();
-    let mut repeated = None;
-    for line in reader.lines() {
-        let line = line.map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        // Lines are checked in full by the import; here only the key is read.
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if let Some(name) = v.get("friendly_name").and_then(Value::as_str) {
-            // A name the text rule refuses is the import's to report, with its line; it
-            // must not reach the store here.
-            if orgiam_domain::text::check("friendly_name", name).is_err() {
-                continue;
-            }
-            let key = orgiam_domain::model::Role::name_key(name);
-            if !names.insert(key) && repeated.is_none() {
-                repeated = Some(name.to_owned());
-            }
-        }
-    }
-    if let Some(name) = repeated {
-        return Err(format!(
+    match import::refuse_reimport(store.as_ref(), &org, reader).await {
+        Ok(()) => Ok(()),
+        Err(Refusal::Read(e)) => Err(format!("cannot read {}: {e}", file.display()).into()),
+        Err(Refusal::Store(e)) => Err(e.into()),
+        Err(Refusal::Repeated(name)) => Err(format!(
             "{} names the role '{name}' more than once (a role's friendly name is its key); nothing was imported",
             file.display()
         )
-        .into());
+        .into()),
+        Err(Refusal::Taken(taken)) => {
+            let shown: Vec<&str> = taken.iter().take(5).map(String::as_str).collect();
+            Err(Failure {
+                code: EXIT_EXISTS,
+                message: format!(
+                    "{} of the roles in {} exist already in {org} (same friendly name, case-insensitive), e.g. {}: nothing was imported. Remove them from the file (or delete them with `orgiam roles delete`) and import again",
+                    taken.len(),
+                    file.display(),
+                    shown.join(", ")
+                ),
+            })
+        }
     }
-    let names: Vec<String> = names.into_iter().collect();
-    let mut taken = store.existing_role_names(&org, &names).await?;
-    if !taken.is_empty() {
-        taken.sort();
-        let shown: Vec<&str> = taken.iter().take(5).map(String::as_str).collect();
-        return Err(Failure {
-            code: EXIT_EXISTS,
-            message: format!(
-                "{} of the roles in {} exist already in {org} (same friendly name, case-insensitive), e.g. {}: nothing was imported. Remove them from the file (or delete them with `orgiam roles delete`) and import again",
-                taken.len(),
-                file.display(),
-                shown.join(", ")
-            ),
-        });
-    }
-    Ok(())
 }
 
 async fn assignments(url: &DatabaseUrl, cmd: AssignmentsCommand) -> Outcome {

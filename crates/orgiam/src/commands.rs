@@ -17,6 +17,7 @@ use orgiam_domain::sid::{AccountSid, AppSid, OrgSid, UserSid};
 use orgiam_domain::store::Store;
 use orgiam_domain::{Error, time_fmt};
 use orgiam_server::bootstrap::{self, Bootstrapped};
+use orgiam_server::import::{self, ImportError};
 use orgiam_server::limits::{Limits, Rate};
 use orgiam_server::manage;
 use orgiam_server::{Application, ServerConfig};
@@ -833,7 +834,7 @@ async fn create_account(
     };
     print(
         json,
-        orgiam_server::routes::accounts::account_json(&account),
+        orgiam_server::views::account_json(&account),
         format!(
             "Created {kind} {} ({}) in {}",
             account.sid, account.friendly_name, account.org
@@ -882,9 +883,6 @@ pub(crate) async fn create_user(
     Ok(())
 }
 
-/// Lines per batch handed to the store during an import.
-const IMPORT_BATCH: usize = 5000;
-
 fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(total),
@@ -904,7 +902,6 @@ async fn import_roles(
     file: &std::path::Path,
     json: bool,
 ) -> CmdResult {
-    use std::io::BufRead;
     let open_file = || {
         std::fs::File::open(file)
             .map(std::io::BufReader::new)
@@ -912,86 +909,24 @@ async fn import_roles(
     };
     let (store, _) = open(url).await?;
     let org = existing_org(store.as_ref(), org).await?;
-    let groups = orgiam_domain::catalog::Catalog::builtin()
-        .map_err(|e| e.to_string())?
-        .groups;
-    let now = time_fmt::now();
     let started = std::time::Instant::now();
-
-    // Pass 1: check every line, so a bad one is reported before anything is written.
-    let mut total = 0u64;
-    for (i, line) in open_file()?.lines().enumerate() {
-        let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        orgiam_domain::import::parse_line(&line, &org, &groups, now)
-            .map_err(|e| format!("line {}: {e}", i + 1))?;
-        total += 1;
-    }
-    if total == 0 {
-        return Err(format!("{} holds no roles", file.display()));
-    }
-
-    // Pass 2: the same lines, in batches, in one transaction. A thread parses the next batches
-    // while the store writes the last one (two at most wait in the channel).
+    let refused = |e: ImportError| match e {
+        ImportError::Line(m) | ImportError::Open(m) | ImportError::Catalog(m) => m,
+        ImportError::Empty => format!("{} holds no roles", file.display()),
+        ImportError::Store(e) => fail(e),
+    };
+    let total = import::check_roles(&org, open_file).map_err(refused)?;
     let bar = progress(total, "importing");
-    let (tx, rx) = std::sync::mpsc::sync_channel(2);
-    let reader = open_file()?;
-    let parser_org = org.clone();
-    let parser = std::thread::spawn(move || {
-        let mut batch = Vec::with_capacity(IMPORT_BATCH);
-        for (i, line) in reader.lines().enumerate() {
-            let parsed = line
-                .map_err(|e| e.to_string())
-                .and_then(|line| {
-                    if line.trim().is_empty() {
-                        return Ok(None);
-                    }
-                    orgiam_domain::import::parse_line(&line, &parser_org, &groups, now)
-                        .map(Some)
-                        .map_err(|e| e.to_string())
-                })
-                .map_err(|e| Error::bad_request(format!("line {}: {e}", i + 1)));
-            match parsed {
-                Ok(None) => {}
-                Ok(Some(role)) => {
-                    batch.push(role);
-                    if batch.len() == IMPORT_BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH));
-                        if tx.send(Ok(full)).is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let _ = tx.send(Ok(batch));
-        }
-    });
     let counter = bar.clone();
-    let mut next_batch =
-        move || -> orgiam_domain::Result<Option<Vec<orgiam_domain::model::Role>>> {
-            // A closed channel is the end of the file (or a parser that stopped after an error it sent).
-            let Ok(batch) = rx.recv() else {
-                return Ok(None);
-            };
-            let batch = batch?;
-            counter.inc(batch.len() as u64);
-            Ok(Some(batch))
-        };
-    let imported = store
-        .import_roles(&org, &mut next_batch, &Actor::cli())
-        .await
-        .map_err(fail);
-    drop(next_batch);
-    let _ = parser.join();
-    let imported = imported?;
+    let imported = import::import_roles(
+        store.as_ref(),
+        &org,
+        open_file()?,
+        &Actor::cli(),
+        move |n| counter.inc(n),
+    )
+    .await
+    .map_err(refused)?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let rate = imported as f64 / secs.max(1e-9);
@@ -1039,7 +974,7 @@ async fn audit(
         .map_err(fail)?;
     let views: Vec<serde_json::Value> = events
         .iter()
-        .map(|(_, e)| orgiam_server::routes::audit::event_json(e))
+        .map(|(_, e)| orgiam_server::views::event_json(e))
         .collect();
     if json {
         println!("{}", serde_json::json!({"events": views}));

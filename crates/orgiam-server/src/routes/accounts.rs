@@ -3,36 +3,21 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Serialize;
 
+use orgiam_domain::Error;
+use orgiam_domain::keyset::BySid;
 use orgiam_domain::model::Account;
-use orgiam_domain::page::Binding;
 use orgiam_domain::sid::AccountSid;
-use orgiam_domain::{Error, time_fmt};
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json};
-use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Listing, Params};
 use crate::openapi::{ErrorBody, Meta, OrgPath, PageParams};
 use crate::routes::assignments::check_path_org;
 use crate::state::AppState;
+pub use crate::views::accounts::account_json;
+use crate::views::accounts::{AccountView, view};
 use utoipa::ToSchema;
-
-/// An account of the organization, keys as Twilio's published schema has them.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Account)]
-struct AccountView<'a> {
-    #[schema(pattern = "^AC[0-9a-f]{32}$")]
-    account_sid: &'a str,
-    friendly_name: &'a str,
-    /// `active`, `suspended` or `closed`.
-    status: &'a str,
-    /// The user who owns the account, if any.
-    #[schema(required = true)]
-    owner_sid: Option<&'a str>,
-    #[schema(format = DateTime)]
-    date_created: String,
-}
 
 /// A page of accounts.
 #[derive(ToSchema)]
@@ -42,20 +27,13 @@ pub struct AccountPage {
     meta: Meta,
 }
 
-/// The account as the API shows it.
-pub fn account_json(a: &Account) -> serde_json::Value {
-    serde_json::to_value(view(a)).unwrap_or(serde_json::Value::Null)
-}
-
-fn view(a: &Account) -> AccountView<'_> {
-    AccountView {
-        account_sid: a.sid.as_str(),
-        friendly_name: &a.friendly_name,
-        status: &a.status,
-        owner_sid: a.owner.as_ref().map(|o| o.as_str()),
-        date_created: time_fmt::format(a.date_created),
-    }
-}
+const LISTING: Listing = Listing {
+    endpoint: "accounts",
+    key: "content",
+    default_size: 50,
+    max_size: 100,
+    echo: &[],
+};
 
 /// List the organization's accounts.
 ///
@@ -82,29 +60,16 @@ pub async fn list(
     caller.require(perms::ACCOUNTS_LIST)?;
     check_path_org(&caller, &org)?;
     let params = Params::parse(query.as_deref());
-    let binding = Binding {
-        endpoint: "accounts",
-        org: caller.org.as_str(),
-        filters: "",
-    };
-    let req = PageRequest::parse(&params, 50, 100, &state.pages, &binding)?;
+    let bound = LISTING.bind(&state.pages, caller.org.as_str(), &params, "")?;
     let rows = state
         .store
-        .list_accounts(&caller.org, req.cursor.as_ref(), req.fetch_limit())
+        .list_accounts(&caller.org, bound.cursor(), bound.fetch_limit())
         .await?;
     let path = format!("/Organizations/{org}/Accounts");
-    let links = Links::echoing(&base, &path, &params, &[]);
-    let page = Page::build(
-        &req,
-        rows,
-        |a: &Account| vec![a.sid.to_string()],
-        "content",
-        &links,
-        &state.pages,
-        &binding,
-    )?;
-    let views: Vec<AccountView<'_>> = page.rows.iter().map(view).collect();
-    Ok(page.respond("content", &views)?)
+    let key_of = |a: &Account| BySid(a.sid.to_string());
+    let page = bound.page(rows, &base, &path, key_of)?;
+    let views: Vec<_> = page.rows.iter().map(view).collect();
+    Ok(bound.respond(&page, &views)?)
 }
 
 /// Fetch an account.

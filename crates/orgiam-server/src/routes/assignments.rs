@@ -4,46 +4,35 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::Value;
 
-use orgiam_domain::model::{Actor, Assignment, AssignmentFilter, Level, Role};
-use orgiam_domain::page::Binding;
+use orgiam_domain::assignment::MAX_FREE_TEXT;
+use orgiam_domain::keyset::BySid;
+use orgiam_domain::model::{Assignment, AssignmentFilter};
 use orgiam_domain::sid::{AccountSid, AssignmentSid, OrgSid, RoleSid, UserSid, is_sid};
-use orgiam_domain::store::Store;
-use orgiam_domain::{Error, Result, time_fmt};
+use orgiam_domain::{Error, Result};
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json};
 use crate::limits::Body;
-use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Listing, Params};
 use crate::openapi::{ErrorBody, Meta, OrgPath, PageParams};
 use crate::state::AppState;
+
+pub use crate::assign::{CreateRequest, create_assignment};
+pub use crate::views::assignments::assignment_json;
+use crate::views::assignments::{AssignmentView, view};
 use utoipa::{IntoParams, ToSchema};
 
 const V2_PATH: &str = "/v2/Organizations/RoleAssignments";
-const MAX_FREE_TEXT: usize = 256;
 
-/// A role assignment: a user holds a role at a scope (the organization or one of its
-/// accounts), optionally on one resource.
-#[derive(Serialize, ToSchema)]
-#[schema(as = RoleAssignment)]
-struct AssignmentView<'a> {
-    #[schema(pattern = "^IY[0-9a-f]{32}$")]
-    sid: &'a str,
-    #[schema(pattern = "^IX[0-9a-f]{32}$")]
-    role_sid: &'a str,
-    /// The organization's SID or one of its accounts' (`OR...` or `AC...`).
-    #[schema(pattern = "^(OR|AC)[0-9a-f]{32}$")]
-    scope: &'a str,
-    /// The user's SID.
-    #[schema(pattern = "^US[0-9a-f]{32}$")]
-    identity: &'a str,
-    #[schema(required = true)]
-    resource_type: Option<&'a str>,
-    #[schema(required = true)]
-    resource_id: Option<&'a str>,
-}
+const LISTING: Listing = Listing {
+    endpoint: "role-assignments",
+    key: "content",
+    default_size: 50,
+    max_size: 100,
+    echo: &["Identity", "Scope", "ResourceType", "ResourceId"],
+};
 
 /// A page of role assignments.
 #[derive(ToSchema)]
@@ -91,22 +80,6 @@ pub struct ListParams {
     resource_type: Option<String>,
     #[param(rename = "ResourceId", max_length = 256)]
     resource_id: Option<String>,
-}
-
-/// The assignment as the API shows it.
-pub fn assignment_json(a: &Assignment) -> Value {
-    serde_json::to_value(view(a)).unwrap_or(Value::Null)
-}
-
-fn view(a: &Assignment) -> AssignmentView<'_> {
-    AssignmentView {
-        sid: a.sid.as_str(),
-        role_sid: a.role.as_str(),
-        scope: &a.scope,
-        identity: a.identity.as_str(),
-        resource_type: a.resource_type.as_deref(),
-        resource_id: a.resource_id.as_deref(),
-    }
 }
 
 /// Checks a preview path's organization: malformed is 400, another organization's is 404.
@@ -169,33 +142,15 @@ async fn list(
         filter.resource_id
     ])
     .to_string();
-    let binding = Binding {
-        endpoint: "role-assignments",
-        org: caller.org.as_str(),
-        filters: &canonical,
-    };
-    let req = PageRequest::parse(&params, 50, 100, &state.pages, &binding)?;
+    let bound = LISTING.bind(&state.pages, caller.org.as_str(), &params, &canonical)?;
     let rows = state
         .store
-        .list_assignments(&caller.org, &filter, req.cursor.as_ref(), req.fetch_limit())
+        .list_assignments(&caller.org, &filter, bound.cursor(), bound.fetch_limit())
         .await?;
-    let links = Links::echoing(
-        &base,
-        path,
-        &params,
-        &["Identity", "Scope", "ResourceType", "ResourceId"],
-    );
-    let page = Page::build(
-        &req,
-        rows,
-        |a: &Assignment| vec![a.sid.to_string()],
-        "content",
-        &links,
-        &state.pages,
-        &binding,
-    )?;
-    let views: Vec<AssignmentView<'_>> = page.rows.iter().map(view).collect();
-    page.respond("content", &views)
+    let key_of = |a: &Assignment| BySid(a.sid.to_string());
+    let page = bound.page(rows, &base, path, key_of)?;
+    let views: Vec<_> = page.rows.iter().map(view).collect();
+    bound.respond(&page, &views)
 }
 
 /// The camelCase spelling of a snake_case field: twilio-node's typed create sends
@@ -236,55 +191,6 @@ fn required<'a>(body: &'a Value, name: &str) -> Result<&'a str> {
         .ok_or_else(|| Error::bad_request(format!("{name} is required")))
 }
 
-/// The scope's level: the organization itself, an account, or a subaccount.
-async fn scope_level(store: &dyn Store, org: &OrgSid, scope: &str) -> Result<Level> {
-    if is_sid(OrgSid::PREFIX, scope) {
-        return if scope == org.as_str() {
-            Ok(Level::Organization)
-        } else {
-            Err(Error::bad_request(format!(
-                "scope {scope} is not this organization or one of its accounts"
-            )))
-        };
-    }
-    let sid = AccountSid::parse(scope).map_err(|_| {
-        Error::bad_request("scope must be an organization (OR) or account (AC) SID")
-    })?;
-    match store.account(org, &sid).await? {
-        Some(a) if a.parent.is_some() => Ok(Level::SubAccount),
-        Some(_) => Ok(Level::Account),
-        None => Err(Error::bad_request(format!(
-            "scope {scope} is not this organization or one of its accounts"
-        ))),
-    }
-}
-
-/// Whether a role whose lowest level is `lowest` may be granted at a scope of level `at`.
-fn grantable(lowest: Level, at: Level) -> bool {
-    match lowest {
-        Level::Organization => at == Level::Organization,
-        Level::Account => at != Level::SubAccount,
-        Level::SubAccount => true,
-    }
-}
-
-fn scope_name(l: Level) -> &'static str {
-    match l {
-        Level::Organization => "the organization",
-        Level::Account => "an account",
-        Level::SubAccount => "a subaccount",
-    }
-}
-
-/// The fields of a create request.
-pub struct CreateRequest {
-    pub role_sid: RoleSid,
-    pub scope: String,
-    pub identity: String,
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
-}
-
 /// Parses a create request's JSON body (snake_case, or twilio-node's camelCase). Pure; fuzzed.
 pub fn parse_create(headers: &HeaderMap, body: &[u8]) -> Result<CreateRequest> {
     let body = crate::input::json_object(headers, body, &[])?;
@@ -315,95 +221,6 @@ async fn create(
         create_assignment(state.store.as_ref(), &caller.org, request, &caller.actor()).await?;
     tracing::info!(assignment = %assignment.sid, role = %assignment.role, identity = %assignment.identity, request_id = %caller.request_id().unwrap_or("-"), "role assignment created");
     Ok(json(StatusCode::CREATED, &view(&assignment)))
-}
-
-/// Checks a create request against `org` and stores the assignment: the one service behind
-/// the HTTP API and `orgiam assignments create`.
-pub async fn create_assignment(
-    store: &dyn Store,
-    org: &OrgSid,
-    request: CreateRequest,
-    actor: &Actor,
-) -> Result<Assignment> {
-    let CreateRequest {
-        role_sid,
-        scope,
-        identity,
-        resource_type,
-        resource_id,
-    } = request;
-    let (scope, identity) = (scope.as_str(), identity.as_str());
-    let (resource_type, resource_id) = (resource_type.as_deref(), resource_id.as_deref());
-    let role: Role = store.role(org, &role_sid).await?.ok_or_else(|| {
-        Error::bad_request(format!(
-            "role_sid {role_sid} is not a role of this organization"
-        ))
-    })?;
-    let level = scope_level(store, org, scope).await?;
-    let identity =
-        UserSid::parse(identity).map_err(|e| Error::bad_request(format!("identity {e}")))?;
-    if store.user(org, &identity).await?.is_none() {
-        return Err(Error::bad_request(format!(
-            "identity {identity} is not a user of this organization"
-        )));
-    }
-    if !grantable(role.lowest_level, level) {
-        return Err(Error::bad_request(format!(
-            "scope: the role {} has lowest level {} and cannot be assigned at {}",
-            role.sid,
-            role.lowest_level.as_str(),
-            scope_name(level)
-        )));
-    }
-    match (resource_type, resource_id) {
-        (Some(t), Some(_)) => {
-            let allowed = role
-                .resource_types
-                .as_ref()
-                .is_some_and(|ts| ts.iter().any(|x| x == t));
-            if !allowed {
-                return Err(Error::bad_request(format!(
-                    "resource_type '{t}' is not one of the resource types of role {}",
-                    role.sid
-                )));
-            }
-        }
-        (Some(_), None) => {
-            return Err(Error::bad_request(
-                "resource_id is required with resource_type",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(Error::bad_request(
-                "resource_type is required with resource_id",
-            ));
-        }
-        (None, None) => {}
-    }
-    for (name, v) in [
-        ("resource_type", resource_type),
-        ("resource_id", resource_id),
-    ] {
-        if v.is_some_and(|v| v.chars().count() > MAX_FREE_TEXT) {
-            return Err(Error::bad_request(format!(
-                "{name} must be at most {MAX_FREE_TEXT} characters"
-            )));
-        }
-    }
-    let assignment = Assignment {
-        sid: AssignmentSid::random(),
-        org: org.clone(),
-        role: role.sid.clone(),
-        scope: scope.to_owned(),
-        identity,
-        resource_type: resource_type.map(str::to_owned),
-        resource_id: resource_id.map(str::to_owned),
-        date_created: time_fmt::now(),
-    };
-    store
-        .create_assignment(&assignment, role.org.is_none(), actor)
-        .await?;
-    Ok(assignment)
 }
 
 async fn delete(state: AppState, caller: Caller, raw: &str) -> Result<Response> {

@@ -2,68 +2,30 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use orgiam_domain::keyset::BySeq;
 use orgiam_domain::model::{AuditEvent, AuditFilter};
-use orgiam_domain::page::Binding;
 use orgiam_domain::{Error, Result, time_fmt};
 
 use crate::auth::{Caller, perms};
 use crate::error::ApiError;
-use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Listing, Params};
 use crate::openapi::{Meta, PageParams};
 use crate::state::AppState;
-use serde::Serialize;
+pub use crate::views::audit::event_json;
+use crate::views::audit::{EventView, view};
 use utoipa::{IntoParams, ToSchema};
 
 const PATH: &str = "/v2/Organizations/AuditEvents";
 
-/// An audit event: who changed what, with the object before and after.
-#[derive(Serialize, ToSchema)]
-#[schema(as = AuditEvent)]
-struct EventView<'a> {
-    #[schema(pattern = "^AE[0-9a-f]{32}$")]
-    sid: &'a str,
-    #[schema(format = DateTime)]
-    date_created: String,
-    /// `null` for install-wide events (signing keys), shown to every organization.
-    #[schema(required = true)]
-    organization_sid: Option<&'a str>,
-    /// `app:OQ...` for an OAuth app, `cli` for the command line.
-    actor: &'a str,
-    /// e.g. `role_assignment.create`.
-    action: &'a str,
-    /// The SID of the changed object.
-    target: &'a str,
-    /// The `Twilio-Request-Id` of the request that made the change.
-    #[schema(required = true)]
-    request_id: Option<&'a str>,
-    /// The object before the change (`null` on creation).
-    #[schema(required = true, value_type = Option<Object>)]
-    before: Option<&'a Value>,
-    /// The object after the change (`null` on deletion).
-    #[schema(required = true, value_type = Option<Object>)]
-    after: Option<&'a Value>,
-}
-
-fn view(e: &AuditEvent) -> EventView<'_> {
-    EventView {
-        sid: e.sid.as_str(),
-        date_created: time_fmt::format(e.date_created),
-        organization_sid: e.org.as_ref().map(|o| o.as_str()),
-        actor: &e.actor,
-        action: &e.action,
-        target: &e.target,
-        request_id: e.request_id.as_deref(),
-        before: e.before.as_ref(),
-        after: e.after.as_ref(),
-    }
-}
-
-/// The audit event object (also what `orgiam audit --json` prints).
-pub fn event_json(e: &AuditEvent) -> Value {
-    serde_json::to_value(view(e)).unwrap_or(Value::Null)
-}
+const LISTING: Listing = Listing {
+    endpoint: "audit-events",
+    key: "events",
+    default_size: 50,
+    max_size: 1000,
+    echo: &["Action", "Actor", "Target", "StartDate", "EndDate"],
+};
 
 /// A page of audit events.
 #[derive(ToSchema)]
@@ -158,24 +120,13 @@ pub async fn list(
         filter.until
     ])
     .to_string();
-    let binding = Binding {
-        endpoint: "audit-events",
-        org: caller.org.as_str(),
-        filters: &canonical,
-    };
-    let req = PageRequest::parse(&params, 50, 1000, &state.pages, &binding)?;
+    let bound = LISTING.bind(&state.pages, caller.org.as_str(), &params, &canonical)?;
     let rows = state
         .store
-        .list_audit_events(&caller.org, &filter, req.cursor.as_ref(), req.fetch_limit())
+        .list_audit_events(&caller.org, &filter, bound.cursor(), bound.fetch_limit())
         .await?;
-    let links = Links::echoing(
-        &base,
-        PATH,
-        &params,
-        &["Action", "Actor", "Target", "StartDate", "EndDate"],
-    );
-    let key_of = |(seq, _): &(i64, AuditEvent)| vec![seq.to_string()];
-    let page = Page::build(&req, rows, key_of, "events", &links, &state.pages, &binding)?;
-    let views: Vec<EventView<'_>> = page.rows.iter().map(|(_, e)| view(e)).collect();
-    Ok(page.respond("events", &views)?)
+    let key_of = |(seq, _): &(i64, AuditEvent)| BySeq(*seq);
+    let page = bound.page(rows, &base, PATH, key_of)?;
+    let views: Vec<_> = page.rows.iter().map(|(_, e)| view(e)).collect();
+    Ok(bound.respond(&page, &views)?)
 }

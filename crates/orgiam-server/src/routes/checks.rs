@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use orgiam_domain::decision::{Effective, Grant, Holder};
-use orgiam_domain::page::{Binding, Cursor, Direction};
+use orgiam_domain::keyset::{BySid, ByText};
 use orgiam_domain::policy::Permission;
 use orgiam_domain::sid::{AccountSid, OrgSid, UserSid, is_sid};
 use orgiam_domain::{Error, Result};
@@ -17,7 +17,7 @@ use crate::auth::{Caller, perms};
 use crate::effective::{self, Check, CheckResult, MAX_CHECKS};
 use crate::error::{ApiError, json};
 use crate::limits::Body;
-use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Listing, Params, keyset};
 use crate::openapi::{ErrorBody, Meta, PageParams};
 use crate::state::AppState;
 use utoipa::{IntoParams, ToSchema};
@@ -26,6 +26,22 @@ pub const CHECKS_PATH: &str = "/v2/Organizations/PermissionChecks";
 const EFFECTIVE_PATH: &str = "/v2/Organizations/EffectivePermissions";
 const HOLDERS_PATH: &str = "/v2/Organizations/PermissionHolders";
 const MAX_RESOURCE_LEN: usize = 256;
+
+const EFFECTIVE: Listing = Listing {
+    endpoint: "effective-permissions",
+    key: "permissions",
+    default_size: 50,
+    max_size: 1000,
+    echo: &["Identity", "Scope", "ResourceType", "ResourceId"],
+};
+
+const HOLDERS: Listing = Listing {
+    endpoint: "permission-holders",
+    key: "holders",
+    default_size: 50,
+    max_size: 1000,
+    echo: &["Permission", "Scope", "ResourceType", "ResourceId"],
+};
 
 /// The body of a batch of checks.
 #[derive(Debug, Clone, PartialEq)]
@@ -310,31 +326,6 @@ fn resource_params(params: &Params) -> Result<Option<(String, String)>> {
     )
 }
 
-/// The rows of a page of `all` (sorted by `key`, unique keys) after or before the cursor.
-fn keyset<T: Clone>(
-    all: &[T],
-    key: impl Fn(&T) -> &str,
-    cursor: Option<&Cursor>,
-    limit: usize,
-) -> Vec<T> {
-    match cursor {
-        None => all.iter().take(limit).cloned().collect(),
-        Some(c) => {
-            let at = c.key.first().map(String::as_str).unwrap_or("");
-            match c.direction {
-                Direction::Next => {
-                    let start = all.partition_point(|x| key(x) <= at);
-                    all[start..].iter().take(limit).cloned().collect()
-                }
-                Direction::Previous => {
-                    let end = all.partition_point(|x| key(x) < at);
-                    all[end.saturating_sub(limit)..end].to_vec()
-                }
-            }
-        }
-    }
-}
-
 /// An effective permission as the API shows it.
 #[derive(Serialize, ToSchema)]
 #[schema(as = EffectivePermission)]
@@ -424,12 +415,7 @@ pub async fn effective_permissions(
     let scope = scope_param(&params)?;
     let resource = resource_params(&params)?;
     let canonical = serde_json::json!([identity.as_str(), scope, resource]).to_string();
-    let binding = Binding {
-        endpoint: "effective-permissions",
-        org: caller.org.as_str(),
-        filters: &canonical,
-    };
-    let req = PageRequest::parse(&params, 50, 1000, &state.pages, &binding)?;
+    let bound = EFFECTIVE.bind(&state.pages, caller.org.as_str(), &params, &canonical)?;
     let all = effective::effective_permissions(
         state.store.as_ref(),
         &state.catalog,
@@ -442,25 +428,12 @@ pub async fn effective_permissions(
     let rows = keyset(
         &all,
         |e: &Effective| e.permission.permission.as_str(),
-        req.cursor.as_ref(),
-        req.fetch_limit() as usize,
+        bound.cursor(),
+        bound.fetch_limit() as usize,
     );
-    let links = Links::echoing(
-        &base,
-        EFFECTIVE_PATH,
-        &params,
-        &["Identity", "Scope", "ResourceType", "ResourceId"],
-    );
-    let page = Page::build(
-        &req,
-        rows,
-        |e: &Effective| vec![e.permission.permission.to_string()],
-        "permissions",
-        &links,
-        &state.pages,
-        &binding,
-    )?;
-    let views: Vec<EffectivePermissionView<'_>> = page
+    let key_of = |e: &Effective| ByText(e.permission.permission.to_string());
+    let page = bound.page(rows, &base, EFFECTIVE_PATH, key_of)?;
+    let views: Vec<_> = page
         .rows
         .iter()
         .map(|e| EffectivePermissionView {
@@ -469,7 +442,7 @@ pub async fn effective_permissions(
             grants: &e.grants,
         })
         .collect();
-    Ok(page.respond("permissions", &views)?)
+    Ok(bound.respond(&page, &views)?)
 }
 
 /// A holder as the API shows it.
@@ -518,12 +491,7 @@ pub async fn permission_holders(
     let scope = scope_param(&params)?;
     let resource = resource_params(&params)?;
     let canonical = serde_json::json!([permission.as_str(), scope, resource]).to_string();
-    let binding = Binding {
-        endpoint: "permission-holders",
-        org: caller.org.as_str(),
-        filters: &canonical,
-    };
-    let req = PageRequest::parse(&params, 50, 1000, &state.pages, &binding)?;
+    let bound = HOLDERS.bind(&state.pages, caller.org.as_str(), &params, &canonical)?;
     let all = effective::permission_holders(
         state.store.as_ref(),
         &caller.org,
@@ -535,25 +503,12 @@ pub async fn permission_holders(
     let rows = keyset(
         &all,
         |h: &Holder| h.identity.as_str(),
-        req.cursor.as_ref(),
-        req.fetch_limit() as usize,
+        bound.cursor(),
+        bound.fetch_limit() as usize,
     );
-    let links = Links::echoing(
-        &base,
-        HOLDERS_PATH,
-        &params,
-        &["Permission", "Scope", "ResourceType", "ResourceId"],
-    );
-    let page = Page::build(
-        &req,
-        rows,
-        |h: &Holder| vec![h.identity.to_string()],
-        "holders",
-        &links,
-        &state.pages,
-        &binding,
-    )?;
-    let views: Vec<HolderView<'_>> = page
+    let key_of = |h: &Holder| BySid(h.identity.to_string());
+    let page = bound.page(rows, &base, HOLDERS_PATH, key_of)?;
+    let views: Vec<_> = page
         .rows
         .iter()
         .map(|h| HolderView {
@@ -561,12 +516,13 @@ pub async fn permission_holders(
             grants: &h.grants,
         })
         .collect();
-    Ok(page.respond("holders", &views)?)
+    Ok(bound.respond(&page, &views)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orgiam_domain::page::{Cursor, Direction};
 
     fn parse(body: &str) -> Result<ChecksRequest> {
         parse_checks(&HeaderMap::new(), body.as_bytes())

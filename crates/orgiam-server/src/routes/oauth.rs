@@ -51,6 +51,55 @@ fn invalid_client(d: impl Into<String>) -> OAuthError {
     }
 }
 
+/// How clients authenticate to the token, introspection and revocation endpoints.
+pub const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+fn invalid_target(d: impl Into<String>) -> OAuthError {
+    OAuthError::new(StatusCode::BAD_REQUEST, "invalid_target", d)
+}
+
+/// The audiences a token request asks for (every `audience` and RFC 8707 `resource` value,
+/// blank ones ignored), each one this server or one of the app's; none asked for: this
+/// server. Anything else is `invalid_target`.
+pub(crate) fn audiences(
+    state: &AppState,
+    app: &App,
+    body: &[u8],
+) -> Result<Vec<String>, OAuthError> {
+    // The token endpoint decoded this body under the same rule already.
+    let form = orgiam_domain::text::decode_pairs(body, orgiam_domain::text::Source::Form)
+        .map_err(|e| invalid_request(e.to_string()))?;
+    let mut out: Vec<String> = Vec::new();
+    for (name, value) in &form {
+        if !matches!(name.as_str(), "audience" | "resource") || value.is_empty() {
+            continue;
+        }
+        if name == "resource" {
+            // RFC 8707 §2: an absolute URI without a fragment.
+            let absolute = url::Url::parse(value).is_ok_and(|u| u.fragment().is_none());
+            if !absolute {
+                return Err(invalid_target(
+                    "resource must be an absolute URI without a fragment",
+                ));
+            }
+        }
+        if *value != state.audience && !app.audiences.contains(value) {
+            let shown: String = value.chars().take(200).collect();
+            return Err(invalid_target(format!(
+                "the OAuth app {} may not request tokens for the {name} '{shown}'",
+                app.sid
+            )));
+        }
+        if !out.contains(value) {
+            out.push(value.clone());
+        }
+    }
+    if out.is_empty() {
+        out.push(state.audience.clone());
+    }
+    Ok(out)
+}
+
 impl OAuthError {
     /// An RFC 6749 §5.2 (or RFC 7009, RFC 8707) error with this status and description.
     pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
@@ -108,7 +157,7 @@ impl IntoResponse for OAuthError {
         if let Some(secs) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        res.extensions_mut().insert(crate::telemetry::ErrorCause(
+        res.extensions_mut().insert(crate::error::ErrorCause(
             self.cause.unwrap_or(self.description),
         ));
         res
@@ -396,7 +445,7 @@ pub async fn token(
         tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
     }
     // RFC 9068 / RFC 8707: the audience asked for, among those the app may ask for.
-    let audiences = super::tokens::audiences(&state, &app, &body)?;
+    let audiences = audiences(&state, &app, &body)?;
     let access_token = state.keys()?.mint_for(
         &app.sid,
         &app.org,
@@ -478,11 +527,11 @@ pub async fn metadata(
             token_endpoint: format!("{base}/v2/token"),
             jwks_uri: format!("{base}/.well-known/jwks.json"),
             grant_types_supported: ["client_credentials"],
-            token_endpoint_auth_methods_supported: super::tokens::AUTH_METHODS,
+            token_endpoint_auth_methods_supported: AUTH_METHODS,
             introspection_endpoint: format!("{base}/v2/token/introspect"),
-            introspection_endpoint_auth_methods_supported: super::tokens::AUTH_METHODS,
+            introspection_endpoint_auth_methods_supported: AUTH_METHODS,
             revocation_endpoint: format!("{base}/v2/token/revoke"),
-            revocation_endpoint_auth_methods_supported: super::tokens::AUTH_METHODS,
+            revocation_endpoint_auth_methods_supported: AUTH_METHODS,
             response_types_supported: [],
         },
     ))

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use orgiam_domain::keyset::BySid;
 use orgiam_domain::model::{App, AppStatus, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, MIN_TOKEN_TTL};
-use orgiam_domain::page::Binding;
 use orgiam_domain::policy::Pattern;
 use orgiam_domain::role_edit::check_fields;
 use orgiam_domain::sid::AppSid;
@@ -21,7 +21,7 @@ use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json};
 use crate::input::json_object;
 use crate::limits::Body;
-use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Listing, Params};
 use crate::manage::{self, NewApp};
 use crate::openapi::{ErrorBody, Meta, PageParams};
 use crate::state::AppState;
@@ -370,6 +370,14 @@ pub async fn create(
     Ok(res)
 }
 
+const LISTING: Listing = Listing {
+    endpoint: "oauth-apps",
+    key: "apps",
+    default_size: 50,
+    max_size: 100,
+    echo: &[],
+};
+
 /// List OAuth apps, by SID.
 ///
 /// Permission: `twilio/iam/oauth-apps/list`. PageSize: default 50, at most 100.
@@ -390,28 +398,15 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     caller.require(perms::OAUTH_APPS_LIST)?;
     let params = Params::parse(query.as_deref());
-    let binding = Binding {
-        endpoint: "oauth-apps",
-        org: caller.org.as_str(),
-        filters: "",
-    };
-    let req = PageRequest::parse(&params, 50, 100, &state.pages, &binding)?;
+    let bound = LISTING.bind(&state.pages, caller.org.as_str(), &params, "")?;
     let rows = state
         .directory()
-        .list_org_apps(&caller.org, req.cursor.as_ref(), req.fetch_limit())
+        .list_org_apps(&caller.org, bound.cursor(), bound.fetch_limit())
         .await?;
-    let links = Links::echoing(&base, PATH, &params, &[]);
-    let page = Page::build(
-        &req,
-        rows,
-        |a: &App| vec![a.sid.to_string()],
-        "apps",
-        &links,
-        &state.pages,
-        &binding,
-    )?;
-    let views: Vec<AppView<'_>> = page.rows.iter().map(|a| view(a, None)).collect();
-    Ok(page.respond("apps", &views)?)
+    let key_of = |a: &App| BySid(a.sid.to_string());
+    let page = bound.page(rows, &base, PATH, key_of)?;
+    let views: Vec<_> = page.rows.iter().map(|a| view(a, None)).collect();
+    Ok(bound.respond(&page, &views)?)
 }
 
 /// Fetch an OAuth app.

@@ -5,13 +5,13 @@ use axum::response::Response;
 use serde::Serialize;
 
 use orgiam_domain::Error;
+use orgiam_domain::keyset::ByText;
 use orgiam_domain::model::CatalogPermission;
-use orgiam_domain::page::{Binding, Direction};
 use orgiam_domain::sid::RoleSid;
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam};
-use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Listing, Params, keyset};
 use crate::openapi::{ErrorBody, Meta, PageParams};
 use crate::routes::roles::role_permissions;
 use crate::state::AppState;
@@ -51,6 +51,14 @@ pub struct PermissionPage {
     meta: Meta,
 }
 
+const LISTING: Listing = Listing {
+    endpoint: "role-permissions",
+    key: "permissions",
+    default_size: 50,
+    max_size: 100,
+    echo: &[],
+};
+
 /// List the catalog permissions a role grants, by permission string.
 ///
 /// Permission: `twilio/iam/role-assignments/list`. PageSize: default 50, at most 100.
@@ -84,41 +92,18 @@ pub async fn list(
         .await?
         .ok_or_else(|| Error::not_found(format!("Role {sid} was not found")))?;
     let params = Params::parse(query.as_deref());
-    let binding = Binding {
-        endpoint: "role-permissions",
-        org: caller.org.as_str(),
-        filters: sid.as_str(),
-    };
-    let req = PageRequest::parse(&params, 50, 100, &state.pages, &binding)?;
+    let bound = LISTING.bind(&state.pages, caller.org.as_str(), &params, sid.as_str())?;
     // The expansion is sorted by permission string: a keyset over it is a binary search.
     let all = role_permissions(&state, &role).await?;
-    let limit = req.fetch_limit() as usize;
-    let rows: Vec<CatalogPermission> = match &req.cursor {
-        None => all.iter().take(limit).cloned().collect(),
-        Some(c) => {
-            let key = c.key.first().map(String::as_str).unwrap_or("");
-            let split = all.partition_point(|p| p.permission.as_str() <= key);
-            match c.direction {
-                Direction::Next => all[split..].iter().take(limit).cloned().collect(),
-                Direction::Previous => {
-                    let end = all.partition_point(|p| p.permission.as_str() < key);
-                    all[end.saturating_sub(limit)..end].to_vec()
-                }
-            }
-        }
-    };
+    let rows = keyset(
+        &all,
+        |p: &CatalogPermission| p.permission.as_str(),
+        bound.cursor(),
+        bound.fetch_limit() as usize,
+    );
     let path = format!("/v1/Roles/{sid}/Permissions");
-    let links = Links::echoing(&base, &path, &params, &[]);
-    let key_of = |p: &CatalogPermission| vec![p.permission.to_string()];
-    let page = Page::build(
-        &req,
-        rows,
-        key_of,
-        "permissions",
-        &links,
-        &state.pages,
-        &binding,
-    )?;
-    let views: Vec<PermissionView<'_>> = page.rows.iter().map(view).collect();
-    Ok(page.respond("permissions", &views)?)
+    let key_of = |p: &CatalogPermission| ByText(p.permission.to_string());
+    let page = bound.page(rows, &base, &path, key_of)?;
+    let views: Vec<_> = page.rows.iter().map(view).collect();
+    Ok(bound.respond(&page, &views)?)
 }

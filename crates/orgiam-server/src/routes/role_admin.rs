@@ -17,8 +17,8 @@ use crate::input::json_object;
 use crate::limits::Body;
 use crate::manage;
 use crate::openapi::ErrorBody;
-use crate::routes::roles::{RoleView, role_json};
 use crate::state::AppState;
+use crate::views::roles::{RoleView, role_json};
 use utoipa::ToSchema;
 
 /// The free-text fields of a role body.

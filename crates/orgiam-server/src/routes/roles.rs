@@ -5,93 +5,31 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Serialize;
 
+use orgiam_domain::Error;
+use orgiam_domain::keyset::ByName;
 use orgiam_domain::model::{CatalogPermission, Role, RoleFilter};
-use orgiam_domain::page::Binding;
-use orgiam_domain::policy::Pattern;
 use orgiam_domain::sid::RoleSid;
-use orgiam_domain::{Error, time_fmt};
 
 use crate::auth::{Caller, perms};
 use crate::error::{ApiError, PathParam, json, json_bytes};
-use crate::list::{LinkBase, Links, Page, PageRequest, Params};
+use crate::list::{LinkBase, Listing, Params};
 use crate::openapi::{ErrorBody, Meta, PageParams};
 use crate::state::AppState;
+pub use crate::views::roles::role_json;
+use crate::views::roles::{RoleView, view};
 use utoipa::{IntoParams, ToSchema};
 
 const PATH: &str = "/v2/Organizations/Roles";
 const MAX_SEARCH_LEN: usize = 256;
 
-#[derive(Serialize, ToSchema)]
-struct GroupView<'a> {
-    product_group: &'a str,
-    friendly_name: &'a str,
-}
-
-/// Permission patterns: `/namespace/product/resource/action`, where `*` matches one segment
-/// and a trailing `*` the rest; a deny wins over any allow.
-#[derive(Serialize, ToSchema)]
-struct PolicyView<'a> {
-    #[schema(value_type = Vec<String>)]
-    allow: &'a [Pattern],
-    #[schema(value_type = Option<Vec<String>>, required = true)]
-    deny: &'a Option<Vec<Pattern>>,
-    #[schema(example = 1)]
-    format: u8,
-}
-
-/// A catalog permission a role grants.
-#[derive(Serialize, ToSchema)]
-#[schema(as = RolePermission)]
-struct PermissionView<'a> {
-    sid: &'a str,
-    permission: &'a str,
-    namespace: &'a str,
-    product: &'a str,
-    resource: &'a str,
-    action: &'a str,
-    external_description: &'a str,
-}
-
-impl<'a> PermissionView<'a> {
-    fn new(p: &'a CatalogPermission) -> Self {
-        let [namespace, product, resource, action] = p.permission.parts();
-        Self {
-            sid: p.sid.as_str(),
-            permission: p.permission.as_str(),
-            namespace,
-            product,
-            resource,
-            action,
-            external_description: &p.description,
-        }
-    }
-}
-
-/// A role, built-in (the same SIDs on every install) or one of the organization's own.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Role)]
-pub(crate) struct RoleView<'a> {
-    #[schema(pattern = "^IX[0-9a-f]{32}$")]
-    sid: &'a str,
-    friendly_name: &'a str,
-    external_description: &'a str,
-    product_group: &'a str,
-    /// `ORGANIZATION`, `ACCOUNT` or `SUB_ACCOUNT`: the lowest scope it can be assigned at.
-    lowest_level: &'a str,
-    role_product_group: GroupView<'a>,
-    policy: PolicyView<'a>,
-    #[schema(value_type = Option<Vec<String>>, required = true)]
-    resource_types: &'a Option<Vec<String>>,
-    #[schema(format = DateTime)]
-    date_created: String,
-    #[schema(format = DateTime)]
-    date_updated: String,
-    /// With `Expand=true` only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    permissions: Option<Vec<PermissionView<'a>>>,
-}
+const LISTING: Listing = Listing {
+    endpoint: "roles",
+    key: "roles",
+    default_size: 50,
+    max_size: 1000,
+    echo: &["Search", "RoleProductGroup", "ResourceTypes", "Expand"],
+};
 
 /// A page of roles.
 #[derive(ToSchema)]
@@ -128,34 +66,6 @@ pub struct ExpandParam {
     /// `true`: the role carries the catalog permissions it grants.
     #[param(rename = "Expand")]
     expand: Option<bool>,
-}
-
-/// The role as the API shows it (without its permissions).
-pub fn role_json(role: &Role) -> serde_json::Value {
-    serde_json::to_value(view(role, None)).unwrap_or(serde_json::Value::Null)
-}
-
-fn view<'a>(role: &'a Role, expanded: Option<&'a [CatalogPermission]>) -> RoleView<'a> {
-    RoleView {
-        sid: role.sid.as_str(),
-        friendly_name: &role.friendly_name,
-        external_description: &role.external_description,
-        product_group: &role.product_group,
-        lowest_level: role.lowest_level.as_str(),
-        role_product_group: GroupView {
-            product_group: &role.product_group,
-            friendly_name: &role.product_group_name,
-        },
-        policy: PolicyView {
-            allow: &role.policy.allow,
-            deny: &role.policy.deny,
-            format: 1,
-        },
-        resource_types: &role.resource_types,
-        date_created: time_fmt::format(role.date_created),
-        date_updated: time_fmt::format(role.date_updated),
-        permissions: expanded.map(|e| e.iter().map(PermissionView::new).collect()),
-    }
 }
 
 /// Custom roles with more patterns than this are expanded on the blocking pool, not on an
@@ -201,7 +111,7 @@ pub async fn role_permissions(
 /// The parsed filters of a role listing, with their canonical form for page-token binding.
 /// Pure parsing; fuzzed.
 pub fn filter(params: &Params) -> Result<(RoleFilter, String), Error> {
-    let search = params.non_blank("Search").map(str::to_lowercase);
+    let search = params.get("Search").and_then(RoleFilter::search_key);
     if search
         .as_ref()
         .is_some_and(|s| s.chars().count() > MAX_SEARCH_LEN)
@@ -282,24 +192,12 @@ pub async fn list(
     let params = Params::parse(query.as_deref());
     let expand = params.flag("Expand")?;
     let (filter, canonical) = filter(&params)?;
-    let binding = Binding {
-        endpoint: "roles",
-        org: caller.org.as_str(),
-        filters: &canonical,
-    };
-    let req = PageRequest::parse(&params, 50, 1000, &state.pages, &binding)?;
+    let bound = LISTING.bind(&state.pages, caller.org.as_str(), &params, &canonical)?;
     let rows = state
         .store
-        .list_roles(&caller.org, &filter, req.cursor.as_ref(), req.fetch_limit())
+        .list_roles(&caller.org, &filter, bound.cursor(), bound.fetch_limit())
         .await?;
-    let links = Links::echoing(
-        &base,
-        PATH,
-        &params,
-        &["Search", "RoleProductGroup", "ResourceTypes", "Expand"],
-    );
-    let key_of = |r: &Role| vec![Role::name_key(&r.friendly_name), r.sid.to_string()];
-    let page = Page::build(&req, rows, key_of, "roles", &links, &state.pages, &binding)?;
+    let page = bound.page(rows, &base, PATH, ByName::of)?;
     let mut expanded: Vec<Option<Arc<[CatalogPermission]>>> = Vec::with_capacity(page.rows.len());
     for r in &page.rows {
         expanded.push(match expand {
@@ -313,7 +211,7 @@ pub async fn list(
         .zip(&expanded)
         .map(|(r, e)| view(r, e.as_deref()))
         .collect();
-    let body = axum::body::Bytes::from(page.body("roles", &views)?);
+    let body = axum::body::Bytes::from(page.body(LISTING.key, &views)?);
     if cached {
         state.role_pages.insert(cache_key, body.clone());
     }

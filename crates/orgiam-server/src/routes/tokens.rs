@@ -27,19 +27,12 @@ use crate::keys::{Audience, LEEWAY_SECS, SECRET_TAG_LEN, Verified};
 use crate::state::AppState;
 use crate::telemetry::RequestContext;
 
-/// How clients authenticate to the token, introspection and revocation endpoints.
-pub const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
-
 fn invalid_request(d: impl Into<String>) -> OAuthError {
     OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", d)
 }
 
 fn invalid_client(d: impl Into<String>) -> OAuthError {
     OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", d)
-}
-
-fn invalid_target(d: impl Into<String>) -> OAuthError {
-    OAuthError::new(StatusCode::BAD_REQUEST, "invalid_target", d)
 }
 
 /// A form body under the text rule (`orgiam_domain::text`); a declared content type must be
@@ -68,48 +61,6 @@ fn single<'a>(form: &'a [(String, String)], name: &str) -> Result<Option<&'a str
         return Err(invalid_request(format!("{name} must be sent once")));
     }
     Ok(first.map(String::as_str))
-}
-
-/// The audiences a token request asks for (every `audience` and RFC 8707 `resource` value,
-/// blank ones ignored), each one this server or one of the app's; none asked for: this
-/// server. Anything else is `invalid_target`.
-pub(crate) fn audiences(
-    state: &AppState,
-    app: &App,
-    body: &[u8],
-) -> Result<Vec<String>, OAuthError> {
-    // The token endpoint decoded this body under the same rule already.
-    let form = orgiam_domain::text::decode_pairs(body, orgiam_domain::text::Source::Form)
-        .map_err(|e| invalid_request(e.to_string()))?;
-    let mut out: Vec<String> = Vec::new();
-    for (name, value) in &form {
-        if !matches!(name.as_str(), "audience" | "resource") || value.is_empty() {
-            continue;
-        }
-        if name == "resource" {
-            // RFC 8707 §2: an absolute URI without a fragment.
-            let absolute = url::Url::parse(value).is_ok_and(|u| u.fragment().is_none());
-            if !absolute {
-                return Err(invalid_target(
-                    "resource must be an absolute URI without a fragment",
-                ));
-            }
-        }
-        if *value != state.audience && !app.audiences.contains(value) {
-            let shown: String = value.chars().take(200).collect();
-            return Err(invalid_target(format!(
-                "the OAuth app {} may not request tokens for the {name} '{shown}'",
-                app.sid
-            )));
-        }
-        if !out.contains(value) {
-            out.push(value.clone());
-        }
-    }
-    if out.is_empty() {
-        out.push(state.audience.clone());
-    }
-    Ok(out)
 }
 
 /// The calling client, authenticated as on the token endpoint: a wrong secret counts against

@@ -453,12 +453,13 @@ async fn listen_and_public_url_come_from_the_environment_too() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let served = crate::helpers::Served {
-        child: out,
-        lines: Vec::new(),
-        base: format!("http://127.0.0.1:{port}"),
-        log: dir.0.join("none.log"),
-    };
+    let served = crate::helpers::Served::adopt(
+        out,
+        format!("http://127.0.0.1:{port}"),
+        dir.0.join("none.log"),
+        crate::helpers::orgiam_bin(),
+        &db_url,
+    );
     let up = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
         http.get(format!("http://127.0.0.1:{port}/healthz"))
             .send()

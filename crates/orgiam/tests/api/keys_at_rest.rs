@@ -15,35 +15,12 @@ use orgiam_store::DatabaseUrl;
 use serde_json::Value;
 
 use crate::helpers::{
-    Reply, TempDir, copy_database, eventually, fresh_database, on_postgres, orgiam,
-    printed_credentials, start_serve, stop,
+    Reply, TempDir, access_token, copy_database, eventually, fresh_database, on_postgres, orgiam,
+    printed_credentials, start_serve, stop, token_reply as token,
 };
 
 /// The environment that leaves the master key unconfigured (an empty value is unset).
 const NO_KEY: (&str, &str) = ("ORGIAM_MASTER_KEY", "");
-
-async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> Reply {
-    let r = http
-        .post(format!("{base}/v2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ])
-        .send()
-        .await
-        .expect("token");
-    Reply::from(r).await
-}
-
-async fn access_token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> String {
-    let r = token(http, base, id, secret).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
-}
 
 async fn roles(http: &reqwest::Client, base: &str, token: &str) -> Reply {
     Reply::from(

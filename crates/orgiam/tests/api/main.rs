@@ -21,6 +21,7 @@ mod management;
 mod management_replicas;
 mod oauth;
 mod operator;
+mod operator_listing;
 mod replicas;
 mod resource_server;
 #[path = "../../examples/resource_server.rs"]

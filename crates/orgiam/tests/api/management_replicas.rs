@@ -6,27 +6,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, eventually, fresh_database, printed_credentials, start_serve, stop};
-
-async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> Reply {
-    let r = http
-        .post(format!("{base}/v2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ])
-        .send()
-        .await
-        .expect("token");
-    Reply::from(r).await
-}
-
-async fn access(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> String {
-    let r = token(http, base, id, secret).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["access_token"].as_str().expect("token").to_owned()
-}
+use crate::helpers::{
+    Reply, access_token as access, eventually, fresh_database, printed_credentials, start_serve,
+    stop, token_reply as token,
+};
 
 async fn send(
     http: &reqwest::Client,

@@ -9,42 +9,9 @@ use orgiam_domain::catalog::Catalog;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Reply, eventually, fresh_database, printed_credentials, serve, start_serve, stop,
+    PgDatabase, Reply, access_token as token, eventually, fresh_database, pg_admin_url,
+    printed_credentials, serve, start_serve, stop, try_token,
 };
-
-async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> String {
-    let r = http
-        .post(format!("{base}/v2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ])
-        .send()
-        .await
-        .expect("token");
-    let body: Value = r.json().await.expect("json");
-    body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
-}
-
-/// A token, or `None` when the server refuses the credentials.
-async fn try_token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> Option<String> {
-    let r = http
-        .post(format!("{base}/v2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ])
-        .send()
-        .await
-        .ok()?;
-    let body: Value = r.json().await.ok()?;
-    body["access_token"].as_str().map(str::to_owned)
-}
 
 async fn get(http: &reqwest::Client, url: &str, token: &str) -> Reply {
     Reply::from(http.get(url).bearer_auth(token).send().await.expect("GET")).await
@@ -278,33 +245,18 @@ async fn tokens_page_tokens_and_revocations_cross_replicas_and_nothing_is_lost()
 #[tokio::test]
 async fn readiness_fails_when_the_database_is_gone() {
     // Always on PostgreSQL: a database can be dropped under a running server.
-    let admin = std::env::var("ORGIAM_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("orgiam_t_{}", orgiam_domain::sid::random_body());
-    let psql = |sql: &str| {
-        std::process::Command::new("psql")
-            .args([admin.as_str(), "-qc", sql])
-            .output()
-            .expect("psql")
-    };
-    assert!(psql(&format!("CREATE DATABASE {name}")).status.success());
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .unwrap_or_default();
+    let db = PgDatabase::create(&pg_admin_url(), false)
+        .await
+        .expect("create database");
     let dir = crate::helpers::TempDir::new();
-    let s = serve(&format!("{base}/{name}"), &dir);
+    let s = serve(db.url(), &dir);
     let http = reqwest::Client::new();
     let ready = |b: String| {
         let http = http.clone();
         async move { Reply::from(http.get(format!("{b}/readyz")).send().await.expect("GET")).await }
     };
     assert_eq!(ready(s.base.clone()).await.status, 200);
-    assert!(
-        psql(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .status
-            .success()
-    );
+    db.drop_now().expect("drop the database");
     let r = ready(s.base.clone()).await;
     r.assert_error(503, 20503, "unavailable");
     let health = http
