@@ -205,7 +205,11 @@ impl Modify for Shared {
         ];
         // The SCIM endpoints answer errors with the SCIM error body.
         let scim_shared = [
-            ("400", "A malformed parameter, body or SID (code 20001)", None),
+            (
+                "400",
+                "A malformed parameter, body or SID (code 20001)",
+                None,
+            ),
             (
                 "401",
                 "No, a malformed, expired or revoked token, or HTTP Basic (code 20003)",

@@ -49,7 +49,8 @@ impl std::fmt::Display for ScimFail {
 
 /// Given a user as stored (read inside the write transaction), the attributes it gets; an
 /// error (a stale `If-Match`, a bad PATCH) aborts the change with nothing written.
-pub type ScimEdit<'a> = dyn Fn(&ScimUser) -> std::result::Result<UserAttrs, ScimError> + Send + Sync + 'a;
+pub type ScimEdit<'a> =
+    dyn Fn(&ScimUser) -> std::result::Result<UserAttrs, ScimError> + Send + Sync + 'a;
 
 /// Given a user as stored, whether it may be deleted (an error, e.g. a stale `If-Match`,
 /// aborts the deletion).

@@ -121,7 +121,13 @@ fn attrs(name: &str) -> UserAttrs {
 
 async fn create(db: &TestDb, org: &OrgSid, name: &str) -> ScimUser {
     db.store
-        .scim_create(org, &UserSid::random(), &attrs(name), 1_700_000_000, &Actor::cli())
+        .scim_create(
+            org,
+            &UserSid::random(),
+            &attrs(name),
+            1_700_000_000,
+            &Actor::cli(),
+        )
         .await
         .unwrap()
 }
@@ -168,16 +174,34 @@ async fn create_read_list(db: TestDb) {
     assert_eq!(got.attrs.emails.len(), 2);
     assert_eq!(got.version, 1);
     // Not another organization's.
-    assert!(db
-        .store
-        .scim_user(&other, &UserSid::parse(&a.id).unwrap())
-        .await
-        .unwrap()
-        .is_none());
-    assert_eq!(found(&db, &org, "userName eq \"ADA@example.COM\"").await, ["Ada@Example.com"]);
-    assert_eq!(found(&db, &org, "externalId eq \"ext-grace@example.com\"").await, ["grace@example.com"]);
-    assert_eq!(found(&db, &org, "emails.value eq \"HOME-grace@example.com\"").await, ["grace@example.com"]);
-    assert_eq!(found(&db, &org, "emails[type eq \"home\" and value sw \"home-ada\"]").await, ["Ada@Example.com"]);
+    assert!(
+        db.store
+            .scim_user(&other, &UserSid::parse(&a.id).unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        found(&db, &org, "userName eq \"ADA@example.COM\"").await,
+        ["Ada@Example.com"]
+    );
+    assert_eq!(
+        found(&db, &org, "externalId eq \"ext-grace@example.com\"").await,
+        ["grace@example.com"]
+    );
+    assert_eq!(
+        found(&db, &org, "emails.value eq \"HOME-grace@example.com\"").await,
+        ["grace@example.com"]
+    );
+    assert_eq!(
+        found(
+            &db,
+            &org,
+            "emails[type eq \"home\" and value sw \"home-ada\"]"
+        )
+        .await,
+        ["Ada@Example.com"]
+    );
     assert_eq!(found(&db, &other, "userName pr").await, ["ada@example.com"]);
     // The page and the total.
     let mut q = query("userName pr");
@@ -189,7 +213,13 @@ async fn create_read_list(db: TestDb) {
     // A userName equal after case folding is taken; in another organization it is not.
     let dup = db
         .store
-        .scim_create(&org, &UserSid::random(), &attrs("ADA@EXAMPLE.COM"), 1, &Actor::cli())
+        .scim_create(
+            &org,
+            &UserSid::random(),
+            &attrs("ADA@EXAMPLE.COM"),
+            1,
+            &Actor::cli(),
+        )
         .await;
     match dup {
         Err(ScimFail::Scim(e)) => assert_eq!(e.scim_type, Some(ScimType::Uniqueness)),
@@ -220,8 +250,15 @@ async fn update_and_concurrency(db: TestDb) {
     assert_eq!(after.version, 2);
     assert!(!after.attrs.active);
     assert_eq!(after.attrs.emails[0].value, "new@example.com");
-    assert_eq!(found(&db, &org, "emails.value eq \"new@example.com\"").await, ["a@example.com"]);
-    assert!(found(&db, &org, "emails.value eq \"a@example.com\"").await.is_empty());
+    assert_eq!(
+        found(&db, &org, "emails.value eq \"new@example.com\"").await,
+        ["a@example.com"]
+    );
+    assert!(
+        found(&db, &org, "emails.value eq \"a@example.com\"")
+            .await
+            .is_empty()
+    );
     assert_eq!(found(&db, &org, "active eq false").await, ["a@example.com"]);
     // The same edit again writes nothing.
     let (same, changed) = db
@@ -240,7 +277,11 @@ async fn update_and_concurrency(db: TestDb) {
         a.display_name = Some("renamed".into());
         Ok(a)
     };
-    match db.store.scim_update(&org, &sid, &rename, &Actor::cli()).await {
+    match db
+        .store
+        .scim_update(&org, &sid, &rename, &Actor::cli())
+        .await
+    {
         Err(ScimFail::Scim(e)) => assert_eq!(e.scim_type, Some(ScimType::Uniqueness)),
         other => panic!("expected uniqueness, got {other:?}"),
     }
@@ -255,12 +296,20 @@ async fn update_and_concurrency(db: TestDb) {
         }
     };
     assert!(matches!(
-        db.store.scim_update(&org, &sid, &stale, &Actor::cli()).await,
+        db.store
+            .scim_update(&org, &sid, &stale, &Actor::cli())
+            .await,
         Err(ScimFail::Scim(ScimError { status: 412, .. }))
     ));
     // Concurrent changes against one version: exactly one happens.
     for round in 0..6 {
-        let base = db.store.scim_user(&org, &sid).await.unwrap().unwrap().version;
+        let base = db
+            .store
+            .scim_user(&org, &sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .version;
         let change = |name: String| {
             let store = db.store.clone();
             let org = org.clone();
@@ -286,16 +335,23 @@ async fn update_and_concurrency(db: TestDb) {
             .filter(|r| r.is_ok())
             .count();
         assert_eq!(ok, 1, "round {round}");
-        let v = db.store.scim_user(&org, &sid).await.unwrap().unwrap().version;
+        let v = db
+            .store
+            .scim_user(&org, &sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .version;
         assert_eq!(v, base + 1);
     }
     // Unknown user.
-    assert!(db
-        .store
-        .scim_update(&org, &UserSid::random(), &edit, &Actor::cli())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        db.store
+            .scim_update(&org, &UserSid::random(), &edit, &Actor::cli())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn delete_takes_assignments(db: TestDb) {
@@ -316,7 +372,10 @@ async fn delete_takes_assignments(db: TestDb) {
         owner: Some(sid.clone()),
         date_created: 1,
     };
-    db.store.create_account(&account, &Actor::cli()).await.unwrap();
+    db.store
+        .create_account(&account, &Actor::cli())
+        .await
+        .unwrap();
     for who in [&sid, &keep_sid] {
         let a = Assignment {
             sid: AssignmentSid::random(),
@@ -328,11 +387,20 @@ async fn delete_takes_assignments(db: TestDb) {
             resource_id: None,
             date_created: 1,
         };
-        db.store.create_assignment(&a, true, &Actor::cli()).await.unwrap();
+        db.store
+            .create_assignment(&a, true, &Actor::cli())
+            .await
+            .unwrap();
     }
     // A guard that refuses deletes nothing.
-    let refuse = |_: &ScimUser| -> Result<(), ScimError> { Err(ScimError::precondition_failed("no")) };
-    assert!(db.store.scim_delete(&org, &sid, &refuse, &Actor::cli()).await.is_err());
+    let refuse =
+        |_: &ScimUser| -> Result<(), ScimError> { Err(ScimError::precondition_failed("no")) };
+    assert!(
+        db.store
+            .scim_delete(&org, &sid, &refuse, &Actor::cli())
+            .await
+            .is_err()
+    );
     assert!(db.store.scim_user(&org, &sid).await.unwrap().is_some());
     let deleted = db
         .store
@@ -349,7 +417,11 @@ async fn delete_takes_assignments(db: TestDb) {
         .unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].identity, keep_sid);
-    assert!(found(&db, &org, "emails.value eq \"gone@example.com\"").await.is_empty());
+    assert!(
+        found(&db, &org, "emails.value eq \"gone@example.com\"")
+            .await
+            .is_empty()
+    );
     assert_eq!(events(&db, &org, "user.deleted").await, 1);
     assert_eq!(events(&db, &org, "role_assignment.deleted").await, 1);
     let owned = db.store.account(&org, &account.sid).await.unwrap().unwrap();
@@ -357,12 +429,13 @@ async fn delete_takes_assignments(db: TestDb) {
     // The name is free again.
     create(&db, &org, "GONE@example.com").await;
     // Deleting again: nothing.
-    assert!(db
-        .store
-        .scim_delete(&org, &sid, &|_| Ok(()), &Actor::cli())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        db.store
+            .scim_delete(&org, &sid, &|_| Ok(()), &Actor::cli())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn command_line_users_are_scim_users(db: TestDb) {
@@ -387,10 +460,19 @@ async fn command_line_users_are_scim_users(db: TestDb) {
         }]
     );
     assert_eq!((got.created, got.last_modified, got.version), (5, 5, 1));
-    assert_eq!(found(&db, &org, "userName eq \"cli@example.com\"").await, ["Cli@Example.com"]);
+    assert_eq!(
+        found(&db, &org, "userName eq \"cli@example.com\"").await,
+        ["Cli@Example.com"]
+    );
     let dup = db
         .store
-        .scim_create(&org, &UserSid::random(), &UserAttrs::new("CLI@example.com"), 1, &Actor::cli())
+        .scim_create(
+            &org,
+            &UserSid::random(),
+            &UserAttrs::new("CLI@example.com"),
+            1,
+            &Actor::cli(),
+        )
         .await;
     assert!(matches!(dup, Err(ScimFail::Scim(_))), "{dup:?}");
     // The command line's deactivation moves the version.
@@ -405,9 +487,11 @@ async fn command_line_users_are_scim_users(db: TestDb) {
     // A SCIM user is listed by the command line's listing, under its userName.
     let scim = create(&db, &org, "scim@example.com").await;
     let listed = db.store.list_users(&org, None, 100).await.unwrap();
-    assert!(listed
-        .iter()
-        .any(|u| u.sid.as_str() == scim.id && u.email == "scim@example.com"));
+    assert!(
+        listed
+            .iter()
+            .any(|u| u.sid.as_str() == scim.id && u.email == "scim@example.com")
+    );
 }
 
 macro_rules! both {

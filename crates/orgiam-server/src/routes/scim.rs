@@ -105,8 +105,7 @@ impl From<ScimFail> for ScimApiError {
 
 /// A SCIM error response from its parts (what [`ScimApiError`] answers).
 pub fn error_response(error: &ScimError) -> Response {
-    let status =
-        StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match serde_json::to_vec(&error.body()) {
         Ok(bytes) => scim_bytes(status, bytes),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -168,10 +167,10 @@ fn user_response(status: StatusCode, base: &str, org: &OrgSid, user: &ScimUser) 
     if let Ok(v) = HeaderValue::from_str(&user.etag()) {
         res.headers_mut().insert(header::ETAG, v);
     }
-    if status == StatusCode::CREATED {
-        if let Ok(v) = HeaderValue::from_str(&loc) {
-            res.headers_mut().insert(header::LOCATION, v);
-        }
+    if status == StatusCode::CREATED
+        && let Ok(v) = HeaderValue::from_str(&loc)
+    {
+        res.headers_mut().insert(header::LOCATION, v);
     }
     res
 }
@@ -189,8 +188,7 @@ fn authorize(caller: Caller, raw_org: &str, permission: &str) -> Result<Caller, 
 }
 
 fn user_sid(raw: &str) -> Result<UserSid, ScimApiError> {
-    UserSid::parse(raw)
-        .map_err(|e| ScimError::invalid_value(format!("UserSid {e}")).into())
+    UserSid::parse(raw).map_err(|e| ScimError::invalid_value(format!("UserSid {e}")).into())
 }
 
 fn user_not_found(sid: &UserSid) -> ScimApiError {
@@ -218,7 +216,10 @@ fn body_json(headers: &HeaderMap, body: Result<Body, ApiError>) -> Result<Value,
 }
 
 /// A header's value as text (a header that is not is a 400 naming it).
-fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Result<Option<&'a str>, ScimApiError> {
+fn header_text(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+) -> Result<Option<&str>, ScimApiError> {
     match headers.get(&name) {
         None => Ok(None),
         Some(v) => v
@@ -231,12 +232,12 @@ fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Result<O
 /// 412 unless `if_match` (when sent) names `user`'s version.
 fn check_if_match(if_match: Option<&str>, user: &ScimUser) -> Result<(), ScimError> {
     match if_match {
-        Some(tag) if !etag_matches(tag, user.version) => Err(ScimError::precondition_failed(
-            format!(
+        Some(tag) if !etag_matches(tag, user.version) => {
+            Err(ScimError::precondition_failed(format!(
                 "If-Match {tag} is not the user's current version {}: read the user again",
                 user.etag()
-            ),
-        )),
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -481,12 +482,7 @@ fn list_query(raw: Option<&str>) -> Result<ListQuery, ScimError> {
     })
 }
 
-async fn list_answer(
-    state: &AppState,
-    base: &str,
-    org: &OrgSid,
-    query: &ListQuery,
-) -> ScimResult {
+async fn list_answer(state: &AppState, base: &str, org: &OrgSid, query: &ListQuery) -> ScimResult {
     let (total, users) = state.directory().scim_list(org, query).await?;
     let resources = users
         .iter()
@@ -607,7 +603,12 @@ pub async fn create(
             &caller.actor(),
         )
         .await?;
-    Ok(user_response(StatusCode::CREATED, &base, &caller.org, &user))
+    Ok(user_response(
+        StatusCode::CREATED,
+        &base,
+        &caller.org,
+        &user,
+    ))
 }
 
 /// Fetch a user.
@@ -644,14 +645,14 @@ pub async fn fetch(
         .scim_user(&caller.org, &sid)
         .await?
         .ok_or_else(|| user_not_found(&sid))?;
-    if let Some(tag) = header_text(&headers, header::IF_NONE_MATCH)? {
-        if etag_matches(tag, user.version) {
-            let mut res = StatusCode::NOT_MODIFIED.into_response();
-            if let Ok(v) = HeaderValue::from_str(&user.etag()) {
-                res.headers_mut().insert(header::ETAG, v);
-            }
-            return Ok(res);
+    if let Some(tag) = header_text(&headers, header::IF_NONE_MATCH)?
+        && etag_matches(tag, user.version)
+    {
+        let mut res = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&user.etag()) {
+            res.headers_mut().insert(header::ETAG, v);
         }
+        return Ok(res);
     }
     Ok(user_response(StatusCode::OK, &base, &caller.org, &user))
 }

@@ -477,9 +477,11 @@ async fn api_md_examples_are_the_servers_answers() {
                 "ListOrganizationUsers" => get(format!(
                     "{scim_users}?filter=userName%20eq%20%22Ada%40Example.com%22&count=10"
                 )),
-                "CreateOrganizationUser" => {
-                    with_json(Method::POST, scim_users.as_str(), scim_user("grace@example.com"))
-                }
+                "CreateOrganizationUser" => with_json(
+                    Method::POST,
+                    scim_users.as_str(),
+                    scim_user("grace@example.com"),
+                ),
                 "SearchOrganizationUsers" => with_json(
                     Method::POST,
                     format!("{scim_users}/.search"),
