@@ -20,6 +20,7 @@ const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 struct TestDb {
     store: Arc<dyn Directory>,
+    url: String,
     cleanup: Option<(String, String)>,
     dir: Option<PathBuf>,
 }
@@ -28,11 +29,12 @@ impl TestDb {
     async fn sqlite() -> Self {
         let dir = std::env::temp_dir().join(format!("orgiam_scim_{}", random_body()));
         let url = format!("sqlite://{}", dir.join("store.db").display());
-        let store = orgiam_store::connect(&DatabaseUrl::new(url))
+        let store = orgiam_store::connect(&DatabaseUrl::new(url.clone()))
             .await
             .expect("open the SQLite store");
         Self {
             store,
+            url,
             cleanup: None,
             dir: Some(dir),
         }
@@ -65,6 +67,7 @@ impl TestDb {
             .expect("open the PostgreSQL store");
         Some(Self {
             store,
+            url: url.to_string(),
             cleanup: Some((admin, name)),
             dir: None,
         })
@@ -492,6 +495,90 @@ async fn command_line_users_are_scim_users(db: TestDb) {
             .iter()
             .any(|u| u.sid.as_str() == scim.id && u.email == "scim@example.com")
     );
+}
+
+/// Adds users `from..=to` (`userN@example.com`, external id `extN`, one email each) to `org`
+/// in bulk.
+async fn bulk_users(db: &TestDb, org: &OrgSid, from: u64, to: u64) {
+    let sqlite = db.url.starts_with("sqlite:");
+    let (series, hex) = if sqlite {
+        (
+            format!(
+                "WITH RECURSIVE s(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM s WHERE i < {to})"
+            ),
+            "printf('%032x', i)",
+        )
+    } else {
+        (
+            format!("WITH s(i) AS (SELECT generate_series({from}, {to}))"),
+            "lpad(to_hex(i), 32, '0')",
+        )
+    };
+    let users = format!(
+        "{series} INSERT INTO users (sid, org_sid, email, friendly_name, date_created, user_name, \
+         user_name_key, external_id, date_updated, version) \
+         SELECT 'US' || {hex}, '{org}', 'user' || i || '@example.com', 'u', i, \
+         'user' || i || '@example.com', 'user' || i || '@example.com', 'ext' || i, i, 1 FROM s"
+    );
+    let emails = format!(
+        "{series} INSERT INTO user_emails (org_sid, user_sid, position, value, value_key, type, \
+         type_key, is_primary) SELECT '{org}', 'US' || {hex}, 0, 'mail' || i || '@example.com', \
+         'mail' || i || '@example.com', 'work', 'work', TRUE FROM s"
+    );
+    if sqlite {
+        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query(&users).execute(&mut c).await.unwrap();
+        sqlx::query(&emails).execute(&mut c).await.unwrap();
+        sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query(&users).execute(&mut c).await.unwrap();
+        sqlx::query(&emails).execute(&mut c).await.unwrap();
+        sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
+    }
+}
+
+/// The cost of the identity providers' look-ups through the store (parse, translate, query,
+/// emails) at 1,000 and at 100,000 users: best of five batches of 200. Run with
+/// `cargo test -p orgiam-store --test scim lookup_cost -- --ignored --nocapture`.
+async fn lookup_cost(db: TestDb) {
+    let org = org(&db).await;
+    let mut have = 0;
+    for size in [1_000_u64, 100_000] {
+        bulk_users(&db, &org, have + 1, size).await;
+        have = size;
+        for (what, filter) in [
+            ("userName eq", "userName eq \"USER777@example.com\""),
+            ("externalId eq", "externalId eq \"ext777\""),
+            ("emails.value eq", "emails.value eq \"mail777@example.com\""),
+        ] {
+            let mut best = std::time::Duration::MAX;
+            for _ in 0..5 {
+                let started = std::time::Instant::now();
+                for _ in 0..200 {
+                    let q = query(filter);
+                    let (total, _) = db.store.scim_list(&org, &q).await.unwrap();
+                    assert_eq!(total, 1);
+                }
+                best = best.min(started.elapsed() / 200);
+            }
+            println!("{} users, {what}: {best:?} per look-up", size);
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "a measurement: run it with --ignored --nocapture"]
+async fn lookup_cost_sqlite() {
+    lookup_cost(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+#[ignore = "a measurement: run it with --ignored --nocapture"]
+async fn lookup_cost_postgres() {
+    if let Some(db) = TestDb::postgres().await {
+        lookup_cost(db).await;
+    }
 }
 
 macro_rules! both {
