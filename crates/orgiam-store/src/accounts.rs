@@ -172,6 +172,7 @@ macro_rules! accounts_impl {
                         )),
                         other => other,
                     })?;
+                    scim_fill_user(&mut tx, user).await?;
                     insert_event(&mut tx, &user_created_event(user, actor)).await?;
                     tx.commit().await.map_err(db_error)
                 }

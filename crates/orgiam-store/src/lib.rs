@@ -17,6 +17,7 @@ mod revisions;
 mod revocations;
 mod roles;
 mod rows;
+pub mod scim;
 mod sqlite;
 mod store;
 
@@ -27,6 +28,7 @@ use orgiam_domain::{Error, Result};
 pub use directory::{AppChange, Directory};
 pub use manage::{Management, RoleEdit};
 pub use postgres::PgStore;
+pub use scim::{ScimEdit, ScimFail, ScimGuard, ScimStore};
 pub use sqlite::SqliteStore;
 
 /// A database URL whose `Debug` and `Display` hide the password.

@@ -140,6 +140,7 @@ impl PgStore {
 }
 
 crate::store::store_impl!(PgStore, sql, "?::jsonb", begin());
+crate::scim::scim_impl!(PgStore, sql, " FOR UPDATE", begin());
 
 /// The migrations the database has applied, or `None` when it has no migrations table.
 async fn applied_migrations(conn: &mut PgConnection) -> Result<Option<Vec<i64>>> {

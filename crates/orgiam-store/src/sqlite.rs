@@ -159,6 +159,7 @@ impl SqliteStore {
 }
 
 crate::store::store_impl!(SqliteStore, sql, "?", begin_with("BEGIN IMMEDIATE"));
+crate::scim::scim_impl!(SqliteStore, sql, "", begin_with("BEGIN IMMEDIATE"));
 
 /// The migrations the file has applied, or `None` when it has no migrations table.
 async fn applied_migrations(pool: &SqlitePool) -> Result<Option<Vec<i64>>> {

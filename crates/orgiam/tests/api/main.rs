@@ -28,6 +28,7 @@ mod resource_server;
 #[allow(dead_code)]
 mod resource_server_example;
 mod roles;
+mod scim;
 mod secrets;
 mod text;
 mod tokens;
