@@ -169,8 +169,6 @@ fn migrate_error(e: MigrateError) -> Error {
     }
 }
 
-/// Bumps a revision counter; the first write of its transaction. The row stays locked until
-
 // The dialect (see `crate::store`).
 
 type Db = Postgres;
