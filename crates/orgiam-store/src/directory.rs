@@ -42,7 +42,8 @@ pub trait Directory: Store + crate::manage::Management + crate::scim::ScimStore 
     ) -> Result<Vec<App>>;
     /// Users of `org` ordered by SID, after `after`.
     async fn list_users(&self, org: &OrgSid, after: Option<&str>, limit: u32) -> Result<Vec<User>>;
-    /// The user of `org` with this (lower-cased) email.
+    /// The user of `org` whose email (its SCIM userName) is this one, compared after case
+    /// folding.
     async fn user_by_email(&self, org: &OrgSid, email: &str) -> Result<Option<User>>;
     /// Changes an app that is not deleted; bumps the apps revision and writes one
     /// `app.updated` event, unless nothing changed (then nothing is written). Returns the app
@@ -199,12 +200,13 @@ macro_rules! directory_impl {
                 org: &orgiam_domain::sid::OrgSid,
                 email: &str,
             ) -> orgiam_domain::Result<Option<orgiam_domain::model::User>> {
+                // `email` holds the userName, unique after case folding (`user_name_key`).
                 let row = sqlx::query(&$sql(
                     "SELECT sid, email, friendly_name, date_created FROM users \
-                     WHERE org_sid = ? AND email = ?",
+                     WHERE org_sid = ? AND user_name_key = ?",
                 ))
                 .bind(org.as_str())
-                .bind(email)
+                .bind(orgiam_domain::scim::fold(email))
                 .fetch_optional(&self.pool)
                 .await
                 .map_err($crate::db_error)?;

@@ -947,6 +947,26 @@ async fn command_line_users_are_scim_users() {
         .await;
     assert_scim_error(&r, 409, Some("uniqueness"), "CLI@example.com");
 
+    // A SCIM userName in another case is the command line's email too.
+    let mixed = s.create_ok("Mixed.Case@Example.com").await;
+    let out = s.app.cli(&[
+        "users",
+        "create",
+        "--org",
+        &org,
+        "--email",
+        "mixed.case@example.com",
+        "--if-missing",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let existing: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(existing["sid"], mixed["id"], "{existing}");
+
     // A SCIM user is listed by the command line, and deactivated by it.
     let scim = s.create_ok("scim@example.com").await;
     let scim_id = scim["id"].as_str().expect("id").to_owned();
