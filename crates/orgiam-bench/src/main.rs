@@ -291,7 +291,8 @@ fn scim_users(args: &[String]) -> Result<(), String> {
             }));
         }
         for t in tasks {
-            t.await.map_err(|e| format!("a loader task failed: {e}"))??;
+            t.await
+                .map_err(|e| format!("a loader task failed: {e}"))??;
         }
         Ok::<(), String>(())
     })?;

@@ -164,7 +164,9 @@ async fn okta_provisioning_flow() {
     let okta = Idp::new(&app, "Okta SCIM Client 1.0.0").await;
 
     // Connectivity probe: the first page of two users.
-    let r = okta.call(Method::GET, "/Users?startIndex=1&count=2", None).await;
+    let r = okta
+        .call(Method::GET, "/Users?startIndex=1&count=2", None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["schemas"], json!([LIST_SCHEMA]));
     assert_eq!(r.body["startIndex"], 1);
@@ -174,7 +176,10 @@ async fn okta_provisioning_flow() {
     // Does the user exist? (no)
     let login = "Isaac.Brock@Example.com";
     let r = okta
-        .lookup(&format!("userName eq \"{login}\""), "&startIndex=1&count=100")
+        .lookup(
+            &format!("userName eq \"{login}\""),
+            "&startIndex=1&count=100",
+        )
         .await;
     assert_eq!(r.body["totalResults"], 0, "{}", r.body);
     assert!(ids(&r.body).is_empty());
@@ -210,17 +215,26 @@ async fn okta_provisioning_flow() {
     assert_eq!(r.body["userName"], login);
     assert_eq!(r.body["externalId"], "00ujl29u0le5T6Aj10h7");
     assert_eq!(r.body["active"], true);
-    assert!(r.body.get("password").is_none(), "password is never returned");
+    assert!(
+        r.body.get("password").is_none(),
+        "password is never returned"
+    );
     let created_version = r.body["meta"]["version"].as_str().expect("v").to_owned();
 
     // The same lookup finds it now, whatever the case Okta sends.
     for login in [login, "isaac.brock@example.com", "ISAAC.BROCK@EXAMPLE.COM"] {
         let r = okta
-            .lookup(&format!("userName eq \"{login}\""), "&startIndex=1&count=100")
+            .lookup(
+                &format!("userName eq \"{login}\""),
+                "&startIndex=1&count=100",
+            )
             .await;
         assert_eq!(r.body["totalResults"], 1, "{login}: {}", r.body);
         assert_eq!(ids(&r.body), [id.as_str()]);
-        assert_eq!(r.body["Resources"][0]["userName"], "Isaac.Brock@Example.com");
+        assert_eq!(
+            r.body["Resources"][0]["userName"],
+            "Isaac.Brock@Example.com"
+        );
     }
 
     // A second create of the same login: 409 uniqueness.
@@ -228,7 +242,9 @@ async fn okta_provisioning_flow() {
         .call(
             Method::POST,
             "/Users",
-            Some(json!({"schemas": [USER_SCHEMA], "userName": login.to_lowercase(), "active": true})),
+            Some(
+                json!({"schemas": [USER_SCHEMA], "userName": login.to_lowercase(), "active": true}),
+            ),
         )
         .await;
     assert_scim_error(&r, 409, Some("uniqueness"));
@@ -275,9 +291,15 @@ async fn okta_provisioning_flow() {
         .await;
     assert_user_answer(&r, 200);
     assert_eq!(r.body["active"], false);
-    assert_eq!(r.body["name"]["familyName"], "Brock-Smith", "the rest is kept");
+    assert_eq!(
+        r.body["name"]["familyName"], "Brock-Smith",
+        "the rest is kept"
+    );
     let r = okta
-        .lookup(&format!("userName eq \"{login}\""), "&startIndex=1&count=100")
+        .lookup(
+            &format!("userName eq \"{login}\""),
+            "&startIndex=1&count=100",
+        )
         .await;
     assert_eq!(r.body["Resources"][0]["active"], false, "{}", r.body);
     let r = okta.lookup("active eq false", "").await;
@@ -301,7 +323,9 @@ async fn okta_provisioning_flow() {
     // for an id of ours that is not there and for an id that could never be one.
     let missing = UserSid::random();
     for probe in [missing.as_str(), "010101001010101"] {
-        let r = okta.call(Method::GET, &format!("/Users/{probe}"), None).await;
+        let r = okta
+            .call(Method::GET, &format!("/Users/{probe}"), None)
+            .await;
         assert_scim_error(&r, 404, None);
     }
 }
@@ -319,9 +343,7 @@ async fn entra_provisioning_flow() {
     let external = "f6a8f9a6-3f2c-4b7e-9c6a-0d2e3b4a5c6d";
 
     // Get User by query - zero results.
-    let r = entra
-        .lookup(&format!("userName eq \"{login}\""), "")
-        .await;
+    let r = entra.lookup(&format!("userName eq \"{login}\""), "").await;
     assert_eq!(r.body["totalResults"], 0, "{}", r.body);
 
     // Create User.
@@ -358,7 +380,10 @@ async fn entra_provisioning_flow() {
         .await;
     assert_eq!(ids(&r.body), [id.as_str()]);
     let r = entra
-        .lookup(&format!("emails[type eq \"work\"].value eq \"{login}\""), "")
+        .lookup(
+            &format!("emails[type eq \"work\"].value eq \"{login}\""),
+            "",
+        )
         .await;
     assert_eq!(ids(&r.body), [id.as_str()], "{}", r.body);
 
@@ -379,7 +404,12 @@ async fn entra_provisioning_flow() {
         )
         .await;
     assert_user_answer(&r, 200);
-    assert_eq!(r.body["emails"][0]["value"], new_mail.as_str(), "{}", r.body);
+    assert_eq!(
+        r.body["emails"][0]["value"],
+        new_mail.as_str(),
+        "{}",
+        r.body
+    );
     assert_eq!(r.body["emails"][0]["type"], "work");
     assert_eq!(r.body["name"]["familyName"], "updatedFamilyName");
     assert_eq!(r.body["name"]["givenName"], "givenName");
@@ -411,7 +441,9 @@ async fn entra_provisioning_flow() {
     assert_eq!(r.body["displayName"], "New Display");
     let r = entra.lookup(&format!("userName eq \"{login}\""), "").await;
     assert_eq!(r.body["totalResults"], 0, "the old userName is free");
-    let r = entra.lookup(&format!("userName eq \"{renamed}\""), "").await;
+    let r = entra
+        .lookup(&format!("userName eq \"{renamed}\""), "")
+        .await;
     assert_eq!(ids(&r.body), [id.as_str()]);
 
     // Disable User, as Entra sends it with string booleans: by path, then without one.
@@ -504,7 +536,9 @@ async fn entra_provisioning_flow() {
         .call(Method::DELETE, &format!("/Users/{id}"), None)
         .await;
     assert_scim_error(&r, 404, None);
-    let r = entra.lookup(&format!("userName eq \"{renamed}\""), "").await;
+    let r = entra
+        .lookup(&format!("userName eq \"{renamed}\""), "")
+        .await;
     assert_eq!(r.body["totalResults"], 0);
     let r = entra
         .lookup(&format!("externalId eq \"{external}\""), "")
@@ -546,7 +580,12 @@ async fn duplicates_case_and_versions() {
     assert_eq!(ids(&r.body), [id.as_str()]);
 
     let r = idp
-        .call_with(Method::GET, &format!("/Users/{id}"), None, &[("If-None-Match", &v1)])
+        .call_with(
+            Method::GET,
+            &format!("/Users/{id}"),
+            None,
+            &[("If-None-Match", &v1)],
+        )
         .await;
     assert_eq!(r.status, 304);
 
