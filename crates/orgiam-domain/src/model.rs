@@ -383,6 +383,8 @@ pub mod actions {
     pub const ROLE_UPDATED: &str = "role.updated";
     pub const USER_ACTIVATED: &str = "user.activated";
     pub const USER_DEACTIVATED: &str = "user.deactivated";
+    pub const USER_UPDATED: &str = "user.updated";
+    pub const USER_DELETED: &str = "user.deleted";
 
     /// Every action orgiam writes (what `orgiam audit --action` accepts).
     pub const ALL: &[&str] = &[
@@ -405,5 +407,7 @@ pub mod actions {
         USER_CREATED,
         USER_ACTIVATED,
         USER_DEACTIVATED,
+        USER_UPDATED,
+        USER_DELETED,
     ];
 }

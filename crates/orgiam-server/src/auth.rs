@@ -31,6 +31,10 @@ pub mod perms {
     pub const OAUTH_APPS_UPDATE: &str = "/twilio/iam/oauth-apps/update";
     pub const OAUTH_APPS_DELETE: &str = "/twilio/iam/oauth-apps/delete";
     pub const PERMISSION_CHECKS_CREATE: &str = "/twilio/iam/permission-checks/create";
+    pub const USERS_LIST: &str = "/twilio/iam/users/list";
+    pub const USERS_CREATE: &str = "/twilio/iam/users/create";
+    pub const USERS_UPDATE: &str = "/twilio/iam/users/update";
+    pub const USERS_DELETE: &str = "/twilio/iam/users/delete";
 }
 
 /// The authenticated caller: an active app of one organization.
@@ -58,6 +62,10 @@ fn parsed(permission: &str) -> Option<&'static Permission> {
             perms::OAUTH_APPS_UPDATE,
             perms::OAUTH_APPS_DELETE,
             perms::PERMISSION_CHECKS_CREATE,
+            perms::USERS_LIST,
+            perms::USERS_CREATE,
+            perms::USERS_UPDATE,
+            perms::USERS_DELETE,
         ]
         .iter()
         .filter_map(|p| Permission::parse(p).ok())

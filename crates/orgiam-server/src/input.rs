@@ -51,7 +51,12 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         if let Err(e) = text::check_query(req.uri().query().unwrap_or("")) {
-            return Box::pin(std::future::ready(Ok(ApiError(e).into_response())));
+            let res = if crate::routes::scim::is_path(req.uri().path()) {
+                crate::routes::scim::error_from(e)
+            } else {
+                ApiError(e).into_response()
+            };
+            return Box::pin(std::future::ready(Ok(res)));
         }
         Box::pin(self.inner.call(req))
     }

@@ -38,18 +38,22 @@ pub use config::ServerConfig;
 use error::ApiError;
 use state::{AppState, State};
 
-async fn not_found(uri: Uri) -> ApiError {
-    ApiError(Error::not_found(format!(
-        "The resource {} was not found",
-        uri.path()
-    )))
+async fn not_found(uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let e = Error::not_found(format!("The resource {} was not found", uri.path()));
+    if routes::scim::is_path(uri.path()) {
+        return routes::scim::error_from(e);
+    }
+    ApiError(e).into_response()
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
-    ApiError(Error::MethodNotAllowed(format!(
-        "Method {method} is not allowed on {}",
-        uri.path()
-    )))
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let e = Error::MethodNotAllowed(format!("Method {method} is not allowed on {}", uri.path()));
+    if routes::scim::is_path(uri.path()) {
+        return routes::scim::error_from(e);
+    }
+    ApiError(e).into_response()
 }
 
 /// Every described route (see `openapi`): each handler's `#[utoipa::path]` annotation and its
@@ -61,7 +65,7 @@ pub(crate) fn api_routes(max_body_bytes: usize, metrics: bool) -> OpenApiRouter<
     let capped = axum::extract::DefaultBodyLimit::max(max_body_bytes);
     use routes::{
         accounts, assignments, audit, checks, oauth, oauth_apps, ops, permissions, role_admin,
-        roles, tokens,
+        roles, scim, tokens,
     };
     // A batch of checks may be larger than other bodies.
     let batch_capped =
@@ -91,6 +95,14 @@ pub(crate) fn api_routes(max_body_bytes: usize, metrics: bool) -> OpenApiRouter<
             assignments::preview_list,
             assignments::preview_create
         ))
+        .routes(routes!(scim::list, scim::create))
+        .routes(routes!(scim::search))
+        .routes(routes!(
+            scim::fetch,
+            scim::replace,
+            scim::patch,
+            scim::delete
+        ))
         .layer(capped);
     let router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(with_body)
@@ -113,7 +125,10 @@ pub(crate) fn api_routes(max_body_bytes: usize, metrics: bool) -> OpenApiRouter<
                 .layer(batch_capped),
         )
         .routes(routes!(checks::effective_permissions))
-        .routes(routes!(checks::permission_holders));
+        .routes(routes!(checks::permission_holders))
+        .routes(routes!(scim::service_provider))
+        .routes(routes!(scim::resource_types))
+        .routes(routes!(scim::schemas));
     if metrics {
         router.routes(routes!(ops::metrics))
     } else {

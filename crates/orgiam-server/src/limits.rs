@@ -202,6 +202,11 @@ where
         if crate::routes::tokens::is_endpoint(req.uri().path()) {
             return crate::routes::tokens::too_large(max_body);
         }
+        if crate::routes::scim::is_path(req.uri().path()) {
+            return crate::routes::scim::error_from(Error::PayloadTooLarge(format!(
+                "The request body is too large: at most {max_body} bytes"
+            )));
+        }
         return too_large(max_body);
     }
     match tokio::time::timeout(limits.request_timeout, run(req)).await {

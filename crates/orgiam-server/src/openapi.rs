@@ -42,6 +42,7 @@ Token is refused. Errors are `{code, message, more_info, status}`. Lists are pag
         (name = "RoleAssignments", description = "Who holds which role where"),
         (name = "EffectivePermissions", description = "What a user may do where, and who may do what"),
         (name = "Accounts", description = "The organization's accounts"),
+        (name = "ScimUsers", description = "The organization's users over SCIM 2.0 (RFC 7643/7644), for identity providers; errors are SCIM error bodies (application/scim+json)"),
         (name = "AuditEvents", description = "Every change to access, newest first"),
         (name = "Operations", description = "Health, readiness, metrics and this document")
     )
@@ -118,12 +119,22 @@ pub struct OrgPath {
 struct Shared;
 
 fn error_response(description: &str, header: Option<(&str, &str)>) -> openapi::Response {
+    error_response_as(description, header, "application/json", "ErrorBody")
+}
+
+/// An error response whose body is `schema` as `content_type`.
+fn error_response_as(
+    description: &str,
+    header: Option<(&str, &str)>,
+    content_type: &str,
+    schema: &str,
+) -> openapi::Response {
     let mut b = openapi::ResponseBuilder::new()
         .description(description)
         .content(
-            "application/json",
+            content_type,
             openapi::ContentBuilder::new()
-                .schema(Some(openapi::Ref::from_schema_name("ErrorBody")))
+                .schema(Some(openapi::Ref::from_schema_name(schema)))
                 .build(),
         );
     if let Some((name, what)) = header {
@@ -192,7 +203,40 @@ impl Modify for Shared {
                 ),
             ),
         ];
-        for item in doc.paths.paths.values_mut() {
+        // The SCIM endpoints answer errors with the SCIM error body.
+        let scim_shared = [
+            ("400", "A malformed parameter, body or SID (code 20001)", None),
+            (
+                "401",
+                "No, a malformed, expired or revoked token, or HTTP Basic (code 20003)",
+                Some((
+                    "WWW-Authenticate",
+                    "Bearer, with error=\"invalid_token\" when a token was sent",
+                )),
+            ),
+            (
+                "403",
+                "The app's policy lacks the endpoint's permission (code 20003)",
+                None,
+            ),
+            (
+                "429",
+                "Too many requests from this app (code 20429)",
+                Some(("Retry-After", "Seconds to wait")),
+            ),
+        ]
+        .map(|(status, what, header)| {
+            (
+                status,
+                error_response_as(what, header, crate::routes::scim::SCIM_JSON, "ScimError"),
+            )
+        });
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let shared = if crate::routes::scim::is_path(path) {
+                &scim_shared
+            } else {
+                &shared
+            };
             for op in [
                 &mut item.get,
                 &mut item.post,
@@ -211,7 +255,7 @@ impl Modify for Shared {
                 if !bearer {
                     continue;
                 }
-                for (status, response) in &shared {
+                for (status, response) in shared {
                     op.responses
                         .responses
                         .entry((*status).to_owned())

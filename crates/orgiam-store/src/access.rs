@@ -92,9 +92,11 @@ macro_rules! access_impl {
             ) -> orgiam_domain::Result<Option<bool>> {
                 let mut tx = self.pool.$begin($($arg),*).await.map_err($crate::db_error)?;
                 let changed = sqlx::query(&$sql(
-                    "UPDATE users SET active = ? WHERE org_sid = ? AND sid = ? AND active <> ?",
+                    "UPDATE users SET active = ?, version = version + 1, date_updated = ? \
+                     WHERE org_sid = ? AND sid = ? AND active <> ?",
                 ))
                 .bind(active)
+                .bind(orgiam_domain::time_fmt::now())
                 .bind(org.as_str())
                 .bind(user.as_str())
                 .bind(active)

@@ -28,7 +28,7 @@ pub struct AppChange {
 }
 
 #[async_trait]
-pub trait Directory: Store + crate::manage::Management {
+pub trait Directory: Store + crate::manage::Management + crate::scim::ScimStore {
     /// Organizations ordered by SID, after `after`; at most `limit`.
     async fn list_orgs(&self, after: Option<&str>, limit: u32) -> Result<Vec<Org>>;
     /// Apps (of one organization, or all), deleted ones included only with `deleted`, ordered

@@ -8,6 +8,7 @@ pub mod manage;
 mod postgres;
 mod revocations;
 mod rows;
+pub mod scim;
 mod sqlite;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use orgiam_domain::{Error, Result};
 pub use directory::{AppChange, Directory};
 pub use manage::{Management, RoleEdit};
 pub use postgres::PgStore;
+pub use scim::{ScimEdit, ScimFail, ScimGuard, ScimStore};
 pub use sqlite::SqliteStore;
 
 /// A database URL whose `Debug` and `Display` hide the password.

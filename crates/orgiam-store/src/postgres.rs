@@ -151,6 +151,7 @@ crate::directory::directory_impl!(PgStore, crate::directory::numbered, begin());
 crate::revocations::revocations_impl!(PgStore, crate::directory::numbered, begin());
 crate::manage::management_impl!(PgStore, crate::directory::numbered, "?::jsonb", begin());
 crate::access::access_impl!(PgStore, crate::directory::numbered, begin());
+crate::scim::scim_impl!(PgStore, crate::directory::numbered, " FOR UPDATE", begin());
 
 /// The migrations the database has applied, or `None` when it has no migrations table.
 async fn applied_migrations(conn: &mut PgConnection) -> Result<Option<Vec<i64>>> {
@@ -1275,6 +1276,7 @@ impl Store for PgStore {
             }
             other => other,
         })?;
+        scim_fill_user(&mut tx, user).await?;
         insert_event(&mut tx, &user_created_event(user, actor)).await?;
         tx.commit().await.map_err(db_error)
     }

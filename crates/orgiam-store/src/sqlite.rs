@@ -270,6 +270,12 @@ crate::access::access_impl!(
     crate::directory::same,
     begin_with("BEGIN IMMEDIATE")
 );
+crate::scim::scim_impl!(
+    SqliteStore,
+    crate::directory::same,
+    "",
+    begin_with("BEGIN IMMEDIATE")
+);
 crate::manage::management_impl!(
     SqliteStore,
     crate::directory::same,
@@ -1252,6 +1258,7 @@ impl Store for SqliteStore {
                 Error::Conflict(_) => Error::Conflict(format!("a user with email {} already exists", user.email)),
                 other => other,
             })?;
+        scim_fill_user(&mut tx, user).await?;
         insert_event(&mut tx, &user_created_event(user, actor)).await?;
         tx.commit().await.map_err(db_error)
     }

@@ -1,5 +1,5 @@
 //! `orgiam check` (may this user do that, here — and why) and `orgiam users
-//! activate|deactivate`, on the store directly, through the same service as the HTTP API.
+//! activate|deactivate|delete`, on the store directly, through the same service as the HTTP API.
 
 use serde_json::json;
 
@@ -120,6 +120,30 @@ pub async fn set_active(url: &DatabaseUrl, r: UserRef, active: bool) -> Outcome 
         let state = if active { "active" } else { "inactive" };
         let how = if changed { "is now" } else { "was already" };
         println!("User {user} {how} {state}.");
+    }
+    Ok(())
+}
+
+pub async fn delete_user(url: &DatabaseUrl, r: UserRef) -> Outcome {
+    let user = UserSid::parse(&r.user).map_err(|e| format!("--user {e}"))?;
+    let store = open(url).await?;
+    let org = existing_org(store.as_ref(), url, &r.org).await?;
+    let deleted = store
+        .scim_delete(&org, &user, &|_| Ok(()), &Actor::cli())
+        .await
+        .map_err(|e| match e {
+            orgiam_store::ScimFail::Store(e) => Failure::from(e),
+            orgiam_store::ScimFail::Scim(e) => Failure::from(e.detail),
+        })?;
+    if deleted.is_none() {
+        return Err(not_found(format!(
+            "user {user} is not a user of {org} in the store {url}"
+        )));
+    }
+    if r.json {
+        println!("{}", json!({"sid": user.as_str(), "deleted": true}));
+    } else {
+        println!("User {user} deleted, with its role assignments.");
     }
     Ok(())
 }

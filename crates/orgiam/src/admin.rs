@@ -137,6 +137,7 @@ pub async fn run(cli: Cli) -> Dispatch {
         Command::Users(UsersCommand::Deactivate(r)) => {
             crate::access::set_active(&url, r, false).await
         }
+        Command::Users(UsersCommand::Delete(r)) => crate::access::delete_user(&url, r).await,
         Command::Check(args) => crate::access::check(&url, args).await,
         Command::Users(UsersCommand::Create {
             org,

@@ -344,6 +344,10 @@ pub enum UsersCommand {
     /// (reason inactive_user) until it is activated.
     #[command(after_help = "Example:\n  orgiam users deactivate --org OR... --user US...")]
     Deactivate(UserRef),
+    /// Delete a user and, in the same transaction, its role assignments (the same as SCIM's
+    /// DELETE .../scim/Users/US...).
+    #[command(after_help = "Example:\n  orgiam users delete --org OR... --user US...")]
+    Delete(UserRef),
 }
 
 /// One user of an organization.

@@ -8,4 +8,5 @@ pub mod ops;
 pub mod permissions;
 pub mod role_admin;
 pub mod roles;
+pub mod scim;
 pub mod tokens;

@@ -330,6 +330,28 @@ async fn api_md_examples_are_the_servers_answers() {
         ]
     };
 
+    // SCIM users to fetch, replace and patch, and one to delete (DELETE comes before PATCH in
+    // the document's order).
+    let scim_users = format!("/Organizations/{org}/scim/Users");
+    let scim_user = |name: &str| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": name,
+            "externalId": format!("okta-{}", name.len()),
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "emails": [{"value": name, "type": "work", "primary": true}],
+        })
+    };
+    let mut scim_ids = Vec::new();
+    for name in ["ada@example.com", "leaving@example.com"] {
+        let r = app
+            .send(Method::POST, &scim_users, &token, Some(scim_user(name)))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        scim_ids.push(r.body["id"].as_str().expect("id").to_owned());
+    }
+    let (scim_keep, scim_doomed) = (scim_ids[0].clone(), scim_ids[1].clone());
+
     let doc: Value = serde_json::from_str(orgiam_server::openapi::document_json()).expect("doc");
     let mut out = String::new();
     let mut norm = Normalizer::new();
@@ -452,6 +474,51 @@ async fn api_md_examples_are_the_servers_answers() {
                     ),
                     json!({"grace_period": 300}),
                 ),
+                "ListOrganizationUsers" => get(format!(
+                    "{scim_users}?filter=userName%20eq%20%22Ada%40Example.com%22&count=10"
+                )),
+                "CreateOrganizationUser" => {
+                    with_json(Method::POST, scim_users.as_str(), scim_user("grace@example.com"))
+                }
+                "SearchOrganizationUsers" => with_json(
+                    Method::POST,
+                    format!("{scim_users}/.search"),
+                    json!({
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                        "filter": "emails[type eq \"work\" and value ew \"@example.com\"]",
+                        "sortBy": "userName",
+                        "startIndex": 1,
+                        "count": 2,
+                    }),
+                ),
+                "FetchOrganizationUser" => get(format!("{scim_users}/{scim_keep}")),
+                "UpdateOrganizationUser" => with_json(
+                    Method::PUT,
+                    format!("{scim_users}/{scim_keep}"),
+                    json!({
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": "ada@example.com",
+                        "displayName": "Ada Lovelace",
+                        "emails": [{"value": "ada@example.com", "type": "work", "primary": true}],
+                        "active": true,
+                    }),
+                )
+                .header("If-Match", "W/\"1\""),
+                "PatchOrganizationUser" => with_json(
+                    Method::PATCH,
+                    format!("{scim_users}/{scim_keep}"),
+                    json!({
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [
+                            {"op": "Replace", "path": "active", "value": "False"},
+                            {"op": "add", "path": "name.givenName", "value": "Augusta Ada"},
+                        ],
+                    }),
+                ),
+                "DeleteOrganizationUser" => delete(format!("{scim_users}/{scim_doomed}")),
+                "FetchScimServiceProviderConfig" | "ListScimResourceTypes" | "ListScimSchemas" => {
+                    get(path.replace("{org}", &org))
+                }
                 other => panic!("no example for {other}: add one here"),
             };
             let r = run(&app, &token, &ex).await;
@@ -520,6 +587,17 @@ async fn api_md_examples_are_the_servers_answers() {
                 Method::POST,
                 "/v2/Organizations/RoleAssignments",
                 json!({"role_sid": org_role, "scope": org, "identity": user.as_str()}),
+            ),
+            "bearer",
+        ),
+        (
+            "A SCIM endpoint's error: the SCIM error body with Twilio's `code` and `moreInfo` \
+             (here 409, `scimType` uniqueness; `application/scim+json`):",
+            with_json(
+                Method::POST,
+                scim_users.as_str(),
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                       "userName": "ADA@example.com"}),
             ),
             "bearer",
         ),

@@ -27,6 +27,7 @@ mod resource_server;
 #[allow(dead_code)]
 mod resource_server_example;
 mod roles;
+mod scim;
 mod scim_flows;
 mod secrets;
 mod text;
