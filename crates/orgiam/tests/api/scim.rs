@@ -254,7 +254,7 @@ async fn filters_find_users_and_pages_count() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         crate::helpers::keys(&r.body),
-        ["schemas", "totalResults", "startIndex", "itemsPerPage", "Resources"]
+        ["Resources", "schemas", "totalResults", "startIndex", "itemsPerPage"]
     );
     assert_eq!(r.body["totalResults"], 1);
     assert_eq!(r.body["Resources"][0]["userName"], "user3@example.com");
