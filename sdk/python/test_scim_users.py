@@ -16,6 +16,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest.preview_iam.versionless import Versionless
 from twilio.rest.preview_iam.versionless.organization.user import UserContext, UserList
+from twilio.rest.preview_iam.versionless.organization.user import UserInstance as OrgUserInstance
 from twilio.rest.preview_iam.versionless.user import UserInstance
 
 from test_sdk import ORG, URL, Wire, make_client
@@ -134,7 +135,7 @@ def test_fetch_returns_the_same_user(client, wire):
     assert entry["url"] == USERS_URL + "/" + created.id
     assert entry["headers"]["Accept"] == "application/scim+json"
     assert header(entry, "ETag") == created.meta["version"]
-    assert isinstance(fetched, UserInstance)
+    assert isinstance(fetched, OrgUserInstance)
     assert fetched.id == created.id
     assert fetched.user_name == created.user_name
     assert fetched.meta["version"] == created.meta["version"]
