@@ -188,14 +188,17 @@ impl ListQuery {
     }
 }
 
-/// The `ListResponse` body: `schemas, totalResults, startIndex, itemsPerPage, Resources`.
+/// The `ListResponse` body: `Resources, schemas, totalResults, startIndex, itemsPerPage`.
+/// `Resources` comes first, as in Twilio's `ScimUserPage`: twilio-node's `Page` takes the first
+/// array-valued member as the records, and `schemas` is an array too.
 pub fn list_response(total: u64, start_index: u64, resources: Vec<Value>) -> Value {
     let mut m = Map::new();
+    let items = resources.len();
+    m.insert("Resources".into(), Value::Array(resources));
     m.insert("schemas".into(), json!([LIST_SCHEMA]));
     m.insert("totalResults".into(), json!(total));
     m.insert("startIndex".into(), json!(start_index));
-    m.insert("itemsPerPage".into(), json!(resources.len()));
-    m.insert("Resources".into(), Value::Array(resources));
+    m.insert("itemsPerPage".into(), json!(items));
     Value::Object(m)
 }
 
@@ -300,7 +303,7 @@ mod tests {
             serde_json::to_string(&list_response(3, 1, vec![json!({"id": "US1"})])).expect("json");
         assert_eq!(
             s,
-            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":3,"startIndex":1,"itemsPerPage":1,"Resources":[{"id":"US1"}]}"#
+            r#"{"Resources":[{"id":"US1"}],"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":3,"startIndex":1,"itemsPerPage":1}"#
         );
     }
 }

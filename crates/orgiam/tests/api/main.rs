@@ -29,6 +29,7 @@ mod resource_server;
 mod resource_server_example;
 mod roles;
 mod scim;
+mod scim_flows;
 mod secrets;
 mod text;
 mod tokens;
