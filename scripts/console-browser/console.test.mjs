@@ -70,6 +70,9 @@ async function tabTo(page, locator, max = 150) {
   throw new Error(`Tab never reached ${locator}`);
 }
 
+/** A link of the console's navigation. */
+const nav = (page, name) => page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true });
+
 async function signIn(page) {
   await page.goto(`${BASE}/console`);
   assert.match(page.url(), /\/console\/sign-in$/);
@@ -101,6 +104,7 @@ const viewport = { width: 1200, height: 800 };
 // The flows, with the mouse.
 {
   const context = await browser.newContext({ viewport });
+  context.setDefaultTimeout(15000);
   const page = await context.newPage();
   const cspViolations = [];
   page.on("console", (m) => {
@@ -132,7 +136,7 @@ const viewport = { width: 1200, height: 800 };
   });
 
   await step("search roles, filter by product group, open a role", async () => {
-    await page.getByRole("link", { name: "Roles", exact: true }).click();
+    await nav(page, "Roles").click();
     await page.waitForURL(/\/console\/roles/);
     const first = page.locator("tbody tr td a").first();
     roleName = (await first.textContent()).trim();
@@ -189,7 +193,7 @@ const viewport = { width: 1200, height: 800 };
   });
 
   await step("can this user do that here? (allowed, with the explanation)", async () => {
-    await page.getByRole("link", { name: "Check", exact: true }).click();
+    await nav(page, "Check").click();
     await page.getByLabel("User SID").fill(USER_SID);
     await page.getByLabel("Permission").fill(permission);
     await page.getByLabel("Scope").fill(ORG);
@@ -211,7 +215,7 @@ const viewport = { width: 1200, height: 800 };
     assert.ok((await page.content()).includes(permission));
     await axe(page, "effective");
     await shot(page, "effective");
-    await page.getByRole("link", { name: "Who can", exact: true }).click();
+    await nav(page, "Who can").click();
     await page.getByLabel("Permission").fill(permission);
     await page.getByRole("button", { name: "Who can" }).click();
     await page.waitForURL(/\/console\/holders\?/);
@@ -228,7 +232,7 @@ const viewport = { width: 1200, height: 800 };
   });
 
   await step("create an app and see its secret once; disable and rotate", async () => {
-    await page.getByRole("link", { name: "OAuth apps" }).click();
+    await nav(page, "OAuth apps").click();
     await page.getByLabel("Name").fill("console test app");
     await page.getByLabel("Allowed permissions (one per line)").fill("/twilio/iam/role-assignments/list");
     await page.getByRole("button", { name: "Create app" }).click();
@@ -248,7 +252,7 @@ const viewport = { width: 1200, height: 800 };
   });
 
   await step("find the changes in the audit trail", async () => {
-    await page.getByRole("link", { name: "Audit trail" }).click();
+    await nav(page, "Audit trail").click();
     await page.getByLabel("Target").fill(assignment);
     await page.getByRole("button", { name: "Filter" }).click();
     await page.waitForURL(/target=IY/);
@@ -259,7 +263,7 @@ const viewport = { width: 1200, height: 800 };
   });
 
   await step("accounts", async () => {
-    await page.getByRole("link", { name: "Accounts" }).click();
+    await nav(page, "Accounts").click();
     assert.ok((await page.locator("tbody tr").count()) > 0);
     await axe(page, "accounts");
     await shot(page, "accounts");
@@ -321,6 +325,7 @@ const viewport = { width: 1200, height: 800 };
 // The same flows by keyboard alone.
 {
   const context = await browser.newContext({ viewport });
+  context.setDefaultTimeout(15000);
   const page = await context.newPage();
   const kb = page.keyboard;
   let assignment = "";
@@ -343,7 +348,7 @@ const viewport = { width: 1200, height: 800 };
   });
 
   await step("keyboard: search roles and open one", async () => {
-    await tabTo(page, page.getByRole("link", { name: "Roles", exact: true }));
+    await tabTo(page, nav(page, "Roles"));
     await kb.press("Enter");
     await page.waitForURL(/\/console\/roles$/);
     await tabTo(page, page.getByLabel("Search (name or SID)"));
@@ -387,7 +392,7 @@ const viewport = { width: 1200, height: 800 };
   });
 
   await step("keyboard: permission check", async () => {
-    await tabTo(page, page.getByRole("link", { name: "Check", exact: true }));
+    await tabTo(page, nav(page, "Check"));
     await kb.press("Enter");
     await page.waitForURL(/\/console\/check$/);
     await tabTo(page, page.getByLabel("User SID"));
@@ -402,7 +407,7 @@ const viewport = { width: 1200, height: 800 };
   });
 
   await step("keyboard: create an app, see its secret", async () => {
-    await tabTo(page, page.getByRole("link", { name: "OAuth apps" }));
+    await tabTo(page, nav(page, "OAuth apps"));
     await kb.press("Enter");
     await page.waitForURL(/\/console\/apps$/);
     await tabTo(page, page.getByLabel("Name"));
@@ -416,7 +421,7 @@ const viewport = { width: 1200, height: 800 };
   });
 
   await step("keyboard: the audit trail", async () => {
-    await tabTo(page, page.getByRole("link", { name: "Audit trail" }));
+    await tabTo(page, nav(page, "Audit trail"));
     await kb.press("Enter");
     await page.waitForURL(/\/console\/audit$/);
     await tabTo(page, page.getByLabel("Target"));

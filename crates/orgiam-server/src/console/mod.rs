@@ -13,11 +13,12 @@
 mod pages;
 mod view;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE,
 };
@@ -131,6 +132,8 @@ pub struct Session {
 pub struct Ctx {
     request: Option<Arc<RequestContext>>,
     host: Option<HeaderValue>,
+    /// The browser's address: the token endpoint's limits per source address apply to it.
+    peer: Option<ConnectInfo<SocketAddr>>,
 }
 
 impl Ctx {
@@ -138,7 +141,16 @@ impl Ctx {
         Self {
             request: parts.extensions.get::<Arc<RequestContext>>().cloned(),
             host: parts.headers.get(HOST).cloned(),
+            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned(),
         }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts))
     }
 }
 
@@ -426,6 +438,9 @@ impl Console {
         };
         if let Some(r) = &ctx.request {
             req.extensions_mut().insert(r.clone());
+        }
+        if let Some(p) = ctx.peer {
+            req.extensions_mut().insert(p);
         }
         let mut api = self.api.clone();
         let res = match tower_service::Service::call(&mut api, req).await {

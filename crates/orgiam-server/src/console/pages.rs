@@ -175,7 +175,7 @@ pub async fn sign_in_form(
 pub async fn sign_in(
     State(console): State<ConsoleState>,
     headers: HeaderMap,
-    parts: axum::http::request::Parts,
+    ctx: Ctx,
     body: Bytes,
 ) -> Response {
     if let Err(r) = same_site_post(&headers) {
@@ -189,17 +189,18 @@ pub async fn sign_in(
         let m = html! { p.error role="alert" { "The sign-in form expired or was not sent from this page. Try again." } };
         return sign_in_page(&console, &headers, StatusCode::FORBIDDEN, Some(m), &client_id);
     }
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    s.append_pair("grant_type", "client_credentials");
-    s.append_pair("client_id", &client_id);
-    s.append_pair("client_secret", form.get("client_secret"));
-    let ctx = Ctx::of(&parts);
+    // (The serializer is not `Send`: finished before the call.)
+    let credentials = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_id", &client_id)
+        .append_pair("client_secret", form.get("client_secret"))
+        .finish();
     let a = console
         .call(
             Method::POST,
             "/v2/token",
             None,
-            Payload::Form(s.finish()),
+            Payload::Form(credentials),
             &ctx,
         )
         .await;
@@ -282,7 +283,7 @@ pub async fn roles(
                 select name="group" {
                     option value="" selected[group.is_empty()] { "Any" }
                     @for (slug, name) in groups.iter() {
-                        option value=(slug) selected[group == slug] { (name) }
+                        option value=(slug) selected[group == slug.as_str()] { (name) }
                     }
                 }
             }
