@@ -91,7 +91,10 @@ async fn security_headers(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert(
         "cross-origin-opener-policy",
@@ -311,11 +314,10 @@ pub fn same_site_post(headers: &HeaderMap) -> Result<(), Response> {
             .ok()
             .and_then(|o| url::Url::parse(o).ok())
             .and_then(|u| {
-                u.host_str()
-                    .map(|h| match u.port() {
-                        Some(p) => format!("{h}:{p}"),
-                        None => h.to_owned(),
-                    })
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_owned(),
+                })
             });
         match (origin_host, host) {
             (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => {}
@@ -394,7 +396,10 @@ impl Answer {
         self.body
             .get("message")
             .and_then(Value::as_str)
-            .map_or_else(|| format!("The request failed ({})", self.status), str::to_owned)
+            .map_or_else(
+                || format!("The request failed ({})", self.status),
+                str::to_owned,
+            )
     }
 }
 

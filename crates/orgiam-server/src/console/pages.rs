@@ -165,7 +165,9 @@ pub async fn sign_in_form(
 ) -> Response {
     let q = query(q);
     let message = match q.get("why") {
-        "expired" => Some(html! { p.error role="alert" { "Your session ended (the token expired or was revoked, or the app was disabled). Sign in again." } }),
+        "expired" => Some(
+            html! { p.error role="alert" { "Your session ended (the token expired or was revoked, or the app was disabled). Sign in again." } },
+        ),
         "signed-out" => Some(notice(html! { "You are signed out." })),
         _ => None,
     };
@@ -187,7 +189,13 @@ pub async fn sign_in(
         .is_some_and(|c| super::same_bytes(c.as_bytes(), form.get("csrf").as_bytes()));
     if !nonce_ok {
         let m = html! { p.error role="alert" { "The sign-in form expired or was not sent from this page. Try again." } };
-        return sign_in_page(&console, &headers, StatusCode::FORBIDDEN, Some(m), &client_id);
+        return sign_in_page(
+            &console,
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some(m),
+            &client_id,
+        );
     }
     // (The serializer is not `Send`: finished before the call.)
     let credentials = url::form_urlencoded::Serializer::new(String::new())
@@ -633,7 +641,10 @@ async fn assignments_page(
     let may_delete = session.may(ASSIGN_DELETE);
     let (status, outcome_markup) = match outcome {
         Some((s, m)) => (s, Some(m)),
-        None => (listing.as_ref().map_or(StatusCode::FORBIDDEN, status_of), None),
+        None => (
+            listing.as_ref().map_or(StatusCode::FORBIDDEN, status_of),
+            None,
+        ),
     };
     let body = html! {
         @if let Some(m) = outcome_markup { (m) }
@@ -740,7 +751,13 @@ pub async fn create_assignment(
         return r;
     }
     let mut req = serde_json::Map::new();
-    for k in ["role_sid", "scope", "identity", "resource_type", "resource_id"] {
+    for k in [
+        "role_sid",
+        "scope",
+        "identity",
+        "resource_type",
+        "resource_id",
+    ] {
         let v = form.get(k).trim();
         if !v.is_empty() {
             req.insert(k.to_owned(), json!(v));
@@ -850,7 +867,10 @@ async fn apps_page(
     let may_update = session.may(APPS_UPDATE);
     let (status, outcome_markup) = match outcome {
         Some((s, m)) => (s, Some(m)),
-        None => (listing.as_ref().map_or(StatusCode::FORBIDDEN, status_of), None),
+        None => (
+            listing.as_ref().map_or(StatusCode::FORBIDDEN, status_of),
+            None,
+        ),
     };
     let body = html! {
         @if let Some(m) = outcome_markup { (m) }
@@ -1212,7 +1232,12 @@ pub async fn check(
         let body = html! { (lacks(session.app_sid(), CHECKS_CREATE, "checking permissions")) };
         return html_response(
             StatusCode::FORBIDDEN,
-            page(Some(&session), "/console/check", "Can this user do that here?", body),
+            page(
+                Some(&session),
+                "/console/check",
+                "Can this user do that here?",
+                body,
+            ),
         );
     }
     let asked = !(identity.is_empty() && permission.is_empty() && scope.is_empty());
@@ -1265,7 +1290,12 @@ pub async fn check(
     let body = html! { (form) @if let Some(r) = result { (r) } };
     html_response(
         status,
-        page(Some(&session), "/console/check", "Can this user do that here?", body),
+        page(
+            Some(&session),
+            "/console/check",
+            "Can this user do that here?",
+            body,
+        ),
     )
 }
 
@@ -1291,7 +1321,8 @@ pub async fn effective(
     };
     let title = "Effective permissions";
     if !session.may(ASSIGN_LIST) {
-        let body = html! { (lacks(session.app_sid(), ASSIGN_LIST, "reading effective permissions")) };
+        let body =
+            html! { (lacks(session.app_sid(), ASSIGN_LIST, "reading effective permissions")) };
         return html_response(
             StatusCode::FORBIDDEN,
             page(Some(&session), "/console/effective", title, body),
@@ -1410,4 +1441,3 @@ pub async fn holders(
         page(Some(&session), "/console/holders", title, body),
     )
 }
-

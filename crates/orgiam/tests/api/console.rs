@@ -176,7 +176,10 @@ async fn console_pages_carry_a_strict_csp_and_refuse_framing() {
         assert!(csp.contains("style-src 'self'"), "{path}: {csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
-        assert!(!csp.contains("script-src"), "{path}: no script at all: {csp}");
+        assert!(
+            !csp.contains("script-src"),
+            "{path}: no script at all: {csp}"
+        );
         assert_eq!(h("x-frame-options"), "DENY", "{path}");
         assert_eq!(h("cache-control"), "no-store", "{path}");
         assert!(h("content-type").starts_with("text/html"), "{path}");
@@ -188,7 +191,12 @@ async fn console_pages_carry_a_strict_csp_and_refuse_framing() {
     }
     let css = c.get("/console/assets/console.css").await;
     assert_eq!(css.status, 200);
-    assert!(css.headers["content-type"].to_str().unwrap_or("").starts_with("text/css"));
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/css")
+    );
 }
 
 #[tokio::test]
@@ -300,13 +308,19 @@ async fn behind_https_the_session_cookie_is_secure() {
     .await;
     let set = res.set_cookie("orgiam_console").expect("cookie");
     assert!(set.contains("Secure"), "{set}");
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
 }
 
 async fn assignments_of(app: &TestApp, user: &UserSid) -> usize {
     let token = app.token().await;
     let r = app
-        .get(&format!("/v2/Organizations/RoleAssignments?Identity={user}"), &token)
+        .get(
+            &format!("/v2/Organizations/RoleAssignments?Identity={user}"),
+            &token,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.body["content"].as_array().map_or(0, Vec::len)
@@ -315,7 +329,9 @@ async fn assignments_of(app: &TestApp, user: &UserSid) -> usize {
 /// A built-in role grantable at the organization.
 async fn org_role(app: &TestApp) -> String {
     let token = app.token().await;
-    let r = app.get("/v2/Organizations/Roles?PageSize=1000", &token).await;
+    let r = app
+        .get("/v2/Organizations/Roles?PageSize=1000", &token)
+        .await;
     r.body["roles"]
         .as_array()
         .and_then(|rs| {
@@ -356,7 +372,10 @@ async fn a_form_without_its_csrf_token_or_from_another_site_changes_nothing() {
     };
     // No token, a wrong one, another session's: refused, nothing written.
     let none = send(
-        fields("").into_iter().filter(|(k, _)| k != "csrf").collect(),
+        fields("")
+            .into_iter()
+            .filter(|(k, _)| k != "csrf")
+            .collect(),
         vec![("sec-fetch-site", "same-origin".into())],
     )
     .await;
@@ -370,11 +389,7 @@ async fn a_form_without_its_csrf_token_or_from_another_site_changes_nothing() {
         assert_eq!(r.status, 403, "another session's token: {}", r.body);
     }
     // The right token, from another site: refused.
-    let cross = send(
-        fields(&csrf),
-        vec![("sec-fetch-site", "cross-site".into())],
-    )
-    .await;
+    let cross = send(fields(&csrf), vec![("sec-fetch-site", "cross-site".into())]).await;
     assert_eq!(cross.status, 403, "{}", cross.body);
     assert!(cross.body.contains("another site"), "{}", cross.body);
     let foreign_origin = send(
@@ -395,7 +410,11 @@ async fn a_form_without_its_csrf_token_or_from_another_site_changes_nothing() {
     )
     .await;
     assert_eq!(ok.status, 303, "{}", ok.body);
-    assert!(ok.location().starts_with("/console/assignments?granted=IY"), "{}", ok.location());
+    assert!(
+        ok.location().starts_with("/console/assignments?granted=IY"),
+        "{}",
+        ok.location()
+    );
     assert_eq!(assignments_of(&app, &user).await, 1);
     let sid = ok.location().rsplit('=').next().unwrap_or("").to_owned();
     let shown = c.get(ok.location()).await;
@@ -407,7 +426,10 @@ async fn a_form_without_its_csrf_token_or_from_another_site_changes_nothing() {
     assert_eq!(refused.status, 403);
     assert_eq!(assignments_of(&app, &user).await, 1);
     let revoked = c
-        .post(&format!("/console/assignments/{sid}/delete"), &[("csrf", &csrf)])
+        .post(
+            &format!("/console/assignments/{sid}/delete"),
+            &[("csrf", &csrf)],
+        )
         .await;
     assert_eq!(revoked.status, 303, "{}", revoked.body);
     assert_eq!(assignments_of(&app, &user).await, 0);
@@ -431,7 +453,11 @@ async fn sign_out_clears_the_cookie() {
     assert_eq!(refused.status, 403);
     let out = c.post("/console/sign-out", &[("csrf", &csrf)]).await;
     assert_eq!(out.status, 303);
-    assert!(out.location().starts_with("/console/sign-in"), "{}", out.location());
+    assert!(
+        out.location().starts_with("/console/sign-in"),
+        "{}",
+        out.location()
+    );
     let set = out.set_cookie("orgiam_console").expect("cleared cookie");
     assert_eq!(cookie_value(&set), "");
     assert!(set.contains("Max-Age=0"), "{set}");
@@ -487,11 +513,17 @@ async fn a_revoked_or_dead_token_goes_back_to_sign_in() {
     assert!(p.location().starts_with("/console/sign-in"));
 
     // The app disabled: its session ends.
-    let (id, secret) = app.create_app(&app.org, &["/twilio/iam/*"], &[], 3600).await;
+    let (id, secret) = app
+        .create_app(&app.org, &["/twilio/iam/*"], &[], 3600)
+        .await;
     let d = Console::sign_in(&app, id.as_str(), &secret).await;
     assert_eq!(d.get("/console/roles").await.status, 200);
     app.store
-        .set_app_status(&id, orgiam_domain::model::AppStatus::Disabled, &Actor::cli())
+        .set_app_status(
+            &id,
+            orgiam_domain::model::AppStatus::Disabled,
+            &Actor::cli(),
+        )
         .await
         .expect("disable");
     let gone = eventually(std::time::Duration::from_secs(3), || async {
@@ -521,7 +553,8 @@ async fn pages_say_which_permission_the_app_lacks() {
         let p = c.get(path).await;
         assert_eq!(p.status, 403, "{path}: {}", p.body);
         assert!(
-            p.body.contains(&format!("lacks the permission <code>{lacking}</code>")),
+            p.body
+                .contains(&format!("lacks the permission <code>{lacking}</code>")),
             "{path}: {}",
             p.body
         );
@@ -530,7 +563,10 @@ async fn pages_say_which_permission_the_app_lacks() {
     let a = c.get("/console/assignments").await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body.contains("twilio/iam/role-assignments/create"));
-    assert!(!a.body.contains(r#"method="post" action="/console/assignments""#));
+    assert!(
+        !a.body
+            .contains(r#"method="post" action="/console/assignments""#)
+    );
     // And the home page says what is and is not granted.
     let home = c.get("/console").await;
     assert!(home.body.contains("not granted to this app"));
@@ -580,13 +616,19 @@ async fn hostile_names_are_shown_as_text() {
         friendly_name: hostile.into(),
         date_created: 0,
     };
-    app.store.create_user(&user, &Actor::cli()).await.expect("user");
+    app.store
+        .create_user(&user, &Actor::cli())
+        .await
+        .expect("user");
     let c = console(&app).await;
     for path in [
         "/console/roles?search=script".to_owned(),
         format!("/console/roles/{role}"),
         "/console/users".to_owned(),
-        format!("/console/check?identity={}&permission=%3Cscript%3E&scope={}", user.sid, app.org),
+        format!(
+            "/console/check?identity={}&permission=%3Cscript%3E&scope={}",
+            user.sid, app.org
+        ),
         "/console/audit".to_owned(),
     ] {
         let p = c.get(&path).await;
@@ -613,7 +655,10 @@ async fn an_app_created_in_the_console_shows_its_secret_once() {
             &[
                 ("csrf", &page.csrf()),
                 ("friendly_name", "made in the console"),
-                ("allow", "/twilio/iam/role-assignments/list\n/twilio/iam/accounts/list"),
+                (
+                    "allow",
+                    "/twilio/iam/role-assignments/list\n/twilio/iam/accounts/list",
+                ),
             ],
         )
         .await;
@@ -680,7 +725,10 @@ async fn timings() {
             friendly_name: format!("User {i:05}"),
             date_created: 0,
         };
-        app.store.create_user(&user, &Actor::cli()).await.expect("user");
+        app.store
+            .create_user(&user, &Actor::cli())
+            .await
+            .expect("user");
         users.push(user.sid);
     }
     for i in 0..1000 {
