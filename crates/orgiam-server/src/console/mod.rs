@@ -295,12 +295,12 @@ impl FromRequestParts<ConsoleState> for Session {
 
 /// Refuses a form posted from another site: a browser says where a request comes from in
 /// `Sec-Fetch-Site` (and `Origin`); a form of another site gets 403, whatever it carries.
-pub fn same_site_post(headers: &HeaderMap) -> Result<(), Response> {
+pub fn same_site_post(headers: &HeaderMap) -> Result<(), Box<Response>> {
     let refused = || {
-        Err(view::refused(
+        Err(Box::new(view::refused(
             StatusCode::FORBIDDEN,
             "This form was sent from another site; the console accepts forms from its own pages only.",
-        ))
+        )))
     };
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && !(site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none"))
@@ -349,15 +349,15 @@ impl Form {
 
 impl Session {
     /// Refuses a state-changing form without this session's CSRF token, or from another site.
-    pub fn check_form(&self, headers: &HeaderMap, form: &Form) -> Result<(), Response> {
+    pub fn check_form(&self, headers: &HeaderMap, form: &Form) -> Result<(), Box<Response>> {
         same_site_post(headers)?;
         if same_bytes(form.get("csrf").as_bytes(), self.csrf.as_bytes()) {
             Ok(())
         } else {
-            Err(view::refused(
+            Err(Box::new(view::refused(
                 StatusCode::FORBIDDEN,
                 "This form is missing its security token or it is stale: reload the page and try again.",
-            ))
+            )))
         }
     }
 

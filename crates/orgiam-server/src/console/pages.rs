@@ -181,7 +181,7 @@ pub async fn sign_in(
     body: Bytes,
 ) -> Response {
     if let Err(r) = same_site_post(&headers) {
-        return r;
+        return *r;
     }
     let form = Form::parse(&body);
     let client_id = form.get("client_id").trim().to_owned();
@@ -242,7 +242,7 @@ pub async fn sign_out(
 ) -> Response {
     let form = Form::parse(&body);
     if let Err(r) = session.check_form(&headers, &form) {
-        return r;
+        return *r;
     }
     super::to_sign_in(&console, &headers, Some("signed-out"))
 }
@@ -748,7 +748,7 @@ pub async fn create_assignment(
 ) -> Response {
     let form = Form::parse(&body);
     if let Err(r) = session.check_form(&headers, &form) {
-        return r;
+        return *r;
     }
     let mut req = serde_json::Map::new();
     for k in [
@@ -808,7 +808,7 @@ pub async fn delete_assignment(
 ) -> Response {
     let form = Form::parse(&body);
     if let Err(r) = session.check_form(&headers, &form) {
-        return r;
+        return *r;
     }
     let enc = url::form_urlencoded::byte_serialize(sid.as_bytes()).collect::<String>();
     let a = console
@@ -983,7 +983,7 @@ pub async fn create_app(
 ) -> Response {
     let form = Form::parse(&body);
     if let Err(r) = session.check_form(&headers, &form) {
-        return r;
+        return *r;
     }
     let mut req = json!({
         "type": "client_credentials",
@@ -1034,7 +1034,7 @@ pub async fn app_status(
 ) -> Response {
     let form = Form::parse(&body);
     if let Err(r) = session.check_form(&headers, &form) {
-        return r;
+        return *r;
     }
     let enc = url::form_urlencoded::byte_serialize(sid.as_bytes()).collect::<String>();
     let a = console
@@ -1070,7 +1070,7 @@ pub async fn rotate_app(
 ) -> Response {
     let form = Form::parse(&body);
     if let Err(r) = session.check_form(&headers, &form) {
-        return r;
+        return *r;
     }
     let enc = url::form_urlencoded::byte_serialize(sid.as_bytes()).collect::<String>();
     let a = console
