@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod conn;
+pub mod console;
 pub mod cors;
 pub mod effective;
 pub mod error;
@@ -170,7 +171,13 @@ pub fn router(state: AppState) -> Router {
     let (router, _) =
         api_routes(limits.max_body_bytes, state.config.metrics_listen.is_none()).split_for_parts();
     let cors = cors::layer(&state.config.cors_allowed_origins);
+    // The console calls the API's routes in-process, with the API's own checks.
+    let api = router
+        .clone()
+        .layer(input::TextGuardLayer)
+        .with_state(state.clone());
     let router = router
+        .merge(console::router(state.clone(), api))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(input::TextGuardLayer)

@@ -10,6 +10,7 @@ mod assignments;
 mod auth;
 mod checks;
 mod cli;
+mod console;
 mod costs;
 mod crash;
 mod describe;

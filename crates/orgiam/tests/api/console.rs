@@ -1,0 +1,797 @@
+//! The web console at `/console`, over real sockets: its headers, its cookie, CSRF and
+//! cross-site refusals, sign-out, tokens that stop working, pages that say which permission
+//! the app lacks, and escaping of hostile names. SQLite by default; PostgreSQL with
+//! ORGIAM_TEST_ENGINE=postgres.
+
+use reqwest::Method;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use serde_json::json;
+
+use orgiam_domain::model::{Actor, User};
+use orgiam_domain::sid::UserSid;
+
+use crate::helpers::*;
+
+/// A browser without a cookie jar: every cookie is handled by hand, and redirects are not
+/// followed, so each answer can be looked at.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    async fn from(res: reqwest::Response) -> Self {
+        Self {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: res.text().await.expect("body"),
+        }
+    }
+
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The `Set-Cookie` line for `name`.
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+
+    /// The value of the first hidden `csrf` field.
+    fn csrf(&self) -> String {
+        let re = regex::Regex::new(r#"name="csrf" value="([^"]+)""#).expect("regex");
+        re.captures(&self.body)
+            .and_then(|c| c.get(1))
+            .map(|m| m.as_str().to_owned())
+            .expect("a csrf field")
+    }
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default()
+}
+
+struct Console<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    /// The session cookie's value.
+    token: String,
+}
+
+impl<'a> Console<'a> {
+    async fn sign_in(app: &'a TestApp, client_id: &str, secret: &str) -> Self {
+        let http = browser();
+        let form = Page::from(
+            http.get(format!("{}/console/sign-in", app.base))
+                .send()
+                .await
+                .expect("GET sign-in"),
+        )
+        .await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let nonce = cookie_value(&form.set_cookie("orgiam_console_signin").expect("nonce"));
+        let res = Page::from(
+            http.post(format!("{}/console/sign-in", app.base))
+                .header("cookie", format!("orgiam_console_signin={nonce}"))
+                .header("origin", &app.base)
+                .header("sec-fetch-site", "same-origin")
+                .form(&[
+                    ("csrf", form.csrf().as_str()),
+                    ("client_id", client_id),
+                    ("client_secret", secret),
+                ])
+                .send()
+                .await
+                .expect("POST sign-in"),
+        )
+        .await;
+        assert_eq!(res.status, 303, "{}", res.body);
+        assert_eq!(res.location(), "/console");
+        let set = res.set_cookie("orgiam_console").expect("session cookie");
+        Self {
+            app,
+            http,
+            token: cookie_value(&set),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        Page::from(
+            self.http
+                .get(format!("{}{path}", self.app.base))
+                .header("cookie", format!("orgiam_console={}", self.token))
+                .send()
+                .await
+                .expect("GET"),
+        )
+        .await
+    }
+
+    /// A form posted the way a browser posts it from a console page.
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_with(path, form, &[("sec-fetch-site", "same-origin")])
+            .await
+    }
+
+    async fn post_with(&self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.app.base))
+            .header("cookie", format!("orgiam_console={}", self.token))
+            .form(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Page::from(req.send().await.expect("POST")).await
+    }
+}
+
+async fn console(app: &TestApp) -> Console<'_> {
+    Console::sign_in(app, &app.client_id, &app.client_secret).await
+}
+
+#[tokio::test]
+async fn console_pages_carry_a_strict_csp_and_refuse_framing() {
+    let app = spawn_app().await;
+    let c = console(&app).await;
+    for path in [
+        "/console/sign-in",
+        "/console",
+        "/console/roles",
+        "/console/users",
+        "/console/accounts",
+        "/console/assignments",
+        "/console/apps",
+        "/console/audit",
+        "/console/check",
+        "/console/effective",
+        "/console/holders",
+    ] {
+        let p = c.get(path).await;
+        assert_eq!(p.status, 200, "{path}: {}", p.body);
+        let h = |n: &str| p.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let csp = h("content-security-policy");
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert!(csp.contains("style-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(
+            !csp.contains("script-src"),
+            "{path}: no script at all: {csp}"
+        );
+        assert_eq!(h("x-frame-options"), "DENY", "{path}");
+        assert_eq!(h("cache-control"), "no-store", "{path}");
+        assert!(h("content-type").starts_with("text/html"), "{path}");
+        // No inline script or style anywhere.
+        assert!(!p.body.contains("<script"), "{path}");
+        assert!(!p.body.contains("<style"), "{path}");
+        assert!(!p.body.contains(" style="), "{path}");
+        assert!(p.body.contains("<h1>"), "{path}");
+    }
+    let css = c.get("/console/assets/console.css").await;
+    assert_eq!(css.status, 200);
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/css")
+    );
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_and_same_site_strict() {
+    let app = spawn_app().await;
+    let http = browser();
+    let form = Page::from(
+        http.get(format!("{}/console/sign-in", app.base))
+            .send()
+            .await
+            .expect("GET"),
+    )
+    .await;
+    let nonce = cookie_value(&form.set_cookie("orgiam_console_signin").expect("nonce"));
+    let res = Page::from(
+        http.post(format!("{}/console/sign-in", app.base))
+            .header("cookie", format!("orgiam_console_signin={nonce}"))
+            .form(&[
+                ("csrf", form.csrf().as_str()),
+                ("client_id", app.client_id.as_str()),
+                ("client_secret", app.client_secret.as_str()),
+            ])
+            .send()
+            .await
+            .expect("POST"),
+    )
+    .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let set = res.set_cookie("orgiam_console").expect("cookie");
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Strict"), "{set}");
+    assert!(set.contains("Path=/console"), "{set}");
+    assert!(!set.contains("Secure"), "plain HTTP: not Secure: {set}");
+    // The cookie holds the token the token endpoint would have minted: the API takes it.
+    let token = cookie_value(&set);
+    let r = app.get("/v2/Organizations/Roles?PageSize=1", &token).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Nothing else carries the token: not the page, not the redirect.
+    assert!(!res.location().contains(&token));
+
+    // A wrong secret: back to the form, no session cookie.
+    let form = Page::from(
+        http.get(format!("{}/console/sign-in", app.base))
+            .send()
+            .await
+            .expect("GET"),
+    )
+    .await;
+    let nonce = cookie_value(&form.set_cookie("orgiam_console_signin").expect("nonce"));
+    let bad = Page::from(
+        http.post(format!("{}/console/sign-in", app.base))
+            .header("cookie", format!("orgiam_console_signin={nonce}"))
+            .form(&[
+                ("csrf", form.csrf().as_str()),
+                ("client_id", app.client_id.as_str()),
+                ("client_secret", "not-the-secret"),
+            ])
+            .send()
+            .await
+            .expect("POST"),
+    )
+    .await;
+    assert_eq!(bad.status, 401, "{}", bad.body);
+    assert!(bad.set_cookie("orgiam_console").is_none());
+    assert!(bad.body.contains("Sign-in failed"), "{}", bad.body);
+
+    // The sign-in form without its nonce is refused.
+    let no_nonce = Page::from(
+        http.post(format!("{}/console/sign-in", app.base))
+            .form(&[
+                ("client_id", app.client_id.as_str()),
+                ("client_secret", app.client_secret.as_str()),
+            ])
+            .send()
+            .await
+            .expect("POST"),
+    )
+    .await;
+    assert_eq!(no_nonce.status, 403, "{}", no_nonce.body);
+    assert!(no_nonce.set_cookie("orgiam_console").is_none());
+}
+
+#[tokio::test]
+async fn behind_https_the_session_cookie_is_secure() {
+    let app = spawn_app_with(|c| c.public_url = Some("https://iam.example.com".into())).await;
+    let http = browser();
+    let form = Page::from(
+        http.get(format!("{}/console/sign-in", app.base))
+            .send()
+            .await
+            .expect("GET"),
+    )
+    .await;
+    let set = form.set_cookie("orgiam_console_signin").expect("nonce");
+    assert!(set.contains("Secure"), "{set}");
+    let nonce = cookie_value(&set);
+    let res = Page::from(
+        http.post(format!("{}/console/sign-in", app.base))
+            .header("cookie", format!("orgiam_console_signin={nonce}"))
+            .form(&[
+                ("csrf", form.csrf().as_str()),
+                ("client_id", app.client_id.as_str()),
+                ("client_secret", app.client_secret.as_str()),
+            ])
+            .send()
+            .await
+            .expect("POST"),
+    )
+    .await;
+    let set = res.set_cookie("orgiam_console").expect("cookie");
+    assert!(set.contains("Secure"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+}
+
+async fn assignments_of(app: &TestApp, user: &UserSid) -> usize {
+    let token = app.token().await;
+    let r = app
+        .get(
+            &format!("/v2/Organizations/RoleAssignments?Identity={user}"),
+            &token,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["content"].as_array().map_or(0, Vec::len)
+}
+
+/// A built-in role grantable at the organization.
+async fn org_role(app: &TestApp) -> String {
+    let token = app.token().await;
+    let r = app
+        .get("/v2/Organizations/Roles?PageSize=1000", &token)
+        .await;
+    r.body["roles"]
+        .as_array()
+        .and_then(|rs| {
+            rs.iter()
+                .find(|r| r["resource_types"].is_null())
+                .and_then(|r| r["sid"].as_str())
+        })
+        .expect("a role")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_or_from_another_site_changes_nothing() {
+    let app = spawn_app().await;
+    let c = console(&app).await;
+    let user = app.create_user(&app.org).await;
+    let role = org_role(&app).await;
+    let page = c.get("/console/assignments").await;
+    let csrf = page.csrf();
+    let fields = |csrf: &str| -> Vec<(String, String)> {
+        vec![
+            ("csrf".into(), csrf.into()),
+            ("role_sid".into(), role.clone()),
+            ("identity".into(), user.to_string()),
+            ("scope".into(), app.org.to_string()),
+        ]
+    };
+    let send = |f: Vec<(String, String)>, headers: Vec<(&'static str, String)>| {
+        let mut req = c
+            .http
+            .post(format!("{}/console/assignments", app.base))
+            .header("cookie", format!("orgiam_console={}", c.token))
+            .form(&f);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move { Page::from(req.send().await.expect("POST")).await }
+    };
+    // No token, a wrong one, another session's: refused, nothing written.
+    let none = send(
+        fields("")
+            .into_iter()
+            .filter(|(k, _)| k != "csrf")
+            .collect(),
+        vec![("sec-fetch-site", "same-origin".into())],
+    )
+    .await;
+    assert_eq!(none.status, 403, "{}", none.body);
+    let wrong = send(fields("AAAA"), vec![]).await;
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+    let other = Console::sign_in(&app, &app.client_id, &app.client_secret).await;
+    let theirs = other.get("/console/assignments").await.csrf();
+    if theirs != csrf {
+        let r = send(fields(&theirs), vec![]).await;
+        assert_eq!(r.status, 403, "another session's token: {}", r.body);
+    }
+    // The right token, from another site: refused.
+    let cross = send(fields(&csrf), vec![("sec-fetch-site", "cross-site".into())]).await;
+    assert_eq!(cross.status, 403, "{}", cross.body);
+    assert!(cross.body.contains("another site"), "{}", cross.body);
+    let foreign_origin = send(
+        fields(&csrf),
+        vec![("origin", "http://evil.example".into())],
+    )
+    .await;
+    assert_eq!(foreign_origin.status, 403, "{}", foreign_origin.body);
+    assert_eq!(assignments_of(&app, &user).await, 0, "nothing was granted");
+
+    // The same form as the console sends it: granted, then revoked.
+    let ok = send(
+        fields(&csrf),
+        vec![
+            ("sec-fetch-site", "same-origin".into()),
+            ("origin", app.base.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert!(
+        ok.location().starts_with("/console/assignments?granted=IY"),
+        "{}",
+        ok.location()
+    );
+    assert_eq!(assignments_of(&app, &user).await, 1);
+    let sid = ok.location().rsplit('=').next().unwrap_or("").to_owned();
+    let shown = c.get(ok.location()).await;
+    assert!(shown.body.contains(&sid), "{}", shown.body);
+    // Revoking needs the token too.
+    let refused = c
+        .post(&format!("/console/assignments/{sid}/delete"), &[])
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(assignments_of(&app, &user).await, 1);
+    let revoked = c
+        .post(
+            &format!("/console/assignments/{sid}/delete"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    assert_eq!(assignments_of(&app, &user).await, 0);
+
+    // Both changes are in the audit trail, made by the signed-in app.
+    let audit = c.get(&format!("/console/audit?target={sid}")).await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert!(audit.body.matches(&sid).count() >= 2, "{}", audit.body);
+    assert!(audit.body.contains(&app.client_id));
+}
+
+#[tokio::test]
+async fn sign_out_clears_the_cookie() {
+    let app = spawn_app().await;
+    let c = console(&app).await;
+    let home = c.get("/console").await;
+    assert_eq!(home.status, 200);
+    let csrf = home.csrf();
+    // Without the token, sign-out is refused too (a third-party page cannot sign you out).
+    let refused = c.post("/console/sign-out", &[]).await;
+    assert_eq!(refused.status, 403);
+    let out = c.post("/console/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    assert!(
+        out.location().starts_with("/console/sign-in"),
+        "{}",
+        out.location()
+    );
+    let set = out.set_cookie("orgiam_console").expect("cleared cookie");
+    assert_eq!(cookie_value(&set), "");
+    assert!(set.contains("Max-Age=0"), "{set}");
+    // A browser that dropped the cookie is sent to sign-in.
+    let after = Page::from(
+        browser()
+            .get(format!("{}/console/roles", app.base))
+            .send()
+            .await
+            .expect("GET"),
+    )
+    .await;
+    assert_eq!(after.status, 303);
+    assert_eq!(after.location(), "/console/sign-in");
+}
+
+#[tokio::test]
+async fn a_revoked_or_dead_token_goes_back_to_sign_in() {
+    let app = spawn_app().await;
+    let c = console(&app).await;
+    assert_eq!(c.get("/console/roles").await.status, 200);
+    // Revoked (RFC 7009) by its app: the next page is sign-in, and the cookie is cleared.
+    let r = app
+        .http
+        .post(format!("{}/v2/token/revoke", app.base))
+        .form(&[
+            ("token", c.token.as_str()),
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", app.client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(r.status().as_u16(), 200);
+    for path in ["/console", "/console/roles", "/console/assignments"] {
+        let p = c.get(path).await;
+        assert_eq!(p.status, 303, "{path}");
+        assert_eq!(p.location(), "/console/sign-in?why=expired", "{path}");
+        let set = p.set_cookie("orgiam_console").expect("cleared");
+        assert_eq!(cookie_value(&set), "");
+    }
+    let signin = c.get("/console/sign-in?why=expired").await;
+    assert!(signin.body.contains("session ended"), "{}", signin.body);
+
+    // A token that is not one (tampered, or signed by nobody): sign-in as well.
+    let forged = Console {
+        app: &app,
+        http: browser(),
+        token: format!("{}x", c.token),
+    };
+    let p = forged.get("/console/users").await;
+    assert_eq!(p.status, 303);
+    assert!(p.location().starts_with("/console/sign-in"));
+
+    // The app disabled: its session ends.
+    let (id, secret) = app
+        .create_app(&app.org, &["/twilio/iam/*"], &[], 3600)
+        .await;
+    let d = Console::sign_in(&app, id.as_str(), &secret).await;
+    assert_eq!(d.get("/console/roles").await.status, 200);
+    app.store
+        .set_app_status(
+            &id,
+            orgiam_domain::model::AppStatus::Disabled,
+            &Actor::cli(),
+        )
+        .await
+        .expect("disable");
+    let gone = eventually(std::time::Duration::from_secs(3), || async {
+        let p = d.get("/console/roles").await;
+        p.status == 303
+    })
+    .await;
+    assert!(gone.is_some(), "a disabled app's session ends");
+}
+
+#[tokio::test]
+async fn pages_say_which_permission_the_app_lacks() {
+    let app = spawn_app().await;
+    let (id, secret) = app
+        .create_app(&app.org, &["/twilio/iam/role-assignments/list"], &[], 3600)
+        .await;
+    let c = Console::sign_in(&app, id.as_str(), &secret).await;
+    let roles = c.get("/console/roles").await;
+    assert_eq!(roles.status, 200, "{}", roles.body);
+    for (path, lacking) in [
+        ("/console/apps", "twilio/iam/oauth-apps/list"),
+        ("/console/users", "twilio/iam/users/list"),
+        ("/console/accounts", "twilio/iam/accounts/list"),
+        ("/console/audit", "twilio/iam/audit-events/list"),
+        ("/console/check", "twilio/iam/permission-checks/create"),
+    ] {
+        let p = c.get(path).await;
+        assert_eq!(p.status, 403, "{path}: {}", p.body);
+        assert!(
+            p.body
+                .contains(&format!("lacks the permission <code>{lacking}</code>")),
+            "{path}: {}",
+            p.body
+        );
+    }
+    // The assignments page lists, but says it cannot grant or revoke.
+    let a = c.get("/console/assignments").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("twilio/iam/role-assignments/create"));
+    assert!(
+        !a.body
+            .contains(r#"method="post" action="/console/assignments""#)
+    );
+    // And the home page says what is and is not granted.
+    let home = c.get("/console").await;
+    assert!(home.body.contains("not granted to this app"));
+    // A form posted anyway is refused by the API's own check, and says so.
+    let user = app.create_user(&app.org).await;
+    let role = org_role(&app).await;
+    let p = c
+        .post(
+            "/console/assignments",
+            &[
+                ("csrf", &a.csrf()),
+                ("role_sid", &role),
+                ("identity", user.as_str()),
+                ("scope", app.org.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert!(p.body.contains("role-assignments/create"), "{}", p.body);
+    assert_eq!(assignments_of(&app, &user).await, 0);
+}
+
+#[tokio::test]
+async fn hostile_names_are_shown_as_text() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let hostile = r#"<script>alert("x")</script><img src=x onerror=alert(1)>"#;
+    let r = app
+        .send(
+            Method::POST,
+            "/v2/Organizations/Roles",
+            &token,
+            Some(json!({
+                "friendly_name": hostile,
+                "external_description": hostile,
+                "lowest_level": "ORGANIZATION",
+                "policy": {"allow": ["/twilio/iam/accounts/list"]},
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let role = r.body["sid"].as_str().expect("sid").to_owned();
+    let user = User {
+        sid: UserSid::random(),
+        org: app.org.clone(),
+        email: "x@example.com".into(),
+        friendly_name: hostile.into(),
+        date_created: 0,
+    };
+    app.store
+        .create_user(&user, &Actor::cli())
+        .await
+        .expect("user");
+    let c = console(&app).await;
+    for path in [
+        "/console/roles?search=script".to_owned(),
+        format!("/console/roles/{role}"),
+        "/console/users".to_owned(),
+        format!(
+            "/console/check?identity={}&permission=%3Cscript%3E&scope={}",
+            user.sid, app.org
+        ),
+        "/console/audit".to_owned(),
+    ] {
+        let p = c.get(&path).await;
+        assert!(!p.body.contains("<script"), "{path}: {}", p.body);
+        assert!(!p.body.contains("<img"), "{path}: {}", p.body);
+        if !path.starts_with("/console/check") && !path.starts_with("/console/audit") {
+            assert!(p.body.contains("&lt;script&gt;"), "{path}: {}", p.body);
+        }
+    }
+    // Bad input is a page with the API's message, not a crash.
+    let p = c.get("/console/roles/IXnot-a-sid").await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(p.body.contains("Error"), "{}", p.body);
+}
+
+#[tokio::test]
+async fn an_app_created_in_the_console_shows_its_secret_once() {
+    let app = spawn_app().await;
+    let c = console(&app).await;
+    let page = c.get("/console/apps").await;
+    let created = c
+        .post(
+            "/console/apps",
+            &[
+                ("csrf", &page.csrf()),
+                ("friendly_name", "made in the console"),
+                (
+                    "allow",
+                    "/twilio/iam/role-assignments/list\n/twilio/iam/accounts/list",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let re = regex::Regex::new(r#"aria-label="Client secret">([^<]+)<"#).expect("regex");
+    let secret = re
+        .captures(&created.body)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().to_owned())
+        .expect("secret shown");
+    let id = regex::Regex::new(r"OQ[0-9a-f]{32}")
+        .expect("regex")
+        .find_iter(&created.body)
+        .map(|m| m.as_str().to_owned())
+        .find(|s| *s != app.client_id)
+        .expect("client id");
+    // It works, and the listing never shows it again.
+    assert_eq!(app.token_for(&id, &secret).await.status, 200);
+    let listed = c.get("/console/apps").await;
+    assert!(listed.body.contains(&id));
+    assert!(!listed.body.contains(&secret));
+    // The new app signs in to the console with exactly its permissions.
+    let mine = Console::sign_in(&app, &id, &secret).await;
+    assert_eq!(mine.get("/console/accounts").await.status, 200);
+    assert_eq!(mine.get("/console/apps").await.status, 403);
+}
+
+/// Server time of every console page with 1,000 custom roles, 10,000 users and 1,000 role
+/// assignments: each page requested 30 times after 5 warm-ups, over loopback (so the figures
+/// are upper bounds of the server's time). Prints a table; asserts nothing about time.
+///
+/// `cargo test -p orgiam --test api console::timings -- --ignored --nocapture`
+/// (and with ORGIAM_TEST_ENGINE=postgres).
+#[tokio::test]
+#[ignore = "a measurement: prints timings (docs/PERFORMANCE.md)"]
+async fn timings() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let started = std::time::Instant::now();
+    let groups = ["billing", "voice", "messaging", "studio"];
+    let mut roles = Vec::new();
+    for i in 0..1000 {
+        let r = app
+            .send(
+                Method::POST,
+                "/v2/Organizations/Roles",
+                &token,
+                Some(json!({
+                    "friendly_name": format!("Custom {} role {i:04}", groups[i % 4]),
+                    "lowest_level": "ORGANIZATION",
+                    "policy": {"allow": [format!("/twilio/iam/{}/*", ["roles", "accounts", "role-assignments", "users"][i % 4])]},
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        roles.push(r.body["sid"].as_str().expect("sid").to_owned());
+    }
+    let mut users = Vec::new();
+    for i in 0..10_000 {
+        let user = User {
+            sid: UserSid::random(),
+            org: app.org.clone(),
+            email: format!("user{i:05}@example.com"),
+            friendly_name: format!("User {i:05}"),
+            date_created: 0,
+        };
+        app.store
+            .create_user(&user, &Actor::cli())
+            .await
+            .expect("user");
+        users.push(user.sid);
+    }
+    for i in 0..1000 {
+        let r = app
+            .send(
+                Method::POST,
+                "/v2/Organizations/RoleAssignments",
+                &token,
+                Some(json!({"role_sid": roles[i], "identity": users[i * 7], "scope": app.org})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let account = app.create_account(&app.org, None).await;
+    println!("setup: {:.1} s", started.elapsed().as_secs_f64());
+    let c = console(&app).await;
+    let user = &users[0];
+    let pages = [
+        "/console".to_owned(),
+        "/console/roles".to_owned(),
+        "/console/roles?search=billing".to_owned(),
+        "/console/roles?search=role+0999".to_owned(),
+        format!("/console/roles/{}", roles[0]),
+        "/console/users".to_owned(),
+        format!("/console/users?after={}", users[5000]),
+        "/console/users?email=user05000%40example.com".to_owned(),
+        "/console/accounts".to_owned(),
+        "/console/assignments".to_owned(),
+        format!("/console/assignments?identity={user}"),
+        "/console/apps".to_owned(),
+        "/console/audit".to_owned(),
+        format!(
+            "/console/check?identity={user}&permission=%2Ftwilio%2Fiam%2Froles%2Fcreate&scope={}",
+            account
+        ),
+        format!("/console/effective?identity={user}&scope={}", app.org),
+        format!(
+            "/console/holders?permission=%2Ftwilio%2Fiam%2Froles%2Fcreate&scope={}",
+            app.org
+        ),
+    ];
+    println!("| page | median ms | p95 ms | max ms |");
+    println!("|---|---|---|---|");
+    for path in &pages {
+        for _ in 0..5 {
+            let p = c.get(path).await;
+            assert_eq!(p.status, 200, "{path}: {}", p.body);
+        }
+        let mut ms = Vec::new();
+        for _ in 0..30 {
+            let t = std::time::Instant::now();
+            let p = c.get(path).await;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(p.status, 200, "{path}");
+        }
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "| `{}` | {:.2} | {:.2} | {:.2} |",
+            path.split('?').next().unwrap_or(path).to_owned()
+                + if path.contains('?') { "?…" } else { "" },
+            ms[15],
+            ms[28],
+            ms[29]
+        );
+    }
+}
