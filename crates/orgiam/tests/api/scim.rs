@@ -61,7 +61,13 @@ impl Scim {
         Reply::from(req.send().await.expect("request")).await
     }
 
-    async fn json(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
+    async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> Reply {
         let mut h = vec![("Content-Type", "application/scim+json")];
         h.extend_from_slice(headers);
         self.raw(method, path, &h, Some(body.to_string().into_bytes()))
@@ -197,12 +203,22 @@ async fn create_fetch_replace_delete_round_trip() {
     assert_eq!(got.body, r.body);
     assert_eq!(got.header("etag"), Some("W/\"1\""));
     let nm = s
-        .raw(Method::GET, &s.user(&id), &[("If-None-Match", "W/\"1\"")], None)
+        .raw(
+            Method::GET,
+            &s.user(&id),
+            &[("If-None-Match", "W/\"1\"")],
+            None,
+        )
         .await;
     assert_eq!(nm.status, 304);
     assert_eq!(nm.header("etag"), Some("W/\"1\""));
     let nm = s
-        .raw(Method::GET, &s.user(&id), &[("If-None-Match", "W/\"7\"")], None)
+        .raw(
+            Method::GET,
+            &s.user(&id),
+            &[("If-None-Match", "W/\"7\"")],
+            None,
+        )
         .await;
     assert_eq!(nm.status, 200);
 
@@ -254,7 +270,13 @@ async fn filters_find_users_and_pages_count() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         crate::helpers::keys(&r.body),
-        ["Resources", "schemas", "totalResults", "startIndex", "itemsPerPage"]
+        [
+            "Resources",
+            "schemas",
+            "totalResults",
+            "startIndex",
+            "itemsPerPage"
+        ]
     );
     assert_eq!(r.body["totalResults"], 1);
     assert_eq!(r.body["Resources"][0]["userName"], "user3@example.com");
@@ -326,7 +348,10 @@ async fn bad_filters_are_invalid_filter_never_500() {
         ("userName zz \"x\"", "filter"),
         ("(userName eq \"x\"", "filter"),
         ("active eq \"x\"", "active"),
-        ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"x\"", "filter"),
+        (
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"x\"",
+            "filter",
+        ),
         ("meta.created gt \"yesterday\"", "meta.created"),
     ] {
         let r = s.filter(filter).await;
@@ -343,7 +368,9 @@ async fn bad_filters_are_invalid_filter_never_500() {
     let r = s.filter(&many).await;
     assert_scim_error(&r, 400, Some("invalidFilter"), "filter");
     // A NUL or control character in the query string: the SCIM body too.
-    let r = s.get(&format!("{}?filter=userName%20eq%20%22a%00%22", s.users())).await;
+    let r = s
+        .get(&format!("{}?filter=userName%20eq%20%22a%00%22", s.users()))
+        .await;
     assert_scim_error(&r, 400, Some("invalidValue"), "filter");
     let r = s.get(&format!("{}?count=abc", s.users())).await;
     assert_scim_error(&r, 400, Some("invalidValue"), "count");
@@ -361,7 +388,9 @@ async fn bad_bodies_answer_the_scim_error_and_write_nothing() {
         (b"".to_vec(), "invalidSyntax", "JSON"),
         (b"[1, 2]".to_vec(), "invalidSyntax", "object"),
         (
-            json!({"userName": "x@example.com"}).to_string().into_bytes(),
+            json!({"userName": "x@example.com"})
+                .to_string()
+                .into_bytes(),
             "invalidSyntax",
             "schemas",
         ),
@@ -378,7 +407,9 @@ async fn bad_bodies_answer_the_scim_error_and_write_nothing() {
             "userName",
         ),
         (
-            json!({"schemas": [USER_SCHEMA], "userName": 42}).to_string().into_bytes(),
+            json!({"schemas": [USER_SCHEMA], "userName": 42})
+                .to_string()
+                .into_bytes(),
             "invalidValue",
             "userName",
         ),
@@ -473,7 +504,11 @@ async fn patch_as_identity_providers_send_it() {
 
     // Okta: replace without a path.
     let r = s
-        .patch(&id, &[], json!([{"op": "replace", "value": {"active": false}}]))
+        .patch(
+            &id,
+            &[],
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["active"], false);
@@ -546,11 +581,7 @@ async fn patch_as_identity_providers_send_it() {
             400,
             "mutability",
         ),
-        (
-            json!([{"op": "remove"}]),
-            400,
-            "noTarget",
-        ),
+        (json!([{"op": "remove"}]), 400, "noTarget"),
         (
             json!([{"op": "replace", "path": "emails[type eq", "value": "x"}]),
             400,
@@ -606,7 +637,12 @@ async fn versions_if_match_and_concurrent_patches() {
         assert_scim_error(&r, 412, None, "If-Match");
     }
     let r = s
-        .raw(Method::DELETE, &s.user(&id), &[("If-Match", "W/\"1\"")], None)
+        .raw(
+            Method::DELETE,
+            &s.user(&id),
+            &[("If-Match", "W/\"1\"")],
+            None,
+        )
         .await;
     assert_scim_error(&r, 412, None, "If-Match");
     let now = s.get(&s.user(&id)).await;
@@ -640,7 +676,13 @@ async fn versions_if_match_and_concurrent_patches() {
         let (a, b) = tokio::join!(a, b);
         let mut statuses = [a.status, b.status];
         statuses.sort_unstable();
-        assert_eq!(statuses, [200, 412], "round {round}: {} / {}", a.body, b.body);
+        assert_eq!(
+            statuses,
+            [200, 412],
+            "round {round}: {} / {}",
+            a.body,
+            b.body
+        );
         let winner = if a.status == 200 { &a } else { &b };
         let now = s.get(&s.user(&id)).await;
         assert_eq!(now.body["displayName"], winner.body["displayName"]);
@@ -707,7 +749,11 @@ async fn inactive_users_keep_assignments_and_deletion_takes_them() {
 
     // Entra's deactivation: a string boolean.
     let r = s
-        .patch(&id, &[], json!([{"op": "Replace", "path": "active", "value": "False"}]))
+        .patch(
+            &id,
+            &[],
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let c = check().await;
@@ -715,7 +761,11 @@ async fn inactive_users_keep_assignments_and_deletion_takes_them() {
     assert_eq!(c["reason"], "inactive_user", "{c}");
     assert_eq!(assignments().await, 1, "the assignment stays");
     let r = s
-        .patch(&id, &[], json!([{"op": "replace", "value": {"active": true}}]))
+        .patch(
+            &id,
+            &[],
+            json!([{"op": "replace", "value": {"active": true}}]),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(check().await["allowed"], true);
@@ -801,7 +851,10 @@ async fn organization_permissions_and_authentication() {
         )
         .await;
     assert_scim_error(&r, 403, None, "twilio/iam/users/update");
-    let r = s.app.send(Method::DELETE, &s.user(&id), &reader, None).await;
+    let r = s
+        .app
+        .send(Method::DELETE, &s.user(&id), &reader, None)
+        .await;
     assert_scim_error(&r, 403, None, "twilio/iam/users/delete");
     let nobody = s
         .app
@@ -822,7 +875,10 @@ async fn discovery_documents() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.header("content-type"), Some("application/scim+json"));
     assert_eq!(r.body["patch"]["supported"], true);
-    assert_eq!(r.body["filter"], json!({"supported": true, "maxResults": 1000}));
+    assert_eq!(
+        r.body["filter"],
+        json!({"supported": true, "maxResults": 1000})
+    );
     assert_eq!(r.body["etag"]["supported"], true);
     assert_eq!(r.body["sort"]["supported"], true);
     assert_eq!(r.body["bulk"]["supported"], false);
@@ -841,7 +897,15 @@ async fn discovery_documents() {
         .iter()
         .map(|a| a["name"].as_str().expect("name"))
         .collect();
-    for a in ["id", "externalId", "userName", "name", "displayName", "emails", "active"] {
+    for a in [
+        "id",
+        "externalId",
+        "userName",
+        "name",
+        "displayName",
+        "emails",
+        "active",
+    ] {
         assert!(names.contains(&a), "{names:?} lacks {a}");
     }
 }
@@ -852,9 +916,21 @@ async fn command_line_users_are_scim_users() {
     let org = s.app.org.to_string();
     // A user made by the command line is found and shown by SCIM.
     let out = s.app.cli(&[
-        "users", "create", "--org", &org, "--email", "Cli@Example.com", "--name", "Cli User", "--json",
+        "users",
+        "create",
+        "--org",
+        &org,
+        "--email",
+        "Cli@Example.com",
+        "--name",
+        "Cli User",
+        "--json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let created: Value = serde_json::from_slice(&out.stdout).expect("json");
     let cli_id = created["sid"].as_str().expect("sid").to_owned();
     let r = s.filter("userName eq \"cli@example.com\"").await;
@@ -875,26 +951,47 @@ async fn command_line_users_are_scim_users() {
     let scim = s.create_ok("scim@example.com").await;
     let scim_id = scim["id"].as_str().expect("id").to_owned();
     let out = s.app.cli(&["users", "list", "--org", &org, "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed = String::from_utf8_lossy(&out.stdout);
-    assert!(listed.contains(&scim_id) && listed.contains(&cli_id), "{listed}");
-    let out = s
-        .app
-        .cli(&["users", "deactivate", "--org", &org, "--user", &scim_id, "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        listed.contains(&scim_id) && listed.contains(&cli_id),
+        "{listed}"
+    );
+    let out = s.app.cli(&[
+        "users",
+        "deactivate",
+        "--org",
+        &org,
+        "--user",
+        &scim_id,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = s.get(&s.user(&scim_id)).await;
     assert_eq!(r.body["active"], false, "{}", r.body);
     assert_eq!(r.header("etag"), Some("W/\"2\""), "the version moved");
 
     // `orgiam users delete` is SCIM's DELETE.
-    let out = s
-        .app
-        .cli(&["users", "delete", "--org", &org, "--user", &scim_id, "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.app.cli(&[
+        "users", "delete", "--org", &org, "--user", &scim_id, "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = s.get(&s.user(&scim_id)).await;
     assert_scim_error(&r, 404, None, &scim_id);
-    let out = s
-        .app
-        .cli(&["users", "delete", "--org", &org, "--user", &scim_id, "--json"]);
+    let out = s.app.cli(&[
+        "users", "delete", "--org", &org, "--user", &scim_id, "--json",
+    ]);
     assert!(!out.status.success());
 }
