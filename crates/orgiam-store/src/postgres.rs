@@ -25,7 +25,7 @@ use orgiam_domain::model::{
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid};
 use orgiam_domain::store::{
-    APPS_REVISION, KEYS_REVISION, ROLES_REVISION, Resealer, RoleBatches, Store,
+    ACCESS_REVISION, APPS_REVISION, KEYS_REVISION, ROLES_REVISION, Resealer, RoleBatches, Store,
 };
 use orgiam_domain::{Error, Result, time_fmt};
 
@@ -1208,6 +1208,7 @@ impl Store for PgStore {
 
     async fn create_account(&self, account: &Account, actor: &Actor) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        bump(&mut tx, ACCESS_REVISION).await?;
         sqlx::query(&format!(
             "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         ))
@@ -1258,6 +1259,7 @@ impl Store for PgStore {
 
     async fn create_user(&self, user: &User, actor: &Actor) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        bump(&mut tx, ACCESS_REVISION).await?;
         sqlx::query(
             "INSERT INTO users (sid, org_sid, email, friendly_name, date_created) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -1303,6 +1305,7 @@ impl Store for PgStore {
 
     async fn create_assignment(&self, a: &Assignment, builtin: bool, actor: &Actor) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        bump(&mut tx, ACCESS_REVISION).await?;
         // An identical insert in flight elsewhere makes this one wait on the unique index,
         // then fail as a conflict if that one commits.
         sqlx::query(&format!(
@@ -1357,6 +1360,7 @@ impl Store for PgStore {
         actor: &Actor,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        bump(&mut tx, ACCESS_REVISION).await?;
         let gone: Option<(String, bool, String, String, String, String)> = sqlx::query_as(
             "DELETE FROM role_assignments WHERE org_sid = $1 AND sid = $2 \
              RETURNING identity, builtin, role_sid, scope, resource_type, resource_id",

@@ -15,7 +15,7 @@ use orgiam_domain::model::{
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, KeySid, OrgSid, RoleSid, UserSid};
 use orgiam_domain::store::{
-    APPS_REVISION, KEYS_REVISION, ROLES_REVISION, Resealer, RoleBatches, Store,
+    ACCESS_REVISION, APPS_REVISION, KEYS_REVISION, ROLES_REVISION, Resealer, RoleBatches, Store,
 };
 use orgiam_domain::{Error, Result, time_fmt};
 
@@ -1186,6 +1186,7 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_error)?;
+        bump(&mut tx, ACCESS_REVISION).await?;
         sqlx::query(&format!(
             "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
         ))
@@ -1240,6 +1241,7 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_error)?;
+        bump(&mut tx, ACCESS_REVISION).await?;
         sqlx::query("INSERT INTO users (sid, org_sid, email, friendly_name, date_created) VALUES (?, ?, ?, ?, ?)")
             .bind(user.sid.as_str())
             .bind(user.org.as_str())
@@ -1281,6 +1283,7 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_error)?;
+        bump(&mut tx, ACCESS_REVISION).await?;
         sqlx::query(&format!("INSERT INTO role_assignments ({ASSIGNMENT_COLUMNS}, builtin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))
             .bind(a.sid.as_str())
             .bind(a.org.as_str())
@@ -1330,6 +1333,7 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_error)?;
+        bump(&mut tx, ACCESS_REVISION).await?;
         let gone: Option<(String, bool, String, String, String, String)> = sqlx::query_as(
             "DELETE FROM role_assignments WHERE org_sid = ? AND sid = ? \
              RETURNING identity, builtin, role_sid, scope, resource_type, resource_id",

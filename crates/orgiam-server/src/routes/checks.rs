@@ -277,6 +277,7 @@ pub async fn create(
     let request = parse_checks(&headers, &body)?;
     let results = effective::check(
         state.store.as_ref(),
+        Some(&state.decisions),
         &caller.org,
         &request.checks,
         request.explain,
@@ -432,6 +433,7 @@ pub async fn effective_permissions(
     let req = PageRequest::parse(&params, 50, 1000, &state.pages, &binding)?;
     let all = effective::effective_permissions(
         state.store.as_ref(),
+        Some(&state.decisions),
         &state.catalog,
         &caller.org,
         &identity,
@@ -526,6 +528,7 @@ pub async fn permission_holders(
     let req = PageRequest::parse(&params, 50, 1000, &state.pages, &binding)?;
     let all = effective::permission_holders(
         state.store.as_ref(),
+        Some(&state.decisions),
         &caller.org,
         &permission,
         &scope,
