@@ -370,9 +370,14 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     let pid = flag(args, "--server-pid");
     // The PostgreSQL database's name, to find its backends.
     let pg_db: Option<String> = url
-        .as_str()
+        .expose()
         .starts_with("postgres")
-        .then(|| url.as_str().rsplit('/').next().map(|d| d.split('?').next().unwrap_or(d).to_owned()))
+        .then(|| {
+            url.expose()
+                .rsplit('/')
+                .next()
+                .map(|d| d.split('?').next().unwrap_or(d).to_owned())
+        })
         .flatten();
     let pg_db = pg_db.as_deref();
     let catalog = Catalog::builtin()?;
