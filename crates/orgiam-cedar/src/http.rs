@@ -429,7 +429,13 @@ pub async fn run(args: &[String]) -> Result<(), String> {
 
     let change_small = change_cost(&client, &org, 200).await?;
     let change_small_store = store_change_cost(store.as_ref(), &org, 200).await?;
-    load_assignments(store.as_ref(), &org, &catalog, small_n..org.assignments.len()).await?;
+    load_assignments(
+        store.as_ref(),
+        &org,
+        &catalog,
+        small_n..org.assignments.len(),
+    )
+    .await?;
     let load_s = t.elapsed().as_secs_f64();
 
     // Agreement: every request through the batch endpoint against the in-process decision.
@@ -510,7 +516,11 @@ pub async fn run(args: &[String]) -> Result<(), String> {
         let (batches, secs) = saturate(&other, bodies.clone(), connections, duration).await;
         let cpu = server_cpu_s(store_pid, pg_db) - cpu0;
         let rate = (batches * 1000) as f64 / secs;
-        let per_core = if cpu > 0.0 { (batches * 1000) as f64 / cpu } else { rate };
+        let per_core = if cpu > 0.0 {
+            (batches * 1000) as f64 / cpu
+        } else {
+            rate
+        };
         let (done, secs) = saturate(&other, singles.clone(), connections, duration).await;
         let max = done as f64 / secs;
         let lat = at_rate(&other, singles.clone(), max / 2.0, duration).await;
@@ -545,7 +555,10 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     let mut by_user: std::collections::HashMap<&str, Vec<orgiam_domain::model::Assignment>> =
         std::collections::HashMap::new();
     for a in &org.assignments {
-        by_user.entry(a.identity.as_str()).or_default().push(a.clone());
+        by_user
+            .entry(a.identity.as_str())
+            .or_default()
+            .push(a.clone());
     }
     let mut sliced: std::collections::HashMap<&str, cedar_policy::PolicySet> =
         std::collections::HashMap::new();

@@ -642,7 +642,13 @@ pub async fn effective_permissions(
         .access()
         .assignments_of(org, std::slice::from_ref(user))
         .await?;
-    let roles = roles_of(store, cache, org, assignments.iter().map(|a| &a.role).collect()).await?;
+    let roles = roles_of(
+        store,
+        cache,
+        org,
+        assignments.iter().map(|a| &a.role).collect(),
+    )
+    .await?;
     let subject = Subject {
         active: *active,
         assignments: &assignments,
@@ -687,7 +693,13 @@ pub async fn permission_holders(
             break;
         }
     }
-    let roles = roles_of(store, cache, org, rows.iter().map(|(a, _)| &a.role).collect()).await?;
+    let roles = roles_of(
+        store,
+        cache,
+        org,
+        rows.iter().map(|(a, _)| &a.role).collect(),
+    )
+    .await?;
     let target = Target {
         permission,
         chain: Some(&chain),

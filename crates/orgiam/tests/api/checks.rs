@@ -778,7 +778,10 @@ async fn checks_follow_changes_made_elsewhere_with_and_without_the_index() {
             friendly_name: "u".into(),
             date_created: 0,
         };
-        app.store.create_user(&u, &Actor::cli()).await.expect("user");
+        app.store
+            .create_user(&u, &Actor::cli())
+            .await
+            .expect("user");
         seen.push(ask(&user, &granted, &org).await);
         let account = app.create_account(&app.org, None).await;
         seen.push(ask(&user, &granted, account.as_str()).await);
