@@ -74,8 +74,11 @@ struct Loaded {
 /// later — what a request that began at `r` may see.
 #[derive(Default)]
 pub struct RoleCache {
-    held: std::sync::Mutex<(i64, HashMap<(OrgSid, RoleSid), Option<Arc<RolePolicy>>>)>,
+    held: std::sync::Mutex<(i64, CompiledRoles)>,
 }
+
+/// Custom roles' compiled policies by organization and SID (`None`: no such custom role).
+type CompiledRoles = HashMap<(OrgSid, RoleSid), Option<Arc<RolePolicy>>>;
 
 impl RoleCache {
     pub fn new() -> Self {
