@@ -105,6 +105,7 @@ static SERVER: LazyLock<Server> = LazyLock::new(|| {
             poll_interval: std::time::Duration::from_secs(3600),
             limits: Default::default(),
             role_page_cache: true,
+            decision_index: true,
         };
         config.limits.api_rate.per_second = 0;
         config.limits.token_rate.per_second = 0;

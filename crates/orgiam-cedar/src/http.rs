@@ -24,8 +24,14 @@ fn need<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
     flag(args, name).ok_or_else(|| format!("{name} is required"))
 }
 
-/// Writes the organization into the store: accounts, users, custom roles, assignments.
-async fn load(store: &dyn Directory, org: &Org, catalog: &Catalog) -> Result<(), String> {
+/// Writes the organization into the store: accounts, users, custom roles, and its first
+/// `first` assignments.
+async fn load(
+    store: &dyn Directory,
+    org: &Org,
+    catalog: &Catalog,
+    first: usize,
+) -> Result<(), String> {
     let actor = Actor::cli();
     let err = |e: orgiam_domain::Error| e.to_string();
     for (i, (u, _)) in org.users.iter().enumerate() {
@@ -90,7 +96,19 @@ async fn load(store: &dyn Directory, org: &Org, catalog: &Catalog) -> Result<(),
         .import_roles(&org.org, &mut || Ok(once.take()), &actor)
         .await
         .map_err(err)?;
-    for a in &org.assignments {
+    load_assignments(store, org, catalog, 0..first).await
+}
+
+/// Writes the organization's assignments `range` into the store.
+async fn load_assignments(
+    store: &dyn Directory,
+    org: &Org,
+    catalog: &Catalog,
+    range: std::ops::Range<usize>,
+) -> Result<(), String> {
+    let actor = Actor::cli();
+    let builtin: std::collections::HashSet<_> = catalog.roles.iter().map(|r| &r.sid).collect();
+    for a in &org.assignments[range] {
         match store
             .create_assignment(a, builtin.contains(&a.role), &actor)
             .await
@@ -239,18 +257,74 @@ fn rss_kb(pid: Option<&str>) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Median µs of `n` changes (create an assignment, then delete it) in `org`.
+/// utime+stime of a process, in seconds (clock ticks of 1/100 s, Linux's USER_HZ).
+fn cpu_s(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// CPU seconds of the PostgreSQL backends serving database `db` (0 for SQLite): they do the
+/// store's work for the server, so they count towards its cores.
+fn pg_cpu_s(db: Option<&str>) -> f64 {
+    let Some(db) = db else { return 0.0 };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let needle = format!(" {db} ");
+    dir.filter_map(Result::ok)
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.to_owned();
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.starts_with("postgres: ") && cmd.contains(&needle))
+                .then(|| cpu_s(&pid))
+                .flatten()
+        })
+        .sum()
+}
+
+/// The server's CPU seconds so far (its own, plus its PostgreSQL backends').
+fn server_cpu_s(pid: Option<&str>, db: Option<&str>) -> f64 {
+    pid.and_then(cpu_s).unwrap_or(0.0) + pg_cpu_s(db)
+}
+
+/// Median µs of `n` changes as the server sees them, in `org` as loaded so far: create an
+/// assignment, check (the check must see it), delete it, check again — so that whatever the
+/// server does to follow a change is in the figure.
 async fn change_cost(client: &Client, org: &Org, n: usize) -> Result<f64, String> {
-    let user = &org.users[0].0;
-    let role = Catalog::builtin()?
+    let catalog = Catalog::builtin()?;
+    let role = catalog
         .roles
-        .into_iter()
+        .iter()
         .find(|r| r.lowest_level == Level::SubAccount && r.resource_types.is_none())
         .ok_or("a sub-account role")?;
+    let compiled = orgiam_domain::decision::RolePolicy::new(&role.policy);
+    let permission = permissions(&catalog)
+        .into_iter()
+        .find(|p| compiled.grants(p))
+        .ok_or("a permission the role grants")?;
     let scope = org
         .accounts
         .last()
         .map_or(org.org.to_string(), |a| a.0.to_string());
+    // An active user without that role there, and with room for one more built-in role.
+    let user = org
+        .users
+        .iter()
+        .filter(|(_, active)| *active)
+        .map(|(u, _)| u)
+        .find(|u| {
+            let mine = org.assignments.iter().filter(|a| &a.identity == *u);
+            mine.clone().count() < 10 && !mine.clone().any(|a| a.role == role.sid)
+        })
+        .ok_or("a user for the change")?;
+    let check = serde_json::to_vec(&json!({"checks": [
+        {"identity": user, "permission": permission.as_str(), "scope": scope}
+    ]}))
+    .map_err(|e| e.to_string())?;
     let mut took = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
@@ -264,6 +338,10 @@ async fn change_cost(client: &Client, org: &Org, n: usize) -> Result<f64, String
             .map_err(|e| e.to_string())?;
         let v: Value = r.json().await.map_err(|e| e.to_string())?;
         let sid = v["sid"].as_str().ok_or(format!("create: {v}"))?.to_owned();
+        let seen = client.checks(&check).await?;
+        if seen["results"][0]["allowed"] != json!(true) {
+            return Err(format!("a check after the change did not see it: {seen}"));
+        }
         let status = client
             .send(
                 reqwest::Method::DELETE,
@@ -274,6 +352,7 @@ async fn change_cost(client: &Client, org: &Org, n: usize) -> Result<f64, String
         if status != 204 {
             return Err(format!("delete: {status}"));
         }
+        client.checks(&check).await?;
         took.push(t.elapsed().as_micros() as u64);
     }
     took.sort_unstable();
@@ -289,6 +368,18 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     let org_sid = OrgSid::parse(need(args, "--org")?).map_err(|e| format!("--org {e}"))?;
     let base = need(args, "--url")?.trim_end_matches('/').to_owned();
     let pid = flag(args, "--server-pid");
+    // The PostgreSQL database's name, to find its backends.
+    let pg_db: Option<String> = url
+        .expose()
+        .starts_with("postgres")
+        .then(|| {
+            url.expose()
+                .rsplit('/')
+                .next()
+                .map(|d| d.split('?').next().unwrap_or(d).to_owned())
+        })
+        .flatten();
+    let pg_db = pg_db.as_deref();
     let catalog = Catalog::builtin()?;
     let perms = permissions(&catalog);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -299,36 +390,14 @@ pub async fn run(args: &[String]) -> Result<(), String> {
     let rss_before = rss_kb(pid);
     let t = Instant::now();
     let org = generate_in(&mut rng, Shape::large(), &catalog, org_sid.clone());
-    load(store.as_ref(), &org, &catalog).await?;
-    let load_s = t.elapsed().as_secs_f64();
-    let small_sid = OrgSid::random();
-    store
-        .create_org(
-            &orgiam_domain::model::Org {
-                sid: small_sid.clone(),
-                friendly_name: "bench small".into(),
-                date_created: 0,
-            },
-            &Actor::cli(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let small_shape = Shape {
-        accounts: 20,
-        users: 100,
-        custom_roles: 10,
-        builtin_roles: 10,
-        assignments: 500,
-        resources: 4,
-        inactive: 0.0,
-        on_resource: 0.1,
-    };
-    let small = generate_in(&mut rng, small_shape, &catalog, small_sid.clone());
-    load(store.as_ref(), &small, &catalog).await?;
-
+    // First everything but 500 assignments: an assignment change is measured at 500, then
+    // again at all of them, in the same organization on the same server.
+    const SMALL: usize = 500;
+    let small_n = SMALL.min(org.assignments.len());
+    load(store.as_ref(), &org, &catalog, small_n).await?;
     let http = reqwest::Client::new();
-    let token_for = |id: String, secret: String| {
-        let (http, base) = (http.clone(), base.clone());
+    let token_for = |base: String, id: String, secret: String| {
+        let http = http.clone();
         async move {
             let r = http
                 .post(format!("{base}/v2/token"))
@@ -347,16 +416,27 @@ pub async fn run(args: &[String]) -> Result<(), String> {
                 .ok_or(format!("token: {v}"))
         }
     };
-    let token = token_for(
+    let (client_id, client_secret) = (
         need(args, "--client-id")?.to_owned(),
         need(args, "--client-secret")?.to_owned(),
-    )
-    .await?;
+    );
+    let token = token_for(base.clone(), client_id.clone(), client_secret.clone()).await?;
     let client = Arc::new(Client {
         http: http.clone(),
         url: base.clone(),
         token,
     });
+
+    let change_small = change_cost(&client, &org, 200).await?;
+    let change_small_store = store_change_cost(store.as_ref(), &org, 200).await?;
+    load_assignments(
+        store.as_ref(),
+        &org,
+        &catalog,
+        small_n..org.assignments.len(),
+    )
+    .await?;
+    let load_s = t.elapsed().as_secs_f64();
 
     // Agreement: every request through the batch endpoint against the in-process decision.
     let asks = org.asks(&mut rng, n, &perms);
@@ -383,8 +463,16 @@ pub async fn run(args: &[String]) -> Result<(), String> {
 
     // Throughput through the batch endpoint.
     let bodies = Arc::new(bodies);
+    let cpu0 = server_cpu_s(pid, pg_db);
     let (batches, secs) = saturate(&client, bodies.clone(), connections, duration).await;
+    let batch_cpu = server_cpu_s(pid, pg_db) - cpu0;
     let batch_rate = (batches * 1000) as f64 / secs;
+    // Decisions per second of one core: per CPU second the server (and its database) spent.
+    let batch_per_core = if batch_cpu > 0.0 {
+        (batches * 1000) as f64 / batch_cpu
+    } else {
+        batch_rate
+    };
     // Single checks: the maximum, then half of it, open loop.
     let singles: Arc<Vec<Vec<u8>>> = Arc::new(
         asks.iter()
@@ -392,16 +480,59 @@ pub async fn run(args: &[String]) -> Result<(), String> {
             .map(|a| serde_json::to_vec(&json!({"checks": [check_json(a)]})).unwrap_or_default())
             .collect(),
     );
+    let cpu0 = server_cpu_s(pid, pg_db);
     let (done, secs) = saturate(&client, singles.clone(), connections, duration).await;
+    let single_cpu = server_cpu_s(pid, pg_db) - cpu0;
     let single_max = done as f64 / secs;
-    let lat = at_rate(&client, singles, single_max / 2.0, duration).await;
+    let lat = at_rate(&client, singles.clone(), single_max / 2.0, duration).await;
     let rss_peak = rss_kb(pid);
 
-    // An assignment change in the large organization and in the small one.
+    // The same assignment change, now at all the assignments.
     let change_large = change_cost(&client, &org, 200).await?;
-    // The same change through the store in the small organization and the large one.
-    let change_small = store_change_cost(store.as_ref(), &small, 200).await?;
     let change_large_store = store_change_cost(store.as_ref(), &org, 200).await?;
+
+    // The store path, for comparison: a second server over the same database with its
+    // decision index off (every check reads the store).
+    let mut store_path = json!(null);
+    if let Some(store_url) = flag(args, "--store-url") {
+        let store_url = store_url.trim_end_matches('/').to_owned();
+        let store_pid = flag(args, "--store-pid");
+        let token = token_for(store_url.clone(), client_id.clone(), client_secret.clone()).await?;
+        let other = Arc::new(Client {
+            http: http.clone(),
+            url: store_url,
+            token,
+        });
+        let mut differ = 0usize;
+        for (chunk, body) in asks.chunks(1000).zip(bodies.iter()) {
+            let v = other.checks(body).await?;
+            let results = v["results"].as_array().ok_or("results")?;
+            for (a, r) in chunk.iter().zip(results) {
+                differ += usize::from(r["allowed"].as_bool().unwrap_or(false) != ours.decide(a));
+            }
+        }
+        disagree += differ;
+        let cpu0 = server_cpu_s(store_pid, pg_db);
+        let (batches, secs) = saturate(&other, bodies.clone(), connections, duration).await;
+        let cpu = server_cpu_s(store_pid, pg_db) - cpu0;
+        let rate = (batches * 1000) as f64 / secs;
+        let per_core = if cpu > 0.0 {
+            (batches * 1000) as f64 / cpu
+        } else {
+            rate
+        };
+        let (done, secs) = saturate(&other, singles.clone(), connections, duration).await;
+        let max = done as f64 / secs;
+        let lat = at_rate(&other, singles.clone(), max / 2.0, duration).await;
+        store_path = json!({
+            "batch_decisions_per_s": rate.round(),
+            "batch_decisions_per_server_core_s": per_core.round(),
+            "single_check_max_per_s": max.round(),
+            "single_check_at_half_p50_us": pct(&lat, 0.5),
+            "single_check_at_half_p99_us": pct(&lat, 0.99),
+            "disagreements": differ,
+        });
+    }
 
     // Cedar, in this process, on the same requests.
     let cedar = CedarOrg::new(&org)?;
@@ -410,12 +541,57 @@ pub async fn run(args: &[String]) -> Result<(), String> {
         .iter()
         .map(|a| cedar.request(a))
         .collect::<Result<Vec<_>, _>>()?;
+    // Timed alone; compared with orgiam's answers afterwards.
     let t = Instant::now();
-    let mut cedar_disagree = 0usize;
-    for (a, r) in asks.iter().zip(&reqs) {
-        cedar_disagree += usize::from(cedar.is_authorized(r) != ours.decide(a));
-    }
+    let whole: Vec<bool> = reqs.iter().map(|r| cedar.is_authorized(r)).collect();
     let cedar_rate = sample as f64 / t.elapsed().as_secs_f64();
+    let mut cedar_disagree = asks
+        .iter()
+        .zip(&whole)
+        .filter(|(a, got)| **got != ours.decide(a))
+        .count();
+    // Cedar over only the asking user's policies (the best slicing a Cedar deployment could
+    // do), on every request.
+    let mut by_user: std::collections::HashMap<&str, Vec<orgiam_domain::model::Assignment>> =
+        std::collections::HashMap::new();
+    for a in &org.assignments {
+        by_user
+            .entry(a.identity.as_str())
+            .or_default()
+            .push(a.clone());
+    }
+    let mut sliced: std::collections::HashMap<&str, cedar_policy::PolicySet> =
+        std::collections::HashMap::new();
+    for a in &asks {
+        if !sliced.contains_key(a.user.as_str()) {
+            let text = CedarOrg::policy_text(
+                &org,
+                by_user.get(a.user.as_str()).map_or(&[][..], Vec::as_slice),
+            );
+            let set = std::str::FromStr::from_str(&text).map_err(|e| format!("{e:?}"))?;
+            sliced.insert(a.user.as_str(), set);
+        }
+    }
+    let sliced_reqs = asks
+        .iter()
+        .map(|a| {
+            Ok((
+                sliced.get(a.user.as_str()).ok_or("a sliced policy set")?,
+                cedar.request(a)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let t = Instant::now();
+    let per_user: Vec<bool> = sliced_reqs
+        .iter()
+        .map(|(set, r)| cedar.is_authorized_in(set, r))
+        .collect();
+    let sliced_rate = asks.len() as f64 / t.elapsed().as_secs_f64();
+    cedar_disagree += asks
+        .iter()
+        .zip(&per_user)
+        .filter(|(a, got)| **got != ours.decide(a))
+        .count();
     let t = Instant::now();
     let mut k = 0usize;
     while t.elapsed().as_secs_f64() < 1.0 {
@@ -437,21 +613,35 @@ pub async fn run(args: &[String]) -> Result<(), String> {
         "http_disagreements": disagree,
         "cedar_disagreements": cedar_disagree,
         "batch_decisions_per_s": batch_rate.round(),
+        "batch_server_cpu_s": (batch_cpu * 100.0).round() / 100.0,
+        "batch_decisions_per_server_core_s": batch_per_core.round(),
         "single_check_max_per_s": single_max.round(),
+        "single_check_server_cpu_us": if done > 0 { (single_cpu * 1e6 / done as f64).round() } else { 0.0 },
         "single_check_at_half_p50_us": pct(&lat, 0.5),
         "single_check_at_half_p99_us": pct(&lat, 0.99),
         "single_check_at_half_samples": lat.len(),
-        "cedar_is_authorized_per_s": cedar_rate.round(),
-        "batch_ratio_to_cedar": (batch_rate / cedar_rate * 10.0).round() / 10.0,
+        "cedar_is_authorized_whole_set_per_s": cedar_rate.round(),
+        "cedar_is_authorized_per_user_per_s": sliced_rate.round(),
+        "batch_per_core_ratio_to_cedar_whole_set": (batch_per_core / cedar_rate * 10.0).round() / 10.0,
+        "batch_per_core_ratio_to_cedar_per_user": (batch_per_core / sliced_rate * 100.0).round() / 100.0,
         "orgiam_in_process_decisions_per_s": inproc_rate.round(),
+        "change_assignments_small": small_n,
+        "change_http_us_small": change_small,
         "change_http_us_large": change_large,
+        "change_ratio_large_to_small": (change_large / change_small.max(1.0) * 100.0).round() / 100.0,
+        "change_store_us_small": change_small_store,
         "change_store_us_large": change_large_store,
-        "change_store_us_small": change_small,
-        "change_ratio_large_to_small": (change_large_store / change_small.max(1.0) * 100.0).round() / 100.0,
         "server_rss_kb_before_load": rss_before,
         "server_rss_kb_after_checks": rss_after,
         "server_rss_kb_peak_seen": rss_peak,
+
     });
+    let mut out = out;
+    if let (Some(o), Some(sp)) = (out.as_object_mut(), store_path.as_object()) {
+        for (k, v) in sp {
+            o.insert(format!("store_path_{k}"), v.clone());
+        }
+    }
     println!("{out}");
     if disagree > 0 || cedar_disagree > 0 {
         return Err(format!(
@@ -468,6 +658,16 @@ async fn store_change_cost(store: &dyn Directory, org: &Org, n: usize) -> Result
         .into_iter()
         .find(|r| r.lowest_level == Level::SubAccount && r.resource_types.is_none())
         .ok_or("a sub-account role")?;
+    let user = org
+        .users
+        .iter()
+        .rev()
+        .map(|(u, _)| u)
+        .find(|u| {
+            let mine = org.assignments.iter().filter(|a| &a.identity == *u);
+            mine.clone().count() < 10 && !mine.clone().any(|a| a.role == role.sid)
+        })
+        .ok_or("a user for the change")?;
     let mut took = Vec::with_capacity(n);
     for _ in 0..n {
         let a = orgiam_domain::model::Assignment {
@@ -475,7 +675,7 @@ async fn store_change_cost(store: &dyn Directory, org: &Org, n: usize) -> Result
             org: org.org.clone(),
             role: role.sid.clone(),
             scope: org.org.to_string(),
-            identity: org.users[org.users.len() - 1].0.clone(),
+            identity: user.clone(),
             resource_type: None,
             resource_id: None,
             date_created: 0,

@@ -6,11 +6,13 @@
 //! decisions must agree. Prints decisions per second of each.
 //!
 //! `orgiam-cedar http ...`: loads that organization into a store that a running `orgiam
-//! serve` uses (and a small one of 500 assignments beside it), then measures through HTTP:
-//! agreement of the batch endpoint with the in-process decision, decisions per second through
-//! `POST /v2/Organizations/PermissionChecks` (batches of 1,000), single-check requests per
-//! second and their latency at half that load, the cost of an assignment change in both
-//! organizations, the server's memory, and Cedar's `is_authorized` on the same requests.
+//! serve` uses (first all but 500 assignments' worth, then the rest), then measures through
+//! HTTP: agreement of the batch endpoint with the in-process decision, decisions per second
+//! through `POST /v2/Organizations/PermissionChecks` (batches of 1,000) and per CPU second of
+//! the server, single-check requests per second and their latency at half that load, the cost
+//! of an assignment change (create, check, delete, check) at 500 and at all the assignments,
+//! the server's memory, the same on a second server with its decision index off
+//! (`--store-url`), and Cedar's `is_authorized` on the same requests.
 //! One JSON object on stdout (see bench/run --checks).
 
 use std::collections::HashMap;
@@ -69,7 +71,8 @@ fn run(args: &[String]) -> Result<(), String> {
 const USAGE: &str = "usage:
   orgiam-cedar bench [--seed N] [--requests N]
   orgiam-cedar http --database-url URL --url BASE --org OR --client-id OQ --client-secret S
-                    [--server-pid PID] [--seed N] [--requests N] [--connections C] [--duration S]";
+                    [--server-pid PID] [--store-url BASE --store-pid PID]
+                    [--seed N] [--requests N] [--connections C] [--duration S]";
 
 mod http;
 

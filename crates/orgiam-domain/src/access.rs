@@ -44,6 +44,12 @@ pub trait AccessStore: Send + Sync {
         scopes: &[String],
     ) -> Result<HashMap<String, Vec<String>>>;
 
+    /// A consistent point of the change feed: the `access` revision and the newest audit
+    /// event's position, read together while holding the revision's write lock, so that every
+    /// change counted up to that revision has its event at or before the position, and every
+    /// later change's event comes after it.
+    async fn access_position(&self) -> Result<(i64, i64)>;
+
     /// Assignments of `org` at any of `scopes`, each with its user's `active` flag, ordered by
     /// (identity, SID) after the position `after`; at most `limit`.
     async fn assignments_at(

@@ -17,6 +17,10 @@ pub const APPS_REVISION: &str = "apps";
 pub const KEYS_REVISION: &str = "keys";
 pub const ROLES_REVISION: &str = "roles";
 pub const REVOCATIONS_REVISION: &str = "revocations";
+/// Bumped first by every change to users, accounts and role assignments (what a permission
+/// check reads besides custom roles), before the change's audit event is written: changes
+/// counted up to a value read are committed, and their events numbered in that order.
+pub const ACCESS_REVISION: &str = "access";
 
 /// Given a stored secret value's slot (see `model::key_slots`) and its bytes, the bytes to store
 /// instead, or `None` to leave it. An error aborts the whole rewrite.

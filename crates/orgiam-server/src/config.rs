@@ -19,6 +19,9 @@ pub struct ServerConfig {
     /// Keep rendered role pages in memory (dropped whenever custom roles change). Turn off
     /// to measure the store's own query cost.
     pub role_page_cache: bool,
+    /// Keep permission checks' decision data in memory, following the store's changes. Turn
+    /// off to measure (or use) the store path: every check reads the store.
+    pub decision_index: bool,
     /// Serve `GET /metrics` on this address only (not on `listen`); `None`: on `listen`.
     pub metrics_listen: Option<SocketAddr>,
     /// The keys the store's private keys and MAC keys are sealed with (the first seals; the
@@ -36,6 +39,7 @@ impl Default for ServerConfig {
             poll_interval: Duration::from_millis(250),
             limits: Limits::default(),
             role_page_cache: true,
+            decision_index: true,
             metrics_listen: None,
             master_keys: MasterKeys::default(),
             cors_allowed_origins: Vec::new(),

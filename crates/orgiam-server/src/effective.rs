@@ -16,7 +16,7 @@ use orgiam_domain::decision::{
 use orgiam_domain::model::Assignment;
 use orgiam_domain::policy::Permission;
 use orgiam_domain::sid::{OrgSid, RoleSid, UserSid};
-use orgiam_domain::store::Store;
+use orgiam_domain::store::{ACCESS_REVISION, ROLES_REVISION, Store};
 use orgiam_domain::{Error, Result};
 
 /// At most this many checks in one request.
@@ -66,13 +66,94 @@ struct Loaded {
     roles: Roles,
 }
 
-async fn roles_of(store: &dyn Store, org: &OrgSid, sids: HashSet<&RoleSid>) -> Result<Roles> {
+/// Custom roles' compiled policies, as of one value of the store's roles revision (which every
+/// change of a custom role bumps, in its transaction). A request reads the revision first (one
+/// small statement instead of one read per custom role); entries read at another revision are
+/// never served: the first request that sees a newer revision empties the cache. An entry
+/// stored under revision `r` was read after `r` was, so it is what the store held at `r` or
+/// later — what a request that began at `r` may see.
+#[derive(Default)]
+pub struct RoleCache {
+    held: std::sync::Mutex<(i64, CompiledRoles)>,
+}
+
+/// Custom roles' compiled policies by organization and SID (`None`: no such custom role).
+type CompiledRoles = HashMap<(OrgSid, RoleSid), Option<Arc<RolePolicy>>>;
+
+impl RoleCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn get(&self, rev: i64, org: &OrgSid, sid: &RoleSid) -> Option<Option<Arc<RolePolicy>>> {
+        let held = self.held.lock().ok()?;
+        if held.0 != rev {
+            return None;
+        }
+        held.1.get(&(org.clone(), sid.clone())).cloned()
+    }
+
+    fn put(&self, rev: i64, org: &OrgSid, sid: &RoleSid, policy: Option<Arc<RolePolicy>>) {
+        let Ok(mut held) = self.held.lock() else {
+            return;
+        };
+        if held.0 < rev {
+            *held = (rev, HashMap::new());
+        }
+        if held.0 == rev {
+            held.1.insert((org.clone(), sid.clone()), policy);
+        }
+    }
+}
+
+/// The roles `sids` name: built-ins from memory; custom ones through `cache` (when given, at
+/// the store's current roles revision) or from the store.
+async fn roles_of(
+    store: &dyn Store,
+    cache: Option<&RoleCache>,
+    org: &OrgSid,
+    sids: HashSet<&RoleSid>,
+) -> Result<Roles> {
+    roles_at(store, cache, None, org, sids).await
+}
+
+/// [`roles_of`], with the roles revision when the caller has read it already.
+async fn roles_at(
+    store: &dyn Store,
+    cache: Option<&RoleCache>,
+    mut rev: Option<i64>,
+    org: &OrgSid,
+    sids: HashSet<&RoleSid>,
+) -> Result<Roles> {
     let mut roles = Roles::new();
     for sid in sids {
         if let Some(r) = BUILTIN.get(sid) {
             roles.insert(sid.clone(), r.clone());
-        } else if let Some(role) = store.role(org, sid).await? {
-            roles.insert(sid.clone(), Arc::new(RolePolicy::new(&role.policy)));
+            continue;
+        }
+        let Some(cache) = cache else {
+            if let Some(role) = store.role(org, sid).await? {
+                roles.insert(sid.clone(), Arc::new(RolePolicy::new(&role.policy)));
+            }
+            continue;
+        };
+        let rev = match rev {
+            Some(r) => r,
+            None => *rev.insert(store.revision(ROLES_REVISION).await?),
+        };
+        let policy = match cache.get(rev, org, sid) {
+            Some(p) => p,
+            None => {
+                let p = store
+                    .role(org, sid)
+                    .await?
+                    .map(|role| Arc::new(RolePolicy::new(&role.policy)));
+                cache.put(rev, org, sid, p.clone());
+                p
+            }
+        };
+        if let Some(p) = policy {
+            roles.insert(sid.clone(), p);
         }
     }
     Ok(roles)
@@ -102,7 +183,12 @@ async fn chains_of(
     Ok(())
 }
 
-async fn load(store: &dyn Store, org: &OrgSid, checks: &[Check]) -> Result<Loaded> {
+async fn load(
+    store: &dyn Store,
+    cache: Option<&RoleCache>,
+    org: &OrgSid,
+    checks: &[Check],
+) -> Result<Loaded> {
     let mut ids: Vec<UserSid> = checks.iter().map(|c| c.identity.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -117,6 +203,7 @@ async fn load(store: &dyn Store, org: &OrgSid, checks: &[Check]) -> Result<Loade
     chains_of(store, org, &scopes, &mut chains).await?;
     let roles = roles_of(
         store,
+        cache,
         org,
         assignments.values().flatten().map(|a| &a.role).collect(),
     )
@@ -147,11 +234,16 @@ fn target<'a>(loaded: &'a Loaded, c: &'a Check) -> Target<'a> {
 /// Answers the checks, in order.
 pub async fn check(
     store: &dyn Store,
+    index: Option<&DecisionIndex>,
     org: &OrgSid,
     checks: &[Check],
     explain: bool,
 ) -> Result<Vec<CheckResult>> {
-    let mut loaded = load(store, org, checks).await?;
+    if let Some(index) = index.filter(|i| i.enabled && !explain) {
+        return index.check(store, org, checks).await;
+    }
+    let cache = index.map(|i| &i.roles);
+    let mut loaded = load(store, cache, org, checks).await?;
     let decisions: Vec<Decision> = checks
         .iter()
         .map(|c| {
@@ -216,6 +308,303 @@ pub async fn check(
         .collect())
 }
 
+/// A user as a check needs it: the `active` flag and every assignment.
+struct Held {
+    active: bool,
+    assignments: Vec<Assignment>,
+}
+
+/// One organization's decision data in memory: users loaded when first asked about (those
+/// of the organization only), and scope chains (accounts never move, so a chain, once read,
+/// stays true).
+#[derive(Default)]
+struct OrgData {
+    users: HashMap<UserSid, Arc<Held>>,
+    chains: HashMap<String, Arc<[String]>>,
+}
+
+struct IndexState {
+    /// The `access` revision every change up to which has been applied (-1: not anchored).
+    rev: i64,
+    /// The audit position up to which events have been applied.
+    cursor: i64,
+    orgs: HashMap<OrgSid, OrgData>,
+}
+
+/// Users held in memory per organization before it is emptied (a bound on memory: ~1 KB
+/// each with a handful of assignments).
+const MAX_HELD_USERS: usize = 1_000_000;
+
+/// Audit events behind which catching up empties the index instead of reading them.
+const MAX_TAIL: i64 = 20_000;
+
+/// Events read per statement while catching up.
+const TAIL_BATCH: u32 = 1000;
+
+/// Permission checks' decision data in memory, per organization, kept up to date with the
+/// store incrementally. Every check reads the store's revision counters (one small
+/// statement); when the `access` counter moved, the audit events since the last catch-up are
+/// read and only the users they name are dropped (reloaded when next asked about): a change
+/// costs the same whatever the organization's size, and no check answers from data older
+/// than the changes counted when it began — on this replica or any other.
+pub struct DecisionIndex {
+    /// Off (`decision_index = false`): every check reads the store, as with `explain`.
+    pub enabled: bool,
+    pub roles: RoleCache,
+    state: std::sync::RwLock<IndexState>,
+    catching_up: tokio::sync::Mutex<()>,
+}
+
+fn poisoned() -> Error {
+    Error::internal("the decision index's lock was poisoned")
+}
+
+/// The user an access-changing event is about, if it names one.
+fn event_user(e: &orgiam_domain::model::AuditEvent) -> Option<UserSid> {
+    use orgiam_domain::model::actions;
+    let text = match e.action.as_str() {
+        actions::ROLE_ASSIGNMENT_CREATED => e.after.as_ref()?.get("identity")?.as_str()?,
+        actions::ROLE_ASSIGNMENT_DELETED => e.before.as_ref()?.get("identity")?.as_str()?,
+        actions::USER_ACTIVATED
+        | actions::USER_DEACTIVATED
+        | actions::USER_CREATED
+        | actions::USER_UPDATED
+        | actions::USER_DELETED => e.target.as_str(),
+        _ => return None,
+    };
+    UserSid::parse(text).ok()
+}
+
+/// Whether an event changes what checks read about users (then it must name the user).
+fn is_user_change(action: &str) -> bool {
+    use orgiam_domain::model::actions;
+    matches!(
+        action,
+        actions::ROLE_ASSIGNMENT_CREATED
+            | actions::ROLE_ASSIGNMENT_DELETED
+            | actions::USER_ACTIVATED
+            | actions::USER_DEACTIVATED
+            | actions::USER_CREATED
+            | actions::USER_UPDATED
+            | actions::USER_DELETED
+    )
+}
+
+impl DecisionIndex {
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            roles: RoleCache::new(),
+            state: std::sync::RwLock::new(IndexState {
+                rev: -1,
+                cursor: 0,
+                orgs: HashMap::new(),
+            }),
+            catching_up: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Users and assignments held now (for the benchmark and the tests).
+    pub fn held(&self) -> (usize, usize) {
+        self.state.read().map_or((0, 0), |s| {
+            let users = s.orgs.values().map(|o| o.users.len()).sum();
+            let assignments = s
+                .orgs
+                .values()
+                .flat_map(|o| o.users.values())
+                .map(|h| h.assignments.len())
+                .sum();
+            (users, assignments)
+        })
+    }
+
+    /// Brings the index up to at least the `access` revision `wanted`; returns the revision
+    /// it is at.
+    async fn follow(&self, store: &dyn Store, wanted: i64) -> Result<i64> {
+        let at = self.state.read().map_err(|_| poisoned())?.rev;
+        if at >= wanted {
+            return Ok(at);
+        }
+        let _one = self.catching_up.lock().await;
+        let (at, cursor) = {
+            let s = self.state.read().map_err(|_| poisoned())?;
+            (s.rev, s.cursor)
+        };
+        if at >= wanted {
+            return Ok(at);
+        }
+        // Every change counted up to `rev` has its event at or before `upto`.
+        let (rev, upto) = store.access().access_position().await?;
+        let mut dropped: Vec<(OrgSid, UserSid)> = Vec::new();
+        let mut clear: HashSet<OrgSid> = HashSet::new();
+        let mut clear_all = at < 0 || upto - cursor > MAX_TAIL;
+        let mut after = cursor;
+        while !clear_all && after < upto {
+            let events = store.audit_events_after(after, TAIL_BATCH).await?;
+            let full = events.len() == TAIL_BATCH as usize;
+            for (seq, e) in events {
+                if seq > upto {
+                    break;
+                }
+                after = seq;
+                let Some(org) = &e.org else { continue };
+                if !is_user_change(&e.action) {
+                    continue;
+                }
+                match event_user(&e) {
+                    Some(u) => dropped.push((org.clone(), u)),
+                    None => {
+                        clear.insert(org.clone());
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+            if dropped.len() > MAX_TAIL as usize {
+                clear_all = true;
+            }
+        }
+        let mut s = self.state.write().map_err(|_| poisoned())?;
+        if clear_all {
+            s.orgs.clear();
+        } else {
+            for org in &clear {
+                s.orgs.remove(org);
+            }
+            for (org, user) in &dropped {
+                if let Some(o) = s.orgs.get_mut(org) {
+                    o.users.remove(user);
+                }
+            }
+        }
+        s.rev = rev;
+        s.cursor = upto;
+        Ok(rev)
+    }
+
+    async fn check(
+        &self,
+        store: &dyn Store,
+        org: &OrgSid,
+        checks: &[Check],
+    ) -> Result<Vec<CheckResult>> {
+        let revisions = store.revisions().await?;
+        let access = revisions.get(ACCESS_REVISION).copied().unwrap_or(0);
+        let roles_rev = revisions.get(ROLES_REVISION).copied().unwrap_or(0);
+        let seen = self.follow(store, access).await?;
+
+        let mut users: HashMap<&UserSid, Arc<Held>> = HashMap::new();
+        let mut chains: HashMap<&str, Arc<[String]>> = HashMap::new();
+        let mut missing_users: Vec<UserSid> = Vec::new();
+        let mut missing_scopes: Vec<String> = Vec::new();
+        {
+            let s = self.state.read().map_err(|_| poisoned())?;
+            let data = s.orgs.get(org);
+            for c in checks {
+                if !users.contains_key(&c.identity) {
+                    match data.and_then(|d| d.users.get(&c.identity)) {
+                        Some(h) => {
+                            users.insert(&c.identity, h.clone());
+                        }
+                        None => missing_users.push(c.identity.clone()),
+                    }
+                }
+                if !chains.contains_key(c.scope.as_str()) {
+                    match data.and_then(|d| d.chains.get(&c.scope)) {
+                        Some(ch) => {
+                            chains.insert(c.scope.as_str(), ch.clone());
+                        }
+                        None => missing_scopes.push(c.scope.clone()),
+                    }
+                }
+            }
+        }
+        missing_users.sort();
+        missing_users.dedup();
+        missing_scopes.sort();
+        missing_scopes.dedup();
+        let mut loaded: Vec<(UserSid, Arc<Held>)> = Vec::new();
+        if !missing_users.is_empty() {
+            let flags = store.access().users_active(org, &missing_users).await?;
+            let known: Vec<UserSid> = missing_users
+                .into_iter()
+                .filter(|u| flags.contains_key(u))
+                .collect();
+            let mut by_user: HashMap<UserSid, Vec<Assignment>> = HashMap::new();
+            if !known.is_empty() {
+                for a in store.access().assignments_of(org, &known).await? {
+                    by_user.entry(a.identity.clone()).or_default().push(a);
+                }
+            }
+            for u in known {
+                let held = Held {
+                    active: flags.get(&u).copied().unwrap_or(false),
+                    assignments: by_user.remove(&u).unwrap_or_default(),
+                };
+                loaded.push((u, Arc::new(held)));
+            }
+        }
+        let mut found_chains: Vec<(String, Arc<[String]>)> = Vec::new();
+        if !missing_scopes.is_empty() {
+            for (scope, chain) in store.access().scope_chains(org, &missing_scopes).await? {
+                found_chains.push((scope, chain.into()));
+            }
+        }
+        if !loaded.is_empty() || !found_chains.is_empty() {
+            let mut s = self.state.write().map_err(|_| poisoned())?;
+            // Users read while no change was applied since `seen` may be kept: a change that
+            // came meanwhile is applied after this (and drops them) or was applied before
+            // (then the revision moved on, and what was read is used for this request only).
+            let keep_users = s.rev == seen;
+            let data = s.orgs.entry(org.clone()).or_default();
+            if keep_users {
+                if data.users.len() + loaded.len() > MAX_HELD_USERS {
+                    data.users.clear();
+                }
+                for (u, h) in &loaded {
+                    data.users.insert(u.clone(), h.clone());
+                }
+            }
+            for (scope, chain) in &found_chains {
+                data.chains.insert(scope.clone(), chain.clone());
+            }
+        }
+        let loaded: HashMap<UserSid, Arc<Held>> = loaded.into_iter().collect();
+        let found_chains: HashMap<String, Arc<[String]>> = found_chains.into_iter().collect();
+        let held = |u: &UserSid| users.get(u).or_else(|| loaded.get(u));
+        let chain_of = |scope: &str| chains.get(scope).or_else(|| found_chains.get(scope));
+
+        let mut role_sids: HashSet<&RoleSid> = HashSet::new();
+        for h in users.values().chain(loaded.values()) {
+            role_sids.extend(h.assignments.iter().map(|a| &a.role));
+        }
+        let roles = roles_at(store, Some(&self.roles), Some(roles_rev), org, role_sids).await?;
+        Ok(checks
+            .iter()
+            .map(|c| {
+                let subject = held(&c.identity).map(|h| Subject {
+                    active: h.active,
+                    assignments: &h.assignments,
+                });
+                let target = Target {
+                    permission: &c.permission,
+                    chain: chain_of(&c.scope).map(|ch| &ch[..]),
+                    resource: c.resource.as_ref().map(|(t, i)| (t.as_str(), i.as_str())),
+                };
+                let d = decision::decide(subject, target, &roles, false);
+                CheckResult {
+                    allowed: d.allowed,
+                    reason: d.reason,
+                    grants: None,
+                    denials: None,
+                    nearest_grant: None,
+                }
+            })
+            .collect())
+    }
+}
+
 /// A scope of the organization: its chain, or a 400 naming `field`.
 async fn chain_or_400(
     store: &dyn Store,
@@ -238,6 +627,7 @@ async fn chain_or_400(
 /// of the organization, or a scope outside it, is a 400 naming `Identity` / `Scope`.
 pub async fn effective_permissions(
     store: &dyn Store,
+    index: Option<&DecisionIndex>,
     catalog: &Catalog,
     org: &OrgSid,
     user: &UserSid,
@@ -253,12 +643,19 @@ pub async fn effective_permissions(
             "Identity {user} is not a user of this organization"
         )));
     };
+    let cache = index.map(|i| &i.roles);
     let chain = chain_or_400(store, org, scope, "Scope").await?;
     let assignments = store
         .access()
         .assignments_of(org, std::slice::from_ref(user))
         .await?;
-    let roles = roles_of(store, org, assignments.iter().map(|a| &a.role).collect()).await?;
+    let roles = roles_of(
+        store,
+        cache,
+        org,
+        assignments.iter().map(|a| &a.role).collect(),
+    )
+    .await?;
     let subject = Subject {
         active: *active,
         assignments: &assignments,
@@ -275,11 +672,13 @@ const HOLDER_CHUNK: u32 = 5000;
 /// outside the organization is a 400 naming `Scope`.
 pub async fn permission_holders(
     store: &dyn Store,
+    index: Option<&DecisionIndex>,
     org: &OrgSid,
     permission: &Permission,
     scope: &str,
     resource: Option<(&str, &str)>,
 ) -> Result<Vec<Holder>> {
+    let cache = index.map(|i| &i.roles);
     let chain = chain_or_400(store, org, scope, "Scope").await?;
     let mut rows: Vec<(Assignment, bool)> = Vec::new();
     loop {
@@ -301,7 +700,13 @@ pub async fn permission_holders(
             break;
         }
     }
-    let roles = roles_of(store, org, rows.iter().map(|(a, _)| &a.role).collect()).await?;
+    let roles = roles_of(
+        store,
+        cache,
+        org,
+        rows.iter().map(|(a, _)| &a.role).collect(),
+    )
+    .await?;
     let target = Target {
         permission,
         chain: Some(&chain),

@@ -45,6 +45,9 @@ pub struct State {
     /// request that read the role before it changed, is never served for the new one.
     pub custom_permissions: moka::sync::Cache<RoleSid, CustomExpansion, FastHash>,
     roles_rev: AtomicI64,
+    /// Permission checks' decision data and custom roles' compiled policies, following the
+    /// store's `access` and `roles` revisions (see [`crate::effective::DecisionIndex`]).
+    pub decisions: crate::effective::DecisionIndex,
     apps: RwLock<HashMap<AppSid, Arc<App>>>,
     /// Client ids looked up in the store and not found: a flood of made-up ids costs one
     /// store read per id, not per request. Emptied whenever apps change.
@@ -123,6 +126,7 @@ impl State {
                 })
                 .build_with_hasher(FastHash::default()),
             roles_rev: AtomicI64::new(-1),
+            decisions: crate::effective::DecisionIndex::new(config.decision_index),
             apps_rev: AtomicI64::new(-1),
             keys_rev: AtomicI64::new(-1),
             revoked: RwLock::new(HashMap::new()),

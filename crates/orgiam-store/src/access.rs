@@ -91,6 +91,7 @@ macro_rules! access_impl {
                 actor: &orgiam_domain::model::Actor,
             ) -> orgiam_domain::Result<Option<bool>> {
                 let mut tx = self.pool.$begin($($arg),*).await.map_err($crate::db_error)?;
+                let _ = bump(&mut tx, orgiam_domain::store::ACCESS_REVISION).await?;
                 let changed = sqlx::query(&$sql(
                     "UPDATE users SET active = ?, version = version + 1, date_updated = ? \
                      WHERE org_sid = ? AND sid = ? AND active <> ?",
@@ -122,6 +123,25 @@ macro_rules! access_impl {
                 .await?;
                 tx.commit().await.map_err($crate::db_error)?;
                 Ok(Some(!active))
+            }
+
+            async fn access_position(&self) -> orgiam_domain::Result<(i64, i64)> {
+                let mut tx = self.pool.$begin($($arg),*).await.map_err($crate::db_error)?;
+                // Takes the counter's row (PostgreSQL) or the write lock (SQLite): no change
+                // to what permission checks read is under way while the position is read.
+                let rev: i64 = sqlx::query_scalar(&$sql(
+                    "UPDATE revisions SET value = value WHERE name = ? RETURNING value",
+                ))
+                .bind(orgiam_domain::store::ACCESS_REVISION)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err($crate::db_error)?;
+                let pos: i64 = sqlx::query_scalar($crate::rows::LAST_EVENT)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err($crate::db_error)?;
+                tx.commit().await.map_err($crate::db_error)?;
+                Ok((rev, pos))
             }
 
             async fn assignments_of(

@@ -100,6 +100,7 @@ macro_rules! accounts_impl {
 
                 async fn create_account_in(&self, account: &Account, actor: &Actor) -> Result<()> {
                     let mut tx = self.write().await?;
+                    bump(&mut tx, orgiam_domain::store::ACCESS_REVISION).await?;
                     sqlx::query(&sql(&format!(
                         "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                     )))
@@ -154,6 +155,7 @@ macro_rules! accounts_impl {
 
                 async fn create_user_in(&self, user: &User, actor: &Actor) -> Result<()> {
                     let mut tx = self.write().await?;
+                    bump(&mut tx, orgiam_domain::store::ACCESS_REVISION).await?;
                     sqlx::query(&sql(
                         "INSERT INTO users (sid, org_sid, email, friendly_name, date_created) \
                          VALUES (?, ?, ?, ?, ?)",

@@ -26,6 +26,7 @@ macro_rules! assignments_impl {
                     actor: &Actor,
                 ) -> Result<()> {
                     let mut tx = self.write().await?;
+                    bump(&mut tx, orgiam_domain::store::ACCESS_REVISION).await?;
                     // On PostgreSQL an identical insert in flight elsewhere makes this one wait
                     // on the unique index, then fail as a conflict if that one commits.
                     sqlx::query(&sql(&format!(
@@ -81,6 +82,7 @@ macro_rules! assignments_impl {
                     actor: &Actor,
                 ) -> Result<bool> {
                     let mut tx = self.write().await?;
+                    bump(&mut tx, orgiam_domain::store::ACCESS_REVISION).await?;
                     let gone: Option<(String, bool, String, String, String, String)> =
                         sqlx::query_as(&sql(
                             "DELETE FROM role_assignments WHERE org_sid = ? AND sid = ? \

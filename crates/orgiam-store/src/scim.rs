@@ -220,6 +220,7 @@ macro_rules! scim_impl {
                     version: 1,
                 };
                 let mut tx = self.pool.$begin($($arg),*).await.map_err($crate::db_error)?;
+                bump(&mut tx, orgiam_domain::store::ACCESS_REVISION).await?;
                 sqlx::query(&$sql(
                     "INSERT INTO users (sid, org_sid, email, friendly_name, date_created, active, \
                      user_name, user_name_key, external_id, display_name, display_name_key, \
@@ -340,6 +341,7 @@ macro_rules! scim_impl {
                 $crate::scim::ScimFail,
             > {
                 let mut tx = self.pool.$begin($($arg),*).await.map_err($crate::db_error)?;
+                bump(&mut tx, orgiam_domain::store::ACCESS_REVISION).await?;
                 let Some(before) = scim_read(&mut *tx, org, sid, $lock).await? else {
                     return Ok(None);
                 };
@@ -426,6 +428,7 @@ macro_rules! scim_impl {
             ) -> std::result::Result<Option<orgiam_domain::scim::ScimUser>, $crate::scim::ScimFail>
             {
                 let mut tx = self.pool.$begin($($arg),*).await.map_err($crate::db_error)?;
+                bump(&mut tx, orgiam_domain::store::ACCESS_REVISION).await?;
                 let Some(user) = scim_read(&mut *tx, org, sid, $lock).await? else {
                     return Ok(None);
                 };

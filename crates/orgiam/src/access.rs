@@ -85,7 +85,8 @@ pub async fn check(url: &DatabaseUrl, a: CheckArgs) -> Outcome {
         scope,
         resource,
     };
-    let results = effective::check(store.as_ref(), &org, std::slice::from_ref(&c), true).await?;
+    let results =
+        effective::check(store.as_ref(), None, &org, std::slice::from_ref(&c), true).await?;
     let Some(r) = results.first() else {
         return Err("the check gave no result".into());
     };

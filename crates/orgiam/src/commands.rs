@@ -165,6 +165,8 @@ struct Settings {
     api_burst: u32,
     /// Keep rendered role pages in memory.
     role_page_cache: bool,
+    /// Keep permission checks' decision data in memory.
+    decision_index: bool,
     /// The most time one request's queries may run (0 = no bound); over it: 503, code 20503.
     statement_timeout_ms: u64,
     /// Serve `/metrics` on this address only, not on `listen`.
@@ -208,6 +210,7 @@ const ENV_SETTINGS: &[&str] = &[
     "api_rate_per_second",
     "api_burst",
     "role_page_cache",
+    "decision_index",
     "statement_timeout_ms",
     "metrics_listen",
 ];
@@ -235,6 +238,7 @@ impl Default for Settings {
             api_rate_per_second: l.api_rate.per_second,
             api_burst: l.api_rate.burst,
             role_page_cache: true,
+            decision_index: true,
             statement_timeout_ms: orgiam_store::DEFAULT_STATEMENT_TIMEOUT.as_millis() as u64,
             metrics_listen: None,
             master_key: None,
@@ -482,6 +486,7 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
         poll_interval: Duration::from_millis(settings.poll_interval_ms.max(10)),
         limits: settings.limits(),
         role_page_cache: settings.role_page_cache,
+        decision_index: settings.decision_index,
         metrics_listen: match &settings.metrics_listen {
             None => None,
             Some(m) => Some(m.parse().map_err(|_| {

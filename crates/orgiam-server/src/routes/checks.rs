@@ -293,6 +293,7 @@ pub async fn create(
     let request = parse_checks(&headers, &body)?;
     let results = effective::check(
         state.store.as_ref(),
+        Some(&state.decisions),
         &caller.org,
         &request.checks,
         request.explain,
@@ -418,6 +419,7 @@ pub async fn effective_permissions(
     let bound = EFFECTIVE.bind(&state.pages, caller.org.as_str(), &params, &canonical)?;
     let all = effective::effective_permissions(
         state.store.as_ref(),
+        Some(&state.decisions),
         &state.catalog,
         &caller.org,
         &identity,
@@ -494,6 +496,7 @@ pub async fn permission_holders(
     let bound = HOLDERS.bind(&state.pages, caller.org.as_str(), &params, &canonical)?;
     let all = effective::permission_holders(
         state.store.as_ref(),
+        Some(&state.decisions),
         &caller.org,
         &permission,
         &scope,

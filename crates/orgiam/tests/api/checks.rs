@@ -721,3 +721,154 @@ async fn checks_are_fresh_on_every_replica_under_churn() {
     crate::helpers::stop(r1);
     crate::helpers::stop(r2);
 }
+
+/// Checks answer from decision data the server keeps in memory (on by default) or from the
+/// store on each request (`decision_index = false`): both follow every kind of change made
+/// behind the server's back — through the store, as the command line and other replicas do
+/// — users and accounts created, assignments created and deleted, users deactivated and
+/// activated, custom roles created and narrowed; and they answer alike.
+#[tokio::test]
+async fn checks_follow_changes_made_elsewhere_with_and_without_the_index() {
+    use orgiam_domain::model::Assignment;
+    use orgiam_domain::policy::{Pattern, Policy};
+    use orgiam_domain::sid::{AssignmentSid, RoleSid};
+
+    let mut answers: Vec<Vec<String>> = Vec::new();
+    for index in [true, false] {
+        let app = crate::helpers::spawn_app_with(|c| c.decision_index = index).await;
+        let token = app.token().await;
+        let directory = orgiam_store::connect(&orgiam_store::DatabaseUrl::new(&app.db_url))
+            .await
+            .expect("store");
+        let (role, granted, _) = role_with_deny();
+        let mut seen: Vec<String> = Vec::new();
+        let ask = |user: &UserSid, permission: &Permission, scope: &str| {
+            let body = json!({"checks": [
+                {"identity": user, "permission": permission.as_str(), "scope": scope}
+            ]});
+            let (app, token) = (&app, &token);
+            async move {
+                let r = app.send(Method::POST, CHECKS, token, Some(body)).await;
+                assert_eq!(r.status, 200, "{}", r.body);
+                r.body["results"][0]["reason"]
+                    .as_str()
+                    .expect("reason")
+                    .to_owned()
+            }
+        };
+        let assignment = |user: &UserSid, role: &RoleSid, scope: &str| Assignment {
+            sid: AssignmentSid::random(),
+            org: app.org.clone(),
+            role: role.clone(),
+            scope: scope.to_owned(),
+            identity: user.clone(),
+            resource_type: None,
+            resource_id: None,
+            date_created: 0,
+        };
+        let org = app.org.to_string();
+        // A user not yet created is unknown; asked about (and so held) before, still known
+        // once created.
+        let user = UserSid::random();
+        seen.push(ask(&user, &granted, &org).await);
+        let u = orgiam_domain::model::User {
+            sid: user.clone(),
+            org: app.org.clone(),
+            email: format!("{user}@example.com"),
+            friendly_name: "u".into(),
+            date_created: 0,
+        };
+        app.store
+            .create_user(&u, &Actor::cli())
+            .await
+            .expect("user");
+        seen.push(ask(&user, &granted, &org).await);
+        let account = app.create_account(&app.org, None).await;
+        seen.push(ask(&user, &granted, account.as_str()).await);
+        let a = assignment(&user, &role.sid, account.as_str());
+        app.store
+            .create_assignment(&a, true, &Actor::cli())
+            .await
+            .expect("assign");
+        seen.push(ask(&user, &granted, account.as_str()).await);
+        // A subaccount created now inherits the assignment.
+        let sub = app.create_account(&app.org, Some(&account)).await;
+        seen.push(ask(&user, &granted, sub.as_str()).await);
+        app.store
+            .access()
+            .set_user_active(&app.org, &user, false, &Actor::cli())
+            .await
+            .expect("deactivate");
+        seen.push(ask(&user, &granted, sub.as_str()).await);
+        app.store
+            .access()
+            .set_user_active(&app.org, &user, true, &Actor::cli())
+            .await
+            .expect("activate");
+        seen.push(ask(&user, &granted, sub.as_str()).await);
+        app.store
+            .delete_assignment(&app.org, &a.sid, &Actor::cli())
+            .await
+            .expect("delete");
+        seen.push(ask(&user, &granted, sub.as_str()).await);
+        // A custom role that grants it, then narrowed by a deny.
+        let custom = Role {
+            sid: RoleSid::random(),
+            org: Some(app.org.clone()),
+            friendly_name: "checks custom".into(),
+            policy: Policy {
+                allow: vec![Pattern::parse(granted.as_str()).expect("pattern")],
+                deny: None,
+            },
+            resource_types: None,
+            ..role.clone()
+        };
+        directory
+            .create_role(&custom, &Actor::cli())
+            .await
+            .expect("custom role");
+        let c = assignment(&user, &custom.sid, &org);
+        app.store
+            .create_assignment(&c, false, &Actor::cli())
+            .await
+            .expect("assign custom");
+        seen.push(ask(&user, &granted, sub.as_str()).await);
+        let narrowed = Policy {
+            allow: custom.policy.allow.clone(),
+            deny: Some(custom.policy.allow.clone()),
+        };
+        directory
+            .update_role(
+                &app.org,
+                &custom.sid,
+                &|r: &Role| {
+                    Ok(Role {
+                        policy: narrowed.clone(),
+                        ..r.clone()
+                    })
+                },
+                &Actor::cli(),
+            )
+            .await
+            .expect("narrow");
+        seen.push(ask(&user, &granted, sub.as_str()).await);
+        assert_eq!(
+            seen,
+            [
+                "unknown_identity",
+                "no_assignment",
+                "no_assignment",
+                "granted",
+                "granted",
+                "inactive_user",
+                "granted",
+                "no_assignment",
+                "granted",
+                "denied_by_role",
+            ],
+            "decision index {index}"
+        );
+        answers.push(seen);
+    }
+    assert_eq!(answers[0], answers[1]);
+}
