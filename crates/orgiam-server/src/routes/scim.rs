@@ -187,8 +187,11 @@ fn authorize(caller: Caller, raw_org: &str, permission: &str) -> Result<Caller, 
     Ok(caller)
 }
 
+/// A user id that is no `US` SID names no user: 404, as identity providers expect of an
+/// unknown id (Okta's conformance tests probe with one), with why it cannot be one.
 fn user_sid(raw: &str) -> Result<UserSid, ScimApiError> {
-    UserSid::parse(raw).map_err(|e| ScimError::invalid_value(format!("UserSid {e}")).into())
+    UserSid::parse(raw)
+        .map_err(|e| ScimError::not_found(format!("No user has this id (UserSid {e})")).into())
 }
 
 fn user_not_found(sid: &UserSid) -> ScimApiError {

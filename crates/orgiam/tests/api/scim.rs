@@ -805,7 +805,7 @@ async fn organization_permissions_and_authentication() {
     let r = s.get("/Organizations/ORnope/scim/Users").await;
     assert_scim_error(&r, 400, Some("invalidValue"), "OrganizationSid");
     let r = s.get(&format!("{}/USnope", s.users())).await;
-    assert_scim_error(&r, 400, Some("invalidValue"), "UserSid");
+    assert_scim_error(&r, 404, None, "UserSid");
     // An app of the other organization sees only its own (empty) directory.
     let other_token = s.app.token_with(&other, &["/twilio/iam/*"], &[]).await;
     let r = s.app.get(&format!("{foreign}/{id}"), &other_token).await;
