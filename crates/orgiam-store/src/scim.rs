@@ -307,7 +307,11 @@ macro_rules! scim_impl {
                     fragment.sql,
                     query.order_by()
                 ));
-                let mut q = sqlx::query(&page_sql).bind(org.as_str());
+                // Not a named prepared statement: PostgreSQL would switch to a generic plan after
+                // five runs, and one that cannot see the filter's values walks the organization's
+                // users in `ORDER BY` order (13 ms at 100,000 users for a `userName eq` hit); an
+                // unnamed statement is planned with its values, through the filter's index.
+                let mut q = sqlx::query(&page_sql).persistent(false).bind(org.as_str());
                 for p in &fragment.params {
                     q = match p {
                         Param::Text(s) => q.bind(s.clone()),
