@@ -244,6 +244,13 @@ pub async fn sign_out(
     if let Err(r) = session.check_form(&headers, &form) {
         return *r;
     }
+    // The token stops working everywhere (a copy of the cookie is worth nothing after this).
+    let request_id = session.ctx.request.as_ref().map(|c| c.id().to_owned());
+    if let Err(e) =
+        crate::routes::tokens::revoke_own(&console.state, &session.token, request_id).await
+    {
+        tracing::warn!(error = %e, "console sign-out: the token could not be revoked");
+    }
     super::to_sign_in(&console, &headers, Some("signed-out"))
 }
 

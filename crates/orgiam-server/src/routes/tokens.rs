@@ -404,20 +404,41 @@ pub async fn revoke(
                 "a client may revoke only the tokens issued to it",
             ));
         }
-        let revoked = RevokedToken {
-            jti: v.jti.clone(),
-            org: v.org.clone(),
-            app: v.app.clone(),
-            expires_at: v.exp + LEEWAY_SECS as i64,
-        };
         let request_id = ctx.as_ref().map(|Extension(c)| c.id().to_owned());
-        state
-            .store
-            .revoke_token(&revoked, &Actor::app(&caller.sid, request_id))
-            .await?;
-        state.mark_revoked(&revoked.jti, revoked.expires_at)?;
+        revoke_verified(&state, &v, request_id).await?;
     }
     Ok(no_store(StatusCode::OK.into_response()))
+}
+
+/// Revokes a verified token for its own app (recorded, and refused on this replica at once).
+async fn revoke_verified(
+    state: &AppState,
+    v: &Verified,
+    request_id: Option<String>,
+) -> orgiam_domain::Result<()> {
+    let revoked = RevokedToken {
+        jti: v.jti.clone(),
+        org: v.org.clone(),
+        app: v.app.clone(),
+        expires_at: v.exp + LEEWAY_SECS as i64,
+    };
+    state
+        .store
+        .revoke_token(&revoked, &Actor::app(&v.app, request_id))
+        .await?;
+    state.mark_revoked(&revoked.jti, revoked.expires_at)
+}
+
+/// Revokes `token` if this server issued it and it is still valid (the console's sign-out).
+pub async fn revoke_own(
+    state: &AppState,
+    token: &str,
+    request_id: Option<String>,
+) -> orgiam_domain::Result<()> {
+    match state.verify_token(token) {
+        Ok(v) => revoke_verified(state, &v, request_id).await,
+        Err(_) => Ok(()),
+    }
 }
 
 /// Introspect an access token: the same as `POST /v2/token/introspect`.

@@ -448,6 +448,11 @@ async fn sign_out_clears_the_cookie() {
     let home = c.get("/console").await;
     assert_eq!(home.status, 200);
     let csrf = home.csrf();
+    let token = c.token.clone();
+    let before = app
+        .send(Method::GET, "/v2/Organizations/Roles", &token, None)
+        .await;
+    assert_eq!(before.status, 200, "{}", before.body);
     // Without the token, sign-out is refused too (a third-party page cannot sign you out).
     let refused = c.post("/console/sign-out", &[]).await;
     assert_eq!(refused.status, 403);
@@ -461,6 +466,18 @@ async fn sign_out_clears_the_cookie() {
     let set = out.set_cookie("orgiam_console").expect("cleared cookie");
     assert_eq!(cookie_value(&set), "");
     assert!(set.contains("Max-Age=0"), "{set}");
+    // The token itself is revoked: a copy of the cookie no longer works, nor over the API.
+    let copied = app
+        .send(Method::GET, "/v2/Organizations/Roles", &token, None)
+        .await;
+    assert_eq!(copied.status, 401, "{}", copied.body);
+    let replayed = c.get("/console/roles").await;
+    assert_eq!(replayed.status, 303);
+    assert!(
+        replayed.location().starts_with("/console/sign-in"),
+        "{}",
+        replayed.location()
+    );
     // A browser that dropped the cookie is sent to sign-in.
     let after = Page::from(
         browser()
