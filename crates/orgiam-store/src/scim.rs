@@ -106,6 +106,12 @@ pub(crate) const SCIM_COLUMNS: &str = "u.sid, u.user_name, u.email, u.external_i
      u.display_name, u.given_name, u.family_name, u.formatted, u.active, u.locale, u.timezone, \
      u.date_created, u.date_updated, u.version";
 
+/// A user's emails go with the user. Emails are found by the user's SID alone (SIDs are unique
+/// across organizations, and the user was found in its organization first): with `org_sid = ?`
+/// as well, PostgreSQL's generic plan for the prepared statement intersected the primary key
+/// with the organization's whole `(org_sid, value_key)` index — 14 ms at 100,000 users.
+pub(crate) const DELETE_EMAILS: &str = "DELETE FROM user_emails WHERE user_sid = ?";
+
 /// The folded key of an optional value.
 pub(crate) fn key(v: &Option<String>) -> Option<String> {
     v.as_deref().map(orgiam_domain::scim::fold)
@@ -330,7 +336,7 @@ macro_rules! scim_impl {
                     .map(scim_user_from_row)
                     .collect::<orgiam_domain::Result<Vec<_>>>()?;
                 let mut conn = self.pool.acquire().await.map_err($crate::db_error)?;
-                scim_attach_emails(&mut *conn, org, &mut users).await?;
+                scim_attach_emails(&mut *conn, &mut users).await?;
                 Ok((total, users))
             }
 
@@ -409,8 +415,7 @@ macro_rules! scim_impl {
                     ));
                 }
                 if a.emails != before.attrs.emails {
-                    sqlx::query(&$sql("DELETE FROM user_emails WHERE org_sid = ? AND user_sid = ?"))
-                        .bind(org.as_str())
+                    sqlx::query(&$sql($crate::scim::DELETE_EMAILS))
                         .bind(sid.as_str())
                         .execute(&mut *tx)
                         .await
@@ -461,8 +466,7 @@ macro_rules! scim_impl {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::db_error)?;
-                sqlx::query(&$sql("DELETE FROM user_emails WHERE org_sid = ? AND user_sid = ?"))
-                    .bind(org.as_str())
+                sqlx::query(&$sql($crate::scim::DELETE_EMAILS))
                     .bind(sid.as_str())
                     .execute(&mut *tx)
                     .await
@@ -497,14 +501,13 @@ macro_rules! scim_impl {
             .map_err($crate::db_error)?;
             let Some(row) = row else { return Ok(None) };
             let mut users = vec![scim_user_from_row(&row)?];
-            scim_attach_emails(conn, org, &mut users).await?;
+            scim_attach_emails(conn, &mut users).await?;
             Ok(users.pop())
         }
 
-        /// Reads the emails of `users` (all of `org`) into them, in array order.
+        /// Reads the emails of `users` into them, in array order.
         async fn scim_attach_emails(
             conn: &mut <$store as $crate::manage::EngineConn>::Conn,
-            org: &orgiam_domain::sid::OrgSid,
             users: &mut [orgiam_domain::scim::ScimUser],
         ) -> orgiam_domain::Result<()> {
             use sqlx::Row;
@@ -516,10 +519,10 @@ macro_rules! scim_impl {
             for chunk in users.chunks($crate::access::CHUNK) {
                 let sql = $sql(&format!(
                     "SELECT user_sid, value, type, is_primary FROM user_emails \
-                     WHERE org_sid = ? AND user_sid IN ({}) ORDER BY user_sid, position",
+                     WHERE user_sid IN ({}) ORDER BY user_sid, position",
                     $crate::access::marks(chunk.len())
                 ));
-                let mut q = sqlx::query(&sql).bind(org.as_str());
+                let mut q = sqlx::query(&sql);
                 for u in chunk {
                     q = q.bind(u.id.as_str());
                 }
