@@ -207,6 +207,11 @@ async fn saturate(
 }
 
 /// Sends single checks at `rate` per second (open loop) for `duration`; latencies in µs.
+///
+/// The send times are kept by a thread sleeping until each one (the kernel's high-resolution
+/// timers): tokio's timer wheel has a granularity of one millisecond, and ticking it faster sent
+/// the requests in bursts at each millisecond, which measured the bursts' queueing rather than
+/// the server's latency at that load.
 async fn at_rate(
     client: &Arc<Client>,
     bodies: Arc<Vec<Vec<u8>>>,
@@ -214,22 +219,33 @@ async fn at_rate(
     duration: Duration,
 ) -> Vec<u64> {
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    let pacer = std::thread::spawn(move || {
+        let started = Instant::now();
+        for i in 0usize.. {
+            let due = interval.mul_f64(i as f64);
+            if due >= duration {
+                break;
+            }
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            if tx.send(i).is_err() {
+                break;
+            }
+        }
+    });
     let mut tasks = Vec::new();
-    let mut i = 0;
-    while started.elapsed() < duration {
-        tick.tick().await;
+    while let Some(i) = rx.recv().await {
         let (client, bodies) = (client.clone(), bodies.clone());
         let body = i % bodies.len();
-        i += 1;
         tasks.push(tokio::spawn(async move {
             let t = Instant::now();
             let ok = client.checks(&bodies[body]).await.is_ok();
             ok.then(|| t.elapsed().as_micros() as u64)
         }));
     }
+    let _ = pacer.join();
     let mut out = Vec::new();
     for t in tasks {
         if let Ok(Some(us)) = t.await {

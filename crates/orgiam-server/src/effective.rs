@@ -342,17 +342,28 @@ const MAX_TAIL: i64 = 20_000;
 const TAIL_BATCH: u32 = 1000;
 
 /// Permission checks' decision data in memory, per organization, kept up to date with the
-/// store incrementally. Every check reads the store's revision counters (one small
-/// statement); when the `access` counter moved, the audit events since the last catch-up are
+/// store incrementally. A check knows which changes it must see from the store's revision
+/// counters; when the `access` counter moved, the audit events since the last catch-up are
 /// read and only the users they name are dropped (reloaded when next asked about): a change
-/// costs the same whatever the organization's size, and no check answers from data older
-/// than the changes counted when it began — on this replica or any other.
+/// costs the same whatever the organization's size.
+///
+/// The counters are read from the store only when they may have moved: when this process
+/// committed a change checks read since the last read ([`orgiam_store::access_commits`],
+/// counted after each commit, so a check that follows an acknowledged change on this replica
+/// sees it), or when the revision poll (every `poll_interval`, 250 ms by default) saw them
+/// ahead of the last read (so changes of other replicas and of the command line are seen
+/// within about one poll). Otherwise a check touches no database at all.
 pub struct DecisionIndex {
     /// Off (`decision_index = false`): every check reads the store, as with `explain`.
     pub enabled: bool,
     pub roles: RoleCache,
     state: std::sync::RwLock<IndexState>,
     catching_up: tokio::sync::Mutex<()>,
+    /// The `access` and `roles` counters as the revision poll last read them.
+    polled: std::sync::Mutex<(i64, i64)>,
+    /// The last read of the counters by a check: this process's access commits counted
+    /// before it, then `access` and `roles`.
+    read: std::sync::Mutex<Option<(u64, i64, i64)>>,
 }
 
 fn poisoned() -> Error {
@@ -401,7 +412,35 @@ impl DecisionIndex {
                 orgs: HashMap::new(),
             }),
             catching_up: tokio::sync::Mutex::new(()),
+            polled: std::sync::Mutex::new((0, 0)),
+            read: std::sync::Mutex::new(None),
         }
+    }
+
+    /// What the revision poll read of the store's counters.
+    pub fn polled(&self, revisions: &HashMap<String, i64>) {
+        let rev = |name: &str| revisions.get(name).copied().unwrap_or(0);
+        if let Ok(mut p) = self.polled.lock() {
+            *p = (rev(ACCESS_REVISION), rev(ROLES_REVISION));
+        }
+    }
+
+    /// The `access` and `roles` counters a check must see: those of the last read, unless
+    /// this process committed a change since or the poll saw them move; then the store's.
+    async fn counters(&self, store: &dyn Store) -> Result<(i64, i64)> {
+        let commits = orgiam_store::access_commits();
+        let last = *self.read.lock().map_err(|_| poisoned())?;
+        if let Some((seen, access, roles)) = last {
+            let (p_access, p_roles) = *self.polled.lock().map_err(|_| poisoned())?;
+            if seen == commits && p_access <= access && p_roles <= roles {
+                return Ok((access, roles));
+            }
+        }
+        let revisions = store.revisions().await?;
+        let access = revisions.get(ACCESS_REVISION).copied().unwrap_or(0);
+        let roles = revisions.get(ROLES_REVISION).copied().unwrap_or(0);
+        *self.read.lock().map_err(|_| poisoned())? = Some((commits, access, roles));
+        Ok((access, roles))
     }
 
     /// Users and assignments held now (for the benchmark and the tests).
@@ -489,9 +528,7 @@ impl DecisionIndex {
         org: &OrgSid,
         checks: &[Check],
     ) -> Result<Vec<CheckResult>> {
-        let revisions = store.revisions().await?;
-        let access = revisions.get(ACCESS_REVISION).copied().unwrap_or(0);
-        let roles_rev = revisions.get(ROLES_REVISION).copied().unwrap_or(0);
+        let (access, roles_rev) = self.counters(store).await?;
         let seen = self.follow(store, access).await?;
 
         let mut users: HashMap<&UserSid, Arc<Held>> = HashMap::new();

@@ -185,6 +185,7 @@ impl State {
     pub async fn refresh(&self) -> Result<()> {
         let _one_at_a_time = self.refreshing.lock().await;
         let revisions = self.store.revisions().await?;
+        self.decisions.polled(&revisions);
         let rev = |name: &str| revisions.get(name).copied().unwrap_or(0);
         let keys_rev = rev(KEYS_REVISION);
         if keys_rev != self.keys_rev.load(Ordering::Acquire) {

@@ -121,7 +121,10 @@ macro_rules! access_impl {
                     &$crate::access::user_active_event(org, user, active, actor),
                 )
                 .await?;
-                tx.commit().await.map_err($crate::db_error)?;
+                tx.commit()
+                    .await
+                    .map_err($crate::db_error)
+                    .inspect($crate::revisions::access_committed)?;
                 Ok(Some(!active))
             }
 

@@ -115,7 +115,10 @@ macro_rules! accounts_impl {
                     .await
                     .map_err(db_error)?;
                     insert_event(&mut tx, &account_created_event(account, actor)).await?;
-                    tx.commit().await.map_err(db_error)
+                    tx.commit()
+                        .await
+                        .map_err(db_error)
+                        .inspect($crate::revisions::access_committed)
                 }
 
                 async fn account_in(
@@ -176,7 +179,10 @@ macro_rules! accounts_impl {
                     })?;
                     scim_fill_user(&mut tx, user).await?;
                     insert_event(&mut tx, &user_created_event(user, actor)).await?;
-                    tx.commit().await.map_err(db_error)
+                    tx.commit()
+                        .await
+                        .map_err(db_error)
+                        .inspect($crate::revisions::access_committed)
                 }
 
                 async fn user_in(&self, org: &OrgSid, sid: &UserSid) -> Result<Option<User>> {

@@ -72,7 +72,10 @@ macro_rules! assignments_impl {
                         }
                     }
                     insert_event(&mut tx, &assignment_created_event(a, actor)).await?;
-                    tx.commit().await.map_err(db_error)
+                    tx.commit()
+                        .await
+                        .map_err(db_error)
+                        .inspect($crate::revisions::access_committed)
                 }
 
                 async fn delete_assignment_in(
@@ -122,7 +125,10 @@ macro_rules! assignments_impl {
                         None,
                     );
                     insert_event(&mut tx, &event).await?;
-                    tx.commit().await.map_err(db_error)?;
+                    tx.commit()
+                        .await
+                        .map_err(db_error)
+                        .inspect($crate::revisions::access_committed)?;
                     Ok(true)
                 }
 

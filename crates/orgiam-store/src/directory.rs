@@ -333,7 +333,10 @@ macro_rules! directory_impl {
                     .map_err($crate::db_error)?;
                 insert_event(&mut tx, &$crate::directory::role_deleted_event(org, sid, &name, actor))
                     .await?;
-                tx.commit().await.map_err($crate::db_error)
+                tx.commit()
+                    .await
+                    .map_err($crate::db_error)
+                    .inspect($crate::revisions::access_committed)
             }
 
             async fn existing_role_names(

@@ -13,7 +13,7 @@ mod keys;
 mod keyset;
 pub mod manage;
 mod postgres;
-mod revisions;
+pub(crate) mod revisions;
 mod revocations;
 mod roles;
 mod rows;
@@ -28,6 +28,7 @@ use orgiam_domain::{Error, Result};
 pub use directory::{AppChange, Directory};
 pub use manage::{Management, RoleEdit};
 pub use postgres::PgStore;
+pub use revisions::access_commits;
 pub use scim::{ScimEdit, ScimFail, ScimGuard, ScimStore};
 pub use sqlite::SqliteStore;
 

@@ -130,7 +130,10 @@ macro_rules! management_impl {
                     ),
                 )
                 .await?;
-                tx.commit().await.map_err($crate::db_error)
+                tx.commit()
+                    .await
+                    .map_err($crate::db_error)
+                    .inspect($crate::revisions::access_committed)
             }
 
             async fn update_role(
@@ -197,7 +200,10 @@ macro_rules! management_impl {
                     ),
                 )
                 .await?;
-                tx.commit().await.map_err($crate::db_error)?;
+                tx.commit()
+                    .await
+                    .map_err($crate::db_error)
+                    .inspect($crate::revisions::access_committed)?;
                 Ok((after, true))
             }
 

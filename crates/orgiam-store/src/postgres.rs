@@ -273,7 +273,10 @@ impl PgStore {
             count += batch.len() as u64;
         }
         insert_event(&mut tx, &roles_imported_event(org, count, actor)).await?;
-        tx.commit().await.map_err(db_error)?;
+        tx.commit()
+            .await
+            .map_err(db_error)
+            .inspect(crate::revisions::access_committed)?;
         // After a bulk load: fold what is left in the trigram index's pending list into the
         // index (until autovacuum gets to it, every search scans that list: 1M roles, a rare
         // search 3.4 -> 0.9 ms), and refresh the planner's statistics. Both only speed things

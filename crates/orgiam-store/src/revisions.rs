@@ -2,6 +2,25 @@
 //! bumped as the first write of every transaction that changes that kind, so that readers
 //! (caches, other replicas) know what to reload. Both engines, one definition.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Commits made by this process that changed what permission checks read (the `access` or
+/// `roles` counter), counted after each commit: a reader that saw this number unchanged since
+/// it last read the store's counters has no change of this process to catch up with (changes
+/// of other processes reach it through the revision poll).
+static ACCESS_COMMITS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a committed change of the `access` or `roles` counter (called after the commit,
+/// with its result).
+pub(crate) fn access_committed<T>(_: &T) {
+    ACCESS_COMMITS.fetch_add(1, Ordering::AcqRel);
+}
+
+/// How many commits of this process changed what permission checks read, so far.
+pub fn access_commits() -> u64 {
+    ACCESS_COMMITS.load(Ordering::Acquire)
+}
+
 /// `bump` (a module-level helper the other aggregates call) and the inherent `revision_in`
 /// and `revisions_in` for one engine (see [`crate::store`] for the dialect it uses).
 macro_rules! revisions_impl {

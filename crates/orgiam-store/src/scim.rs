@@ -263,7 +263,10 @@ macro_rules! scim_impl {
                 .map_err(|e| $crate::scim::name_taken(attrs)($crate::db_error(e)))?;
                 scim_write_emails(&mut *tx, org, sid, &attrs.emails).await?;
                 insert_event(&mut tx, &$crate::scim::created_event(org, &user, actor)).await?;
-                tx.commit().await.map_err($crate::db_error)?;
+                tx.commit()
+                    .await
+                    .map_err($crate::db_error)
+                    .inspect($crate::revisions::access_committed)?;
                 Ok(user)
             }
 
@@ -424,7 +427,10 @@ macro_rules! scim_impl {
                 }
                 insert_event(&mut tx, &$crate::scim::updated_event(org, &before, &after, actor))
                     .await?;
-                tx.commit().await.map_err($crate::db_error)?;
+                tx.commit()
+                    .await
+                    .map_err($crate::db_error)
+                    .inspect($crate::revisions::access_committed)?;
                 Ok(Some((after, true)))
             }
 
@@ -478,7 +484,10 @@ macro_rules! scim_impl {
                     .await
                     .map_err($crate::db_error)?;
                 insert_event(&mut tx, &$crate::scim::deleted_event(org, &user, actor)).await?;
-                tx.commit().await.map_err($crate::db_error)?;
+                tx.commit()
+                    .await
+                    .map_err($crate::db_error)
+                    .inspect($crate::revisions::access_committed)?;
                 Ok(Some(user))
             }
         }

@@ -88,6 +88,51 @@ fn status_of(a: &Answer) -> StatusCode {
     if a.ok() { StatusCode::OK } else { a.status }
 }
 
+/// The 403 page of `path` when the signed-in app lacks `needs`, saying what it is needed for.
+fn lacking(
+    session: &Session,
+    path: &str,
+    title: &str,
+    needs: &str,
+    doing: &str,
+) -> Option<Response> {
+    (!session.may(needs)).then(|| {
+        let body = html! { (lacks(session.app_sid(), needs, doing)) };
+        html_response(
+            StatusCode::FORBIDDEN,
+            page(Some(session), path, title, body),
+        )
+    })
+}
+
+/// A page of an API listing as the signed-in app: `pairs`, then `PageSize` and the console's
+/// `page_token`/`page` as the API's `PageToken`/`Page`. A 401 is the way back to sign-in.
+async fn get_page(
+    console: &ConsoleState,
+    session: &Session,
+    headers: &HeaderMap,
+    api_path: &str,
+    pairs: &[(&str, &str)],
+    (size, q): (&str, &Form),
+) -> Result<Answer, Response> {
+    let mut all = pairs.to_vec();
+    all.extend([
+        ("PageSize", size),
+        ("PageToken", q.get("page_token")),
+        ("Page", q.get("page")),
+    ]);
+    let path = with_query(api_path, &all);
+    let a = console
+        .as_app(session, Method::GET, &path, Payload::None)
+        .await;
+    signed_out(console, headers, &a).map_or(Ok(a), Err)
+}
+
+/// A page showing an API answer: its status (200 unless the API refused).
+fn answered(session: &Session, a: &Answer, path: &str, title: &str, body: Markup) -> Response {
+    html_response(status_of(a), page(Some(session), path, title, body))
+}
+
 fn rows<'a>(a: &'a Answer, key: &str) -> &'a [Value] {
     a.body[key].as_array().map_or(&[], Vec::as_slice)
 }
@@ -306,30 +351,20 @@ pub async fn roles(
             button type="submit" { "Search" }
         }
     };
-    if !session.may(ASSIGN_LIST) {
-        let body = html! { (lacks(session.app_sid(), ASSIGN_LIST, "listing roles")) };
-        return html_response(
-            StatusCode::FORBIDDEN,
-            page(Some(&session), "/console/roles", "Roles", body),
-        );
-    }
-    let path = with_query(
-        "/v2/Organizations/Roles",
-        &[
-            ("Search", search),
-            ("RoleProductGroup", group),
-            ("ResourceTypes", types),
-            ("PageSize", PAGE_SIZE),
-            ("PageToken", q.get("page_token")),
-            ("Page", q.get("page")),
-        ],
-    );
-    let a = console
-        .as_app(&session, Method::GET, &path, Payload::None)
-        .await;
-    if let Some(r) = signed_out(&console, &headers, &a) {
+    let (path, title) = ("/console/roles", "Roles");
+    if let Some(r) = lacking(&session, path, title, ASSIGN_LIST, "listing roles") {
         return r;
     }
+    let pairs = [
+        ("Search", search),
+        ("RoleProductGroup", group),
+        ("ResourceTypes", types),
+    ];
+    let api = "/v2/Organizations/Roles";
+    let a = match get_page(&console, &session, &headers, api, &pairs, (PAGE_SIZE, &q)).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let body = html! {
         (form)
         @if !a.ok() { (api_error(&a)) } @else {
@@ -352,10 +387,7 @@ pub async fn roles(
             (pager_of(&a, "/console/roles", &filters))
         }
     };
-    html_response(
-        status_of(&a),
-        page(Some(&session), "/console/roles", "Roles", body),
-    )
+    answered(&session, &a, path, title, body)
 }
 
 pub async fn role(
@@ -366,12 +398,14 @@ pub async fn role(
     RawQuery(q): RawQuery,
 ) -> Response {
     let q = query(q);
-    if !session.may(ASSIGN_LIST) {
-        let body = html! { (lacks(session.app_sid(), ASSIGN_LIST, "reading a role")) };
-        return html_response(
-            StatusCode::FORBIDDEN,
-            page(Some(&session), "/console/roles", "Role", body),
-        );
+    if let Some(r) = lacking(
+        &session,
+        "/console/roles",
+        "Role",
+        ASSIGN_LIST,
+        "reading a role",
+    ) {
+        return r;
     }
     let enc = url::form_urlencoded::byte_serialize(sid.as_bytes()).collect::<String>();
     let r = console
@@ -396,17 +430,11 @@ pub async fn role(
             ),
         );
     }
-    let perms_path = with_query(
-        &format!("/v1/Roles/{enc}/Permissions"),
-        &[
-            ("PageSize", "100"),
-            ("PageToken", q.get("page_token")),
-            ("Page", q.get("page")),
-        ],
-    );
-    let p = console
-        .as_app(&session, Method::GET, &perms_path, Payload::None)
-        .await;
+    let perms_path = format!("/v1/Roles/{enc}/Permissions");
+    let p = match get_page(&console, &session, &headers, &perms_path, &[], ("100", &q)).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let title = format!("Role: {}", text(&r.body["friendly_name"]));
     let policy = &r.body["policy"];
     let list = |v: &Value| {
@@ -457,12 +485,14 @@ pub async fn users(
     RawQuery(q): RawQuery,
 ) -> Response {
     let q = query(q);
-    if !session.may(USERS_LIST) {
-        let body = html! { (lacks(session.app_sid(), USERS_LIST, "listing users")) };
-        return html_response(
-            StatusCode::FORBIDDEN,
-            page(Some(&session), "/console/users", "Users", body),
-        );
+    if let Some(r) = lacking(
+        &session,
+        "/console/users",
+        "Users",
+        USERS_LIST,
+        "listing users",
+    ) {
+        return r;
     }
     let org: &OrgSid = &session.caller.org;
     let email = q.get("email").trim();
@@ -553,27 +583,15 @@ pub async fn accounts(
     RawQuery(q): RawQuery,
 ) -> Response {
     let q = query(q);
-    if !session.may(ACCOUNTS_LIST) {
-        let body = html! { (lacks(session.app_sid(), ACCOUNTS_LIST, "listing accounts")) };
-        return html_response(
-            StatusCode::FORBIDDEN,
-            page(Some(&session), "/console/accounts", "Accounts", body),
-        );
-    }
-    let path = with_query(
-        &format!("/Organizations/{}/Accounts", session.org()),
-        &[
-            ("PageSize", PAGE_SIZE),
-            ("PageToken", q.get("page_token")),
-            ("Page", q.get("page")),
-        ],
-    );
-    let a = console
-        .as_app(&session, Method::GET, &path, Payload::None)
-        .await;
-    if let Some(r) = signed_out(&console, &headers, &a) {
+    let (path, title) = ("/console/accounts", "Accounts");
+    if let Some(r) = lacking(&session, path, title, ACCOUNTS_LIST, "listing accounts") {
         return r;
     }
+    let api = format!("/Organizations/{}/Accounts", session.org());
+    let a = match get_page(&console, &session, &headers, &api, &[], (PAGE_SIZE, &q)).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let body = html! {
         @if !a.ok() { (api_error(&a)) } @else {
             table {
@@ -594,10 +612,7 @@ pub async fn accounts(
             (pager_of(&a, "/console/accounts", &[]))
         }
     };
-    html_response(
-        status_of(&a),
-        page(Some(&session), "/console/accounts", "Accounts", body),
-    )
+    answered(&session, &a, path, title, body)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -623,25 +638,17 @@ async fn assignments_page(
         ("resource_id", rid),
     ];
     let listing = if session.may(ASSIGN_LIST) {
-        let path = with_query(
-            "/v2/Organizations/RoleAssignments",
-            &[
-                ("Identity", identity),
-                ("Scope", scope),
-                ("ResourceType", rtype),
-                ("ResourceId", rid),
-                ("PageSize", PAGE_SIZE),
-                ("PageToken", q.get("page_token")),
-                ("Page", q.get("page")),
-            ],
-        );
-        let a = console
-            .as_app(session, Method::GET, &path, Payload::None)
-            .await;
-        if let Some(r) = signed_out(console, headers, &a) {
-            return r;
+        let pairs = [
+            ("Identity", identity),
+            ("Scope", scope),
+            ("ResourceType", rtype),
+            ("ResourceId", rid),
+        ];
+        let api = "/v2/Organizations/RoleAssignments";
+        match get_page(console, session, headers, api, &pairs, (PAGE_SIZE, q)).await {
+            Ok(a) => Some(a),
+            Err(r) => return r,
         }
-        Some(a)
     } else {
         None
     };
@@ -853,21 +860,11 @@ async fn apps_page(
     outcome: Option<(StatusCode, Markup)>,
 ) -> Response {
     let listing = if session.may(APPS_LIST) {
-        let path = with_query(
-            "/v1/Account/OAuthApps",
-            &[
-                ("PageSize", PAGE_SIZE),
-                ("PageToken", q.get("page_token")),
-                ("Page", q.get("page")),
-            ],
-        );
-        let a = console
-            .as_app(session, Method::GET, &path, Payload::None)
-            .await;
-        if let Some(r) = signed_out(console, headers, &a) {
-            return r;
+        let api = "/v1/Account/OAuthApps";
+        match get_page(console, session, headers, api, &[], (PAGE_SIZE, q)).await {
+            Ok(a) => Some(a),
+            Err(r) => return r,
         }
-        Some(a)
     } else {
         None
     };
@@ -1132,32 +1129,22 @@ pub async fn audit(
         ("start", start),
         ("end", end),
     ];
-    if !session.may(AUDIT_LIST) {
-        let body = html! { (lacks(session.app_sid(), AUDIT_LIST, "reading the audit trail")) };
-        return html_response(
-            StatusCode::FORBIDDEN,
-            page(Some(&session), "/console/audit", "Audit trail", body),
-        );
-    }
-    let path = with_query(
-        "/v2/Organizations/AuditEvents",
-        &[
-            ("Action", action),
-            ("Actor", actor),
-            ("Target", target),
-            ("StartDate", start),
-            ("EndDate", end),
-            ("PageSize", PAGE_SIZE),
-            ("PageToken", q.get("page_token")),
-            ("Page", q.get("page")),
-        ],
-    );
-    let a = console
-        .as_app(&session, Method::GET, &path, Payload::None)
-        .await;
-    if let Some(r) = signed_out(&console, &headers, &a) {
+    let (path, title) = ("/console/audit", "Audit trail");
+    if let Some(r) = lacking(&session, path, title, AUDIT_LIST, "reading the audit trail") {
         return r;
     }
+    let pairs = [
+        ("Action", action),
+        ("Actor", actor),
+        ("Target", target),
+        ("StartDate", start),
+        ("EndDate", end),
+    ];
+    let api = "/v2/Organizations/AuditEvents";
+    let a = match get_page(&console, &session, &headers, api, &pairs, (PAGE_SIZE, &q)).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let body = html! {
         form.filters method="get" action="/console/audit" role="search" {
             (field("Action", "action", action, "e.g. role_assignment.create"))
@@ -1186,10 +1173,7 @@ pub async fn audit(
             (pager_of(&a, "/console/audit", &filters))
         }
     };
-    html_response(
-        status_of(&a),
-        page(Some(&session), "/console/audit", "Audit trail", body),
-    )
+    answered(&session, &a, path, title, body)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1235,17 +1219,15 @@ pub async fn check(
             button type="submit" { "Check" }
         }
     };
-    if !session.may(CHECKS_CREATE) {
-        let body = html! { (lacks(session.app_sid(), CHECKS_CREATE, "checking permissions")) };
-        return html_response(
-            StatusCode::FORBIDDEN,
-            page(
-                Some(&session),
-                "/console/check",
-                "Can this user do that here?",
-                body,
-            ),
-        );
+    let title = "Can this user do that here?";
+    if let Some(r) = lacking(
+        &session,
+        "/console/check",
+        title,
+        CHECKS_CREATE,
+        "checking permissions",
+    ) {
+        return r;
     }
     let asked = !(identity.is_empty() && permission.is_empty() && scope.is_empty());
     let mut status = StatusCode::OK;
@@ -1326,37 +1308,25 @@ pub async fn effective(
             button type="submit" { "Show" }
         }
     };
-    let title = "Effective permissions";
-    if !session.may(ASSIGN_LIST) {
-        let body =
-            html! { (lacks(session.app_sid(), ASSIGN_LIST, "reading effective permissions")) };
-        return html_response(
-            StatusCode::FORBIDDEN,
-            page(Some(&session), "/console/effective", title, body),
-        );
-    }
-    if identity.is_empty() {
-        return html_response(
-            StatusCode::OK,
-            page(Some(&session), "/console/effective", title, form),
-        );
-    }
-    let path = with_query(
-        "/v2/Organizations/EffectivePermissions",
-        &[
-            ("Identity", identity),
-            ("Scope", scope),
-            ("PageSize", "100"),
-            ("PageToken", q.get("page_token")),
-            ("Page", q.get("page")),
-        ],
-    );
-    let a = console
-        .as_app(&session, Method::GET, &path, Payload::None)
-        .await;
-    if let Some(r) = signed_out(&console, &headers, &a) {
+    let (path, title) = ("/console/effective", "Effective permissions");
+    if let Some(r) = lacking(
+        &session,
+        path,
+        title,
+        ASSIGN_LIST,
+        "reading effective permissions",
+    ) {
         return r;
     }
+    if identity.is_empty() {
+        return html_response(StatusCode::OK, page(Some(&session), path, title, form));
+    }
+    let pairs = [("Identity", identity), ("Scope", scope)];
+    let api = "/v2/Organizations/EffectivePermissions";
+    let a = match get_page(&console, &session, &headers, api, &pairs, ("100", &q)).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let body = html! {
         (form)
         @if !a.ok() { (api_error(&a)) } @else {
@@ -1372,10 +1342,7 @@ pub async fn effective(
             (pager_of(&a, "/console/effective", &[("identity", identity), ("scope", scope)]))
         }
     };
-    html_response(
-        status_of(&a),
-        page(Some(&session), "/console/effective", title, body),
-    )
+    answered(&session, &a, path, title, body)
 }
 
 pub async fn holders(
@@ -1398,36 +1365,25 @@ pub async fn holders(
             button type="submit" { "Who can" }
         }
     };
-    let title = "Who can do this here?";
-    if !session.may(ASSIGN_LIST) {
-        let body = html! { (lacks(session.app_sid(), ASSIGN_LIST, "listing permission holders")) };
-        return html_response(
-            StatusCode::FORBIDDEN,
-            page(Some(&session), "/console/holders", title, body),
-        );
-    }
-    if permission.is_empty() {
-        return html_response(
-            StatusCode::OK,
-            page(Some(&session), "/console/holders", title, form),
-        );
-    }
-    let path = with_query(
-        "/v2/Organizations/PermissionHolders",
-        &[
-            ("Permission", permission),
-            ("Scope", scope),
-            ("PageSize", "100"),
-            ("PageToken", q.get("page_token")),
-            ("Page", q.get("page")),
-        ],
-    );
-    let a = console
-        .as_app(&session, Method::GET, &path, Payload::None)
-        .await;
-    if let Some(r) = signed_out(&console, &headers, &a) {
+    let (path, title) = ("/console/holders", "Who can do this here?");
+    if let Some(r) = lacking(
+        &session,
+        path,
+        title,
+        ASSIGN_LIST,
+        "listing permission holders",
+    ) {
         return r;
     }
+    if permission.is_empty() {
+        return html_response(StatusCode::OK, page(Some(&session), path, title, form));
+    }
+    let pairs = [("Permission", permission), ("Scope", scope)];
+    let api = "/v2/Organizations/PermissionHolders";
+    let a = match get_page(&console, &session, &headers, api, &pairs, ("100", &q)).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let body = html! {
         (form)
         @if !a.ok() { (api_error(&a)) } @else {
@@ -1443,8 +1399,5 @@ pub async fn holders(
             (pager_of(&a, "/console/holders", &[("permission", permission), ("scope", scope)]))
         }
     };
-    html_response(
-        status_of(&a),
-        page(Some(&session), "/console/holders", title, body),
-    )
+    answered(&session, &a, path, title, body)
 }

@@ -121,7 +121,10 @@ impl SqliteStore {
             .await
             .map_err(db_error)?;
         insert_event(&mut tx, &roles_imported_event(org, count, actor)).await?;
-        tx.commit().await.map_err(db_error)?;
+        tx.commit()
+            .await
+            .map_err(db_error)
+            .inspect(crate::revisions::access_committed)?;
         Ok(count)
     }
 }
