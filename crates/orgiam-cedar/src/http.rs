@@ -206,20 +206,24 @@ async fn saturate(
     )
 }
 
-/// Sends single checks at `rate` per second (open loop) for `duration`; latencies in µs.
+/// Sends single checks at `rate` per second (open loop) for `duration`; latencies in µs,
+/// each from the time its request was due (a request that had to wait for a free connection
+/// counts its wait).
 ///
 /// The send times are kept by a thread sleeping until each one (the kernel's high-resolution
 /// timers): tokio's timer wheel has a granularity of one millisecond, and ticking it faster sent
 /// the requests in bursts at each millisecond, which measured the bursts' queueing rather than
-/// the server's latency at that load.
+/// the server's latency at that load. At most `IN_FLIGHT` requests are outstanding (on as many
+/// connections): without a bound, a moment's delay opened connections by the hundred.
 async fn at_rate(
     client: &Arc<Client>,
     bodies: Arc<Vec<Vec<u8>>>,
     rate: f64,
     duration: Duration,
 ) -> Vec<u64> {
+    const IN_FLIGHT: usize = 32;
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
     let pacer = std::thread::spawn(move || {
         let started = Instant::now();
         for i in 0usize.. {
@@ -230,19 +234,23 @@ async fn at_rate(
             if let Some(wait) = due.checked_sub(started.elapsed()) {
                 std::thread::sleep(wait);
             }
-            if tx.send(i).is_err() {
+            if tx.send((i, started + due)).is_err() {
                 break;
             }
         }
     });
+    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut tasks = Vec::new();
-    while let Some(i) = rx.recv().await {
+    while let Some((i, due)) = rx.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
         let (client, bodies) = (client.clone(), bodies.clone());
         let body = i % bodies.len();
         tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
             let ok = client.checks(&bodies[body]).await.is_ok();
-            ok.then(|| t.elapsed().as_micros() as u64)
+            drop(slot);
+            ok.then(|| due.elapsed().as_micros() as u64)
         }));
     }
     let _ = pacer.join();
