@@ -97,7 +97,8 @@ impl RolePolicy {
 }
 
 /// The roles a decision may meet, by SID. A missing role grants nothing.
-pub type Roles = HashMap<RoleSid, Arc<RolePolicy>>;
+/// Hashed with foldhash: a check looks a role up for each of the user's assignments.
+pub type Roles = HashMap<RoleSid, Arc<RolePolicy>, foldhash::fast::RandomState>;
 
 /// The user asking: whether active, and every assignment the user holds in the organization
 /// (at any scope). `None` for an identity that is not a user of the organization.

@@ -3,7 +3,10 @@
 //! roles — straight from the store, so an answer reflects every change acknowledged before it
 //! was asked, on any replica; and lets `orgiam_domain::decision` decide.
 
-use std::collections::{HashMap, HashSet};
+/// The maps of the check path hash SIDs with foldhash (per-process random seed): SipHash was a
+/// quarter of a batch's server time.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::sync::{Arc, LazyLock};
 
 use serde::Serialize;
@@ -60,7 +63,7 @@ static BUILTIN: LazyLock<Roles> = LazyLock::new(|| {
 
 /// What a set of questions needs, read once for the whole set.
 struct Loaded {
-    users: HashMap<UserSid, bool>,
+    users: std::collections::HashMap<UserSid, bool>,
     assignments: HashMap<UserSid, Vec<Assignment>>,
     chains: HashMap<String, Option<Vec<String>>>,
     roles: Roles,
@@ -98,7 +101,7 @@ impl RoleCache {
             return;
         };
         if held.0 < rev {
-            *held = (rev, HashMap::new());
+            *held = (rev, HashMap::default());
         }
         if held.0 == rev {
             held.1.insert((org.clone(), sid.clone()), policy);
@@ -125,7 +128,7 @@ async fn roles_at(
     org: &OrgSid,
     sids: HashSet<&RoleSid>,
 ) -> Result<Roles> {
-    let mut roles = Roles::new();
+    let mut roles = Roles::default();
     for sid in sids {
         if let Some(r) = BUILTIN.get(sid) {
             roles.insert(sid.clone(), r.clone());
@@ -194,11 +197,11 @@ async fn load(
     ids.dedup();
     let users = store.access().users_active(org, &ids).await?;
     let known: Vec<UserSid> = ids.into_iter().filter(|u| users.contains_key(u)).collect();
-    let mut assignments: HashMap<UserSid, Vec<Assignment>> = HashMap::new();
+    let mut assignments: HashMap<UserSid, Vec<Assignment>> = HashMap::default();
     for a in store.access().assignments_of(org, &known).await? {
         assignments.entry(a.identity.clone()).or_default().push(a);
     }
-    let mut chains = HashMap::new();
+    let mut chains = HashMap::default();
     let scopes: Vec<String> = checks.iter().map(|c| c.scope.clone()).collect();
     chains_of(store, org, &scopes, &mut chains).await?;
     let roles = roles_of(
@@ -280,7 +283,7 @@ pub async fn check(
     let mut chains = std::mem::take(&mut loaded.chains);
     chains_of(store, org, &scopes, &mut chains).await?;
     loaded.chains = chains;
-    let known: HashMap<String, Vec<String>> = loaded
+    let known: std::collections::HashMap<String, Vec<String>> = loaded
         .chains
         .iter()
         .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
@@ -409,7 +412,7 @@ impl DecisionIndex {
             state: std::sync::RwLock::new(IndexState {
                 rev: -1,
                 cursor: 0,
-                orgs: HashMap::new(),
+                orgs: HashMap::default(),
             }),
             catching_up: tokio::sync::Mutex::new(()),
             polled: std::sync::Mutex::new((0, 0)),
@@ -418,7 +421,7 @@ impl DecisionIndex {
     }
 
     /// What the revision poll read of the store's counters.
-    pub fn polled(&self, revisions: &HashMap<String, i64>) {
+    pub fn polled(&self, revisions: &std::collections::HashMap<String, i64>) {
         let rev = |name: &str| revisions.get(name).copied().unwrap_or(0);
         if let Ok(mut p) = self.polled.lock() {
             *p = (rev(ACCESS_REVISION), rev(ROLES_REVISION));
@@ -475,7 +478,7 @@ impl DecisionIndex {
         // Every change counted up to `rev` has its event at or before `upto`.
         let (rev, upto) = store.access().access_position().await?;
         let mut dropped: Vec<(OrgSid, UserSid)> = Vec::new();
-        let mut clear: HashSet<OrgSid> = HashSet::new();
+        let mut clear: HashSet<OrgSid> = HashSet::default();
         let mut clear_all = at < 0 || upto - cursor > MAX_TAIL;
         let mut after = cursor;
         while !clear_all && after < upto {
@@ -531,8 +534,8 @@ impl DecisionIndex {
         let (access, roles_rev) = self.counters(store).await?;
         let seen = self.follow(store, access).await?;
 
-        let mut users: HashMap<&UserSid, Arc<Held>> = HashMap::new();
-        let mut chains: HashMap<&str, Arc<[String]>> = HashMap::new();
+        let mut users: HashMap<&UserSid, Arc<Held>> = HashMap::default();
+        let mut chains: HashMap<&str, Arc<[String]>> = HashMap::default();
         let mut missing_users: Vec<UserSid> = Vec::new();
         let mut missing_scopes: Vec<String> = Vec::new();
         {
@@ -568,7 +571,7 @@ impl DecisionIndex {
                 .into_iter()
                 .filter(|u| flags.contains_key(u))
                 .collect();
-            let mut by_user: HashMap<UserSid, Vec<Assignment>> = HashMap::new();
+            let mut by_user: HashMap<UserSid, Vec<Assignment>> = HashMap::default();
             if !known.is_empty() {
                 for a in store.access().assignments_of(org, &known).await? {
                     by_user.entry(a.identity.clone()).or_default().push(a);
@@ -612,7 +615,7 @@ impl DecisionIndex {
         let held = |u: &UserSid| users.get(u).or_else(|| loaded.get(u));
         let chain_of = |scope: &str| chains.get(scope).or_else(|| found_chains.get(scope));
 
-        let mut role_sids: HashSet<&RoleSid> = HashSet::new();
+        let mut role_sids: HashSet<&RoleSid> = HashSet::default();
         for h in users.values().chain(loaded.values()) {
             role_sids.extend(h.assignments.iter().map(|a| &a.role));
         }
