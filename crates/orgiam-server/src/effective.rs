@@ -319,12 +319,19 @@ struct Held {
 
 /// One organization's decision data in memory: users loaded when first asked about (those
 /// of the organization only), and scope chains (accounts never move, so a chain, once read,
-/// stays true).
+/// stays true). Identities and scopes asked about and not found in the organization are
+/// remembered too, until the next change of the `access` revision (creating a user or an
+/// account moves it): a batch that keeps asking about a stranger reads the store once.
 #[derive(Default)]
 struct OrgData {
     users: HashMap<UserSid, Arc<Held>>,
     chains: HashMap<String, Arc<[String]>>,
+    absent_users: HashSet<UserSid>,
+    absent_scopes: HashSet<String>,
 }
+
+/// Strangers remembered per organization before the memory of them is emptied.
+const MAX_ABSENT: usize = 100_000;
 
 struct IndexState {
     /// The `access` revision every change up to which has been applied (-1: not anchored).
@@ -520,6 +527,12 @@ impl DecisionIndex {
                 }
             }
         }
+        if rev != s.rev {
+            for o in s.orgs.values_mut() {
+                o.absent_users.clear();
+                o.absent_scopes.clear();
+            }
+        }
         s.rev = rev;
         s.cursor = upto;
         Ok(rev)
@@ -547,6 +560,7 @@ impl DecisionIndex {
                         Some(h) => {
                             users.insert(&c.identity, h.clone());
                         }
+                        None if data.is_some_and(|d| d.absent_users.contains(&c.identity)) => {}
                         None => missing_users.push(c.identity.clone()),
                     }
                 }
@@ -555,6 +569,7 @@ impl DecisionIndex {
                         Some(ch) => {
                             chains.insert(c.scope.as_str(), ch.clone());
                         }
+                        None if data.is_some_and(|d| d.absent_scopes.contains(&c.scope)) => {}
                         None => missing_scopes.push(c.scope.clone()),
                     }
                 }
@@ -565,12 +580,13 @@ impl DecisionIndex {
         missing_scopes.sort();
         missing_scopes.dedup();
         let mut loaded: Vec<(UserSid, Arc<Held>)> = Vec::new();
+        let mut strangers: Vec<UserSid> = Vec::new();
         if !missing_users.is_empty() {
             let flags = store.access().users_active(org, &missing_users).await?;
-            let known: Vec<UserSid> = missing_users
+            let (known, unknown): (Vec<UserSid>, Vec<UserSid>) = missing_users
                 .into_iter()
-                .filter(|u| flags.contains_key(u))
-                .collect();
+                .partition(|u| flags.contains_key(u));
+            strangers = unknown;
             let mut by_user: HashMap<UserSid, Vec<Assignment>> = HashMap::default();
             if !known.is_empty() {
                 for a in store.access().assignments_of(org, &known).await? {
@@ -586,12 +602,18 @@ impl DecisionIndex {
             }
         }
         let mut found_chains: Vec<(String, Arc<[String]>)> = Vec::new();
+        let mut foreign: Vec<String> = Vec::new();
         if !missing_scopes.is_empty() {
-            for (scope, chain) in store.access().scope_chains(org, &missing_scopes).await? {
-                found_chains.push((scope, chain.into()));
+            let mut found = store.access().scope_chains(org, &missing_scopes).await?;
+            for scope in missing_scopes {
+                match found.remove(&scope) {
+                    Some(chain) => found_chains.push((scope, chain.into())),
+                    None => foreign.push(scope),
+                }
             }
         }
-        if !loaded.is_empty() || !found_chains.is_empty() {
+        let read_any = !loaded.is_empty() || !found_chains.is_empty();
+        if read_any || !strangers.is_empty() || !foreign.is_empty() {
             let mut s = self.state.write().map_err(|_| poisoned())?;
             // Users read while no change was applied since `seen` may be kept: a change that
             // came meanwhile is applied after this (and drops them) or was applied before
@@ -608,6 +630,18 @@ impl DecisionIndex {
             }
             for (scope, chain) in &found_chains {
                 data.chains.insert(scope.clone(), chain.clone());
+            }
+            // Not found as of `seen`: remembered only while that is still the revision (a
+            // user or account created since moved it, and emptied these).
+            if keep_users {
+                if data.absent_users.len() + strangers.len() > MAX_ABSENT {
+                    data.absent_users.clear();
+                }
+                data.absent_users.extend(strangers);
+                if data.absent_scopes.len() + foreign.len() > MAX_ABSENT {
+                    data.absent_scopes.clear();
+                }
+                data.absent_scopes.extend(foreign);
             }
         }
         let loaded: HashMap<UserSid, Arc<Held>> = loaded.into_iter().collect();
