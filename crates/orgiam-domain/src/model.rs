@@ -69,19 +69,35 @@ pub struct CatalogPermission {
 /// The filters of a role listing (combined with AND).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RoleFilter {
-    /// Lower-cased; a substring of the name or a prefix of the SID.
-    pub search: Option<String>,
+    /// A substring of the name or a prefix of the SID.
+    pub search: Option<Search>,
     pub product_group: Option<String>,
     /// Non-blank; a role matches when it has any of them.
     pub resource_types: Option<Vec<String>>,
 }
 
-impl RoleFilter {
-    /// A search as the listing compares it, normalised in this one place for every caller:
-    /// trimmed and lower-cased; blank is no search.
-    pub fn search_key(raw: &str) -> Option<String> {
+/// A role search as the listing compares it, normalised in this one place for every caller
+/// (HTTP, command line, tests): trimmed and lower-cased (Unicode rules); blank is no search.
+/// The store takes it as it is.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Search(String);
+
+impl Search {
+    pub fn new(raw: &str) -> Option<Self> {
         let trimmed = raw.trim();
-        (!trimmed.is_empty()).then(|| trimmed.to_lowercase())
+        (!trimmed.is_empty()).then(|| Self(trimmed.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Search {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
     }
 }
 

@@ -11,15 +11,6 @@ use sqlx::{Database, QueryBuilder};
 
 use crate::rows::{self, DbRow};
 
-/// The filter with its search lower-cased (Unicode rules): names are compared lower-cased,
-/// whatever the caller passed.
-pub(crate) fn lowered(filter: &RoleFilter) -> RoleFilter {
-    RoleFilter {
-        search: filter.search.as_deref().map(str::to_lowercase),
-        ..filter.clone()
-    }
-}
-
 /// What a role listing asks for: the roles `org` sees (built-in and its own), filtered (the
 /// search lower-cased), from the cursor's position, at most `limit`.
 pub(crate) struct RolePage<'a> {
@@ -149,7 +140,6 @@ macro_rules! roles_impl {
                     limit: u32,
                 ) -> Result<Vec<Role>> {
                     let limit = i64::from(limit);
-                    let filter = &$crate::roles::lowered(filter);
                     let p = $crate::roles::RolePage { org, filter, cursor, limit };
                     let (mut conn, budget) = self.bounded().await?;
                     let result = async {

@@ -156,7 +156,7 @@ async fn exercise(store: Arc<dyn Directory>) {
             .is_empty()
     );
     let search = orgiam_domain::model::RoleFilter {
-        search: Some("renamed".into()),
+        search: orgiam_domain::model::Search::new("renamed"),
         ..Default::default()
     };
     assert_eq!(

@@ -717,7 +717,9 @@ async fn list_roles(
         None => None,
     };
     let filter = RoleFilter {
-        search: search.as_deref().and_then(RoleFilter::search_key),
+        search: search
+            .as_deref()
+            .and_then(orgiam_domain::model::Search::new),
         product_group: product_group.filter(|s| !s.trim().is_empty()),
         resource_types: None,
     };

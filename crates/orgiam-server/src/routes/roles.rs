@@ -111,7 +111,9 @@ pub async fn role_permissions(
 /// The parsed filters of a role listing, with their canonical form for page-token binding.
 /// Pure parsing; fuzzed.
 pub fn filter(params: &Params) -> Result<(RoleFilter, String), Error> {
-    let search = params.get("Search").and_then(RoleFilter::search_key);
+    let search = params
+        .get("Search")
+        .and_then(orgiam_domain::model::Search::new);
     if search
         .as_ref()
         .is_some_and(|s| s.chars().count() > MAX_SEARCH_LEN)

@@ -224,7 +224,7 @@ pub(crate) fn sid_cursor(direction: Direction, sid: &str) -> Cursor {
 
 pub(crate) fn search(s: &str) -> RoleFilter {
     RoleFilter {
-        search: Some(s.to_owned()),
+        search: orgiam_domain::model::Search::new(s),
         ..RoleFilter::default()
     }
 }
@@ -279,12 +279,12 @@ pub(crate) fn role_filters(sample: &Role) -> Vec<RoleFilter> {
         types(&["nope"]),
         types(&[]),
         RoleFilter {
-            search: Some("a".into()),
+            search: orgiam_domain::model::Search::new("a"),
             product_group: Some("custom-b".into()),
             resource_types: Some(vec!["account".into(), "domain".into()]),
         },
         RoleFilter {
-            search: Some("admin".into()),
+            search: orgiam_domain::model::Search::new("admin"),
             product_group: Some("billing".into()),
             resource_types: None,
         },
