@@ -1288,42 +1288,89 @@ pub async fn check(
     )
 }
 
-pub async fn effective(
-    State(console): State<ConsoleState>,
-    session: Session,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+/// A page that asks the API one question about a scope: "what may this user do here?" or
+/// "who may do this here?".
+struct Question {
+    path: &'static str,
+    title: &'static str,
+    doing: &'static str,
+    /// The question's own field: console name, label, placeholder, API parameter.
+    field: (&'static str, &'static str, &'static str, &'static str),
+    submit: &'static str,
+    api: &'static str,
+    /// The answer's array, the columns' headers, the first column's cell, and what an empty
+    /// answer says.
+    rows: &'static str,
+    first: &'static str,
+    second: &'static str,
+    cell: fn(&Value) -> Markup,
+    none: &'static str,
+}
+
+const EFFECTIVE: Question = Question {
+    path: "/console/effective",
+    title: "Effective permissions",
+    doing: "reading effective permissions",
+    field: ("identity", "User SID", "US…", "Identity"),
+    submit: "Show",
+    api: "/v2/Organizations/EffectivePermissions",
+    rows: "permissions",
+    first: "Permission",
+    second: "Where it comes from",
+    cell: |x| html! { code { (text(&x["permission"])) } },
+    none: "This user holds no permission at this scope.",
+};
+
+const HOLDERS: Question = Question {
+    path: "/console/holders",
+    title: "Who can do this here?",
+    doing: "listing permission holders",
+    field: (
+        "permission",
+        "Permission",
+        "/twilio/voice/calls/create",
+        "Permission",
+    ),
+    submit: "Who can",
+    api: "/v2/Organizations/PermissionHolders",
+    rows: "holders",
+    first: "User",
+    second: "Granted by",
+    cell: |x| sid_link("user", &x["identity"]),
+    none: "Nobody holds this permission at this scope.",
+};
+
+async fn ask(
+    console: &ConsoleState,
+    session: &Session,
+    headers: &HeaderMap,
+    raw: Option<String>,
+    question: &Question,
 ) -> Response {
-    let q = query(q);
-    let (identity, scope) = (q.get("identity"), q.get("scope"));
-    let scope = if scope.is_empty() && !identity.is_empty() {
+    let q = query(raw);
+    let (name, label, placeholder, param) = question.field;
+    let (asked, scope) = (q.get(name), q.get("scope"));
+    let scope = if scope.is_empty() && !asked.is_empty() {
         session.org()
     } else {
         scope
     };
+    let (path, title) = (question.path, question.title);
     let form = html! {
-        form.filters method="get" action="/console/effective" {
-            (field("User SID", "identity", identity, "US…"))
+        form.filters method="get" action=(path) {
+            (field(label, name, asked, placeholder))
             (field("Scope", "scope", scope, "OR… or AC…"))
-            button type="submit" { "Show" }
+            button type="submit" { (question.submit) }
         }
     };
-    let (path, title) = ("/console/effective", "Effective permissions");
-    if let Some(r) = lacking(
-        &session,
-        path,
-        title,
-        ASSIGN_LIST,
-        "reading effective permissions",
-    ) {
+    if let Some(r) = lacking(session, path, title, ASSIGN_LIST, question.doing) {
         return r;
     }
-    if identity.is_empty() {
-        return html_response(StatusCode::OK, page(Some(&session), path, title, form));
+    if asked.is_empty() {
+        return html_response(StatusCode::OK, page(Some(session), path, title, form));
     }
-    let pairs = [("Identity", identity), ("Scope", scope)];
-    let api = "/v2/Organizations/EffectivePermissions";
-    let a = match get_page(&console, &session, &headers, api, &pairs, ("100", &q)).await {
+    let pairs = [(param, asked), ("Scope", scope)];
+    let a = match get_page(console, session, headers, question.api, &pairs, ("100", &q)).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -1331,18 +1378,27 @@ pub async fn effective(
         (form)
         @if !a.ok() { (api_error(&a)) } @else {
             table {
-                thead { tr { th scope="col" { "Permission" } th scope="col" { "Where it comes from" } } }
+                thead { tr { th scope="col" { (question.first) } th scope="col" { (question.second) } } }
                 tbody {
-                    @for x in rows(&a, "permissions") {
-                        tr { td { code { (text(&x["permission"])) } } td { (grants_table(&x["grants"])) } }
+                    @for x in rows(&a, question.rows) {
+                        tr { td { ((question.cell)(x)) } td { (grants_table(&x["grants"])) } }
                     }
                 }
             }
-            @if rows(&a, "permissions").is_empty() { p { "This user holds no permission at this scope." } }
-            (pager_of(&a, "/console/effective", &[("identity", identity), ("scope", scope)]))
+            @if rows(&a, question.rows).is_empty() { p { (question.none) } }
+            (pager_of(&a, path, &[(name, asked), ("scope", scope)]))
         }
     };
-    answered(&session, &a, path, title, body)
+    answered(session, &a, path, title, body)
+}
+
+pub async fn effective(
+    State(console): State<ConsoleState>,
+    session: Session,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    ask(&console, &session, &headers, q, &EFFECTIVE).await
 }
 
 pub async fn holders(
@@ -1351,53 +1407,5 @@ pub async fn holders(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let q = query(q);
-    let (permission, scope) = (q.get("permission"), q.get("scope"));
-    let scope = if scope.is_empty() && !permission.is_empty() {
-        session.org()
-    } else {
-        scope
-    };
-    let form = html! {
-        form.filters method="get" action="/console/holders" {
-            (field("Permission", "permission", permission, "/twilio/voice/calls/create"))
-            (field("Scope", "scope", scope, "OR… or AC…"))
-            button type="submit" { "Who can" }
-        }
-    };
-    let (path, title) = ("/console/holders", "Who can do this here?");
-    if let Some(r) = lacking(
-        &session,
-        path,
-        title,
-        ASSIGN_LIST,
-        "listing permission holders",
-    ) {
-        return r;
-    }
-    if permission.is_empty() {
-        return html_response(StatusCode::OK, page(Some(&session), path, title, form));
-    }
-    let pairs = [("Permission", permission), ("Scope", scope)];
-    let api = "/v2/Organizations/PermissionHolders";
-    let a = match get_page(&console, &session, &headers, api, &pairs, ("100", &q)).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let body = html! {
-        (form)
-        @if !a.ok() { (api_error(&a)) } @else {
-            table {
-                thead { tr { th scope="col" { "User" } th scope="col" { "Granted by" } } }
-                tbody {
-                    @for x in rows(&a, "holders") {
-                        tr { td { (sid_link("user", &x["identity"])) } td { (grants_table(&x["grants"])) } }
-                    }
-                }
-            }
-            @if rows(&a, "holders").is_empty() { p { "Nobody holds this permission at this scope." } }
-            (pager_of(&a, "/console/holders", &[("permission", permission), ("scope", scope)]))
-        }
-    };
-    answered(&session, &a, path, title, body)
+    ask(&console, &session, &headers, q, &HOLDERS).await
 }
