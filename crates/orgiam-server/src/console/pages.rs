@@ -979,6 +979,25 @@ fn lines(v: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A change to an app through the API, from a checked form: the API's answer when it succeeded;
+/// otherwise the way back to sign-in (401) or the apps page showing the API's error.
+async fn app_call(
+    console: &ConsoleState,
+    session: &Session,
+    headers: &HeaderMap,
+    (method, path, payload): (Method, String, Payload),
+) -> Result<Answer, Response> {
+    let a = console.as_app(session, method, &path, payload).await;
+    if let Some(r) = signed_out(console, headers, &a) {
+        return Err(r);
+    }
+    if a.ok() {
+        return Ok(a);
+    }
+    let error = Some((a.status, api_error(&a)));
+    Err(apps_page(console, session, headers, &Form(Vec::new()), error).await)
+}
+
 pub async fn create_app(
     State(console): State<ConsoleState>,
     session: Session,
@@ -1005,28 +1024,15 @@ pub async fn create_app(
     if !ttl.is_empty() {
         req["access_token_ttl"] = ttl.parse::<i64>().map_or_else(|_| json!(ttl), |n| json!(n));
     }
-    let a = console
-        .as_app(
-            &session,
-            Method::POST,
-            "/v1/Account/OAuthApps",
-            Payload::Json(req),
-        )
-        .await;
-    if let Some(r) = signed_out(&console, &headers, &a) {
-        return r;
+    let call = (
+        Method::POST,
+        "/v1/Account/OAuthApps".to_owned(),
+        Payload::Json(req),
+    );
+    match app_call(&console, &session, &headers, call).await {
+        Ok(a) => secret_page(&session, "App created.", &a),
+        Err(r) => r,
     }
-    if a.ok() {
-        return secret_page(&session, "App created.", &a);
-    }
-    apps_page(
-        &console,
-        &session,
-        &headers,
-        &Form(Vec::new()),
-        Some((a.status, api_error(&a))),
-    )
-    .await
 }
 
 pub async fn app_status(
@@ -1041,28 +1047,12 @@ pub async fn app_status(
         return *r;
     }
     let enc = url::form_urlencoded::byte_serialize(sid.as_bytes()).collect::<String>();
-    let a = console
-        .as_app(
-            &session,
-            Method::PUT,
-            &format!("/v1/Account/OAuthApps/{enc}"),
-            Payload::Json(json!({"status": form.get("status")})),
-        )
-        .await;
-    if let Some(r) = signed_out(&console, &headers, &a) {
-        return r;
+    let status = Payload::Json(json!({"status": form.get("status")}));
+    let call = (Method::PUT, format!("/v1/Account/OAuthApps/{enc}"), status);
+    match app_call(&console, &session, &headers, call).await {
+        Ok(_) => see_other(&with_query("/console/apps", &[("changed", &sid)])),
+        Err(r) => r,
     }
-    if a.ok() {
-        return see_other(&with_query("/console/apps", &[("changed", &sid)]));
-    }
-    apps_page(
-        &console,
-        &session,
-        &headers,
-        &Form(Vec::new()),
-        Some((a.status, api_error(&a))),
-    )
-    .await
 }
 
 pub async fn rotate_app(
@@ -1077,32 +1067,16 @@ pub async fn rotate_app(
         return *r;
     }
     let enc = url::form_urlencoded::byte_serialize(sid.as_bytes()).collect::<String>();
-    let a = console
-        .as_app(
-            &session,
-            Method::POST,
-            &format!("/v1/Account/OAuthApps/{enc}/Secret"),
-            Payload::Json(json!({})),
-        )
-        .await;
-    if let Some(r) = signed_out(&console, &headers, &a) {
-        return r;
-    }
-    if a.ok() {
-        return secret_page(
+    let secret = format!("/v1/Account/OAuthApps/{enc}/Secret");
+    let call = (Method::POST, secret, Payload::Json(json!({})));
+    match app_call(&console, &session, &headers, call).await {
+        Ok(a) => secret_page(
             &session,
             "Secret rotated; the old one keeps working for the grace period.",
             &a,
-        );
+        ),
+        Err(r) => r,
     }
-    apps_page(
-        &console,
-        &session,
-        &headers,
-        &Form(Vec::new()),
-        Some((a.status, api_error(&a))),
-    )
-    .await
 }
 
 // ---------------------------------------------------------------------------------------------
