@@ -13,6 +13,7 @@ pub mod model;
 pub mod page;
 pub mod policy;
 pub mod role_edit;
+pub mod role_json;
 pub mod scim;
 pub mod secret;
 pub mod sid;

@@ -141,6 +141,15 @@ pub trait Store: Send + Sync + 'static {
         cursor: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<Role>>;
+    /// The page [`Store::list_roles`] returns, each role as the JSON the API shows
+    /// ([`Role::to_json`], stored when the role was written: nothing is decoded).
+    async fn list_listed_roles(
+        &self,
+        org: &OrgSid,
+        filter: &RoleFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<crate::role_json::ListedRole>>;
     /// One role visible to `org`.
     async fn role(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>>;
 

@@ -243,15 +243,35 @@ impl<T> Page<T> {
     /// The body of [`Page::respond`].
     pub fn body<V: Serialize>(&self, key: &str, items: &[V]) -> Result<Vec<u8>> {
         let items = serde_json::to_vec(items).map_err(Error::internal)?;
+        Ok(self.wrap(key, &items))
+    }
+
+    /// The body of a page whose rows are JSON already (each one value).
+    pub fn body_raw<'j>(&self, key: &str, items: impl Iterator<Item = &'j str> + Clone) -> Vec<u8> {
+        let len = items.clone().map(|i| i.len() + 1).sum::<usize>() + 2;
+        let mut array = Vec::with_capacity(len);
+        array.push(b'[');
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                array.push(b',');
+            }
+            array.extend_from_slice(item.as_bytes());
+        }
+        array.push(b']');
+        self.wrap(key, &array)
+    }
+
+    /// `{"<key>": <items>, "meta": {...}}`.
+    fn wrap(&self, key: &str, items: &[u8]) -> Vec<u8> {
         let mut body = Vec::with_capacity(items.len() + self.meta_json.len() + key.len() + 16);
         body.extend_from_slice(b"{\"");
         body.extend_from_slice(key.as_bytes());
         body.extend_from_slice(b"\":");
-        body.extend_from_slice(&items);
+        body.extend_from_slice(items);
         body.extend_from_slice(b",\"meta\":");
         body.extend_from_slice(&self.meta_json);
         body.push(b'}');
-        Ok(body)
+        body
     }
 }
 

@@ -3,7 +3,7 @@
 //! temporary table and indexes them for search once, PostgreSQL inserts them directly and
 //! cleans its indexes afterwards); the statement that writes the rows is this one.
 
-/// Rows per multi-row INSERT (12 parameters each: well under SQLite's limit and
+/// Rows per multi-row INSERT (13 parameters each: well under SQLite's limit and
 /// PostgreSQL's 65535).
 pub(crate) const IMPORT_CHUNK: usize = 1000;
 
@@ -32,7 +32,8 @@ macro_rules! import_impl {
                         let mut q = sqlx::QueryBuilder::<Db>::new(format!(
                             "INSERT INTO {table} (sid, org_sid, name_key, friendly_name, \
                              external_description, product_group, product_group_name, \
-                             lowest_level, policy, resource_types, date_created, date_updated) "
+                             lowest_level, policy, resource_types, date_created, date_updated, \
+                             rendered) "
                         ));
                         let mut rows = Vec::with_capacity(chunk.len());
                         for r in chunk {
@@ -40,9 +41,10 @@ macro_rules! import_impl {
                                 r,
                                 json(&r.policy)?,
                                 r.resource_types.as_ref().map(json).transpose()?,
+                                r.to_json(),
                             ));
                         }
-                        q.push_values(rows, |mut b, (r, policy, types)| {
+                        q.push_values(rows, |mut b, (r, policy, types, rendered)| {
                             b.push_bind(r.sid.as_str())
                                 .push_bind(org.map(OrgSid::as_str))
                                 .push_bind(Role::name_key(&r.friendly_name))
@@ -55,7 +57,8 @@ macro_rules! import_impl {
                                 .push_bind(types)
                                 .push_unseparated(JSONB)
                                 .push_bind(r.date_created)
-                                .push_bind(r.date_updated);
+                                .push_bind(r.date_updated)
+                                .push_bind(rendered);
                         });
                         q.build().execute(&mut *tx).await.map_err(db_error)?;
                     }

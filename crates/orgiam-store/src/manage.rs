@@ -105,7 +105,7 @@ macro_rules! management_impl {
                 sqlx::query(&$sql(&format!(
                     "INSERT INTO roles (sid, org_sid, name_key, friendly_name, external_description, \
                      product_group, product_group_name, lowest_level, policy, resource_types, \
-                     date_created, date_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {}, ?, ?)",
+                     date_created, date_updated, rendered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {}, ?, ?, ?)",
                     $jsonb
                 )))
                 .bind(role.sid.as_str())
@@ -120,6 +120,7 @@ macro_rules! management_impl {
                 .bind(role.resource_types.as_ref().map($crate::rows::json).transpose()?)
                 .bind(role.date_created)
                 .bind(role.date_updated)
+                .bind(role.to_json())
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::db_error)?;
@@ -176,7 +177,7 @@ macro_rules! management_impl {
                 sqlx::query(&$sql(&format!(
                     "UPDATE roles SET name_key = ?, friendly_name = ?, external_description = ?, \
                      product_group = ?, product_group_name = ?, lowest_level = ?, policy = ?, \
-                     resource_types = {}, date_updated = ? WHERE sid = ? AND org_sid = ?",
+                     resource_types = {}, date_updated = ?, rendered = ? WHERE sid = ? AND org_sid = ?",
                     $jsonb
                 )))
                 .bind(orgiam_domain::model::Role::name_key(&after.friendly_name))
@@ -188,6 +189,7 @@ macro_rules! management_impl {
                 .bind($crate::rows::json(&after.policy)?)
                 .bind(after.resource_types.as_ref().map($crate::rows::json).transpose()?)
                 .bind(after.date_updated)
+                .bind(after.to_json())
                 .bind(sid.as_str())
                 .bind(org.as_str())
                 .execute(&mut *tx)

@@ -134,8 +134,12 @@ impl PgStore {
             MIGRATOR.run(&mut conn).await.map_err(migrate_error)?;
         }
         let _ = sqlx::Connection::close(conn).await;
+        let store = Self { pool };
+        if mode != OpenMode::Existing {
+            store.render_roles().await?;
+        }
         tracing::info!(database = %url.redacted(), "PostgreSQL store ready");
-        Ok(Self { pool })
+        Ok(store)
     }
 }
 

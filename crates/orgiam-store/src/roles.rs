@@ -4,20 +4,30 @@
 //! trigram GIN indexes and per-arm limits.
 
 use orgiam_domain::Result;
-use orgiam_domain::model::{Role, RoleFilter};
+use orgiam_domain::model::RoleFilter;
 use orgiam_domain::page::Cursor;
 use orgiam_domain::sid::OrgSid;
 use sqlx::{Database, QueryBuilder};
 
-use crate::rows::{self, DbRow};
+use crate::rows::DbRow;
 
 /// What a role listing asks for: the roles `org` sees (built-in and its own), filtered (the
-/// search lower-cased), from the cursor's position, at most `limit`.
+/// search lower-cased), from the cursor's position, at most `limit`, as `columns` (`sid`
+/// first: the engine's role columns, or [`LISTED_COLUMNS`](crate::rows::LISTED_COLUMNS)),
+/// each row followed by its `name_key`.
 pub(crate) struct RolePage<'a> {
     pub org: &'a OrgSid,
     pub filter: &'a RoleFilter,
     pub cursor: Option<&'a Cursor>,
     pub limit: i64,
+    pub columns: &'static str,
+}
+
+impl RolePage<'_> {
+    /// The columns after `sid`, for arms that take the SID from another table.
+    pub fn columns_after_sid(&self) -> &'static str {
+        self.columns.strip_prefix("sid, ").unwrap_or(self.columns)
+    }
 }
 
 /// A listing filtered by at most this many resource types walks the resource-type index, one
@@ -99,11 +109,17 @@ pub(crate) fn push_owner_rows<'a, DB>(
     }
 }
 
-/// The page from a listing's rows: decoded, duplicates dropped, at most `limit`, in name
-/// order (the rows of a backward page come descending).
-pub(crate) fn page<R: DbRow>(rows: &[R], limit: i64, desc: bool) -> Result<Vec<Role>> {
-    let mut roles = rows.iter().map(rows::role).collect::<Result<Vec<_>>>()?;
-    roles.dedup_by(|a, b| a.sid == b.sid);
+/// The page from a listing's rows: decoded, duplicates (same SID) dropped, at most `limit`,
+/// in name order (the rows of a backward page come descending).
+pub(crate) fn page<R: DbRow, T>(
+    rows: &[R],
+    limit: i64,
+    desc: bool,
+    decode: fn(&R) -> Result<T>,
+    sid: fn(&T) -> &str,
+) -> Result<Vec<T>> {
+    let mut roles = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
+    roles.dedup_by(|a, b| sid(a) == sid(b));
     roles.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     if desc {
         roles.reverse();
@@ -120,8 +136,10 @@ macro_rules! roles_impl {
     ($store:ty) => {
         const _: () = {
             use orgiam_domain::Result;
+            use orgiam_domain::keyset::ByName;
             use orgiam_domain::model::{Role, RoleFilter};
             use orgiam_domain::page::Cursor;
+            use orgiam_domain::role_json::{ListedRole, ROLE_JSON_VERSION};
             use orgiam_domain::sid::{OrgSid, RoleSid};
 
             use $crate::rows::{self, RARE_MATCHES, TRIGRAM, json};
@@ -129,9 +147,7 @@ macro_rules! roles_impl {
 
             impl $store {
                 /// A page of the roles `org` sees (built-in and its own), in name order,
-                /// filtered. A rare search (at most [`RARE_MATCHES`] candidates from the
-                /// trigram index, asked once) is answered from its candidates, sorted; any
-                /// other listing walks each owner's rows in name order until the page is full.
+                /// filtered.
                 async fn list_roles_in(
                     &self,
                     org: &OrgSid,
@@ -139,13 +155,56 @@ macro_rules! roles_impl {
                     cursor: Option<&Cursor>,
                     limit: u32,
                 ) -> Result<Vec<Role>> {
-                    let limit = i64::from(limit);
-                    let p = $crate::roles::RolePage { org, filter, cursor, limit };
+                    let p = $crate::roles::RolePage {
+                        org, filter, cursor, limit: i64::from(limit), columns: ROLE_COLUMNS,
+                    };
+                    self.list_role_rows(&p, rows::role, |r| r.sid.as_str()).await
+                }
+
+                /// The same page, each role as the JSON stored with it; a row an older version
+                /// wrote without it is read whole and rendered here.
+                async fn list_listed_roles_in(
+                    &self,
+                    org: &OrgSid,
+                    filter: &RoleFilter,
+                    cursor: Option<&Cursor>,
+                    limit: u32,
+                ) -> Result<Vec<ListedRole>> {
+                    let p = $crate::roles::RolePage {
+                        org, filter, cursor, limit: i64::from(limit),
+                        columns: rows::LISTED_COLUMNS,
+                    };
+                    let rows = self.list_role_rows(&p, rows::listed, |r| r.sid.as_str()).await?;
+                    let mut listed = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        let json = match r.json {
+                            Some(json) => json,
+                            None => match self.role_in(org, &r.sid).await? {
+                                Some(role) => role.to_json(),
+                                None => continue, // deleted since
+                            },
+                        };
+                        let key = ByName { name_key: r.name_key, sid: r.sid.to_string() };
+                        listed.push(ListedRole { key, json });
+                    }
+                    Ok(listed)
+                }
+
+                /// A page of `p`'s rows, decoded. A rare search (at most [`RARE_MATCHES`]
+                /// candidates from the trigram index, asked once) is answered from its
+                /// candidates, sorted; any other listing walks each owner's rows in name order
+                /// until the page is full.
+                async fn list_role_rows<T>(
+                    &self,
+                    p: &$crate::roles::RolePage<'_>,
+                    decode: fn(&<Db as sqlx::Database>::Row) -> Result<T>,
+                    sid: fn(&T) -> &str,
+                ) -> Result<Vec<T>> {
                     let (mut conn, budget) = self.bounded().await?;
                     let result = async {
-                        let rare = match filter.search.as_deref() {
+                        let rare = match p.filter.search.as_deref() {
                             Some(s) if s.chars().count() >= TRIGRAM => {
-                                let found = candidates(org, s)
+                                let found = candidates(p.org, s)
                                     .build_query_scalar()
                                     .fetch_all(&mut *conn)
                                     .await
@@ -155,11 +214,11 @@ macro_rules! roles_impl {
                             _ => None,
                         };
                         let (mut q, desc) = match rare {
-                            Some((search, found)) => rare_roles(&p, search, found)?,
-                            None => walk_roles(&p),
+                            Some((search, found)) => rare_roles(p, search, found)?,
+                            None => walk_roles(p),
                         };
                         let rows = q.build().fetch_all(&mut *conn).await.map_err(db_error)?;
-                        $crate::roles::page(&rows, limit, desc)
+                        $crate::roles::page(&rows, p.limit, desc, decode, sid)
                     }
                     .await;
                     budget.finish(conn, result).await
@@ -171,8 +230,8 @@ macro_rules! roles_impl {
                     let upsert = sql(&format!(
                         "INSERT INTO roles (sid, org_sid, name_key, friendly_name, external_description, \
                          product_group, product_group_name, lowest_level, policy, resource_types, \
-                         date_created, date_updated) \
-                         VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?{JSONB}, ?, ?) \
+                         date_created, date_updated, rendered) \
+                         VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?{JSONB}, ?, ?, ?) \
                          ON CONFLICT (sid) DO UPDATE SET name_key = excluded.name_key, \
                          friendly_name = excluded.friendly_name, \
                          external_description = excluded.external_description, \
@@ -180,7 +239,8 @@ macro_rules! roles_impl {
                          product_group_name = excluded.product_group_name, \
                          lowest_level = excluded.lowest_level, policy = excluded.policy, \
                          resource_types = excluded.resource_types, \
-                         date_created = excluded.date_created, date_updated = excluded.date_updated"
+                         date_created = excluded.date_created, date_updated = excluded.date_updated, \
+                         rendered = excluded.rendered"
                     ));
                     for r in roles {
                         sqlx::query(&upsert)
@@ -195,6 +255,7 @@ macro_rules! roles_impl {
                             .bind(r.resource_types.as_ref().map(json).transpose()?)
                             .bind(r.date_created)
                             .bind(r.date_updated)
+                            .bind(r.to_json())
                             .execute(&mut *tx)
                             .await
                             .map_err(db_error)?;
@@ -203,6 +264,66 @@ macro_rules! roles_impl {
                     // empty list).
                     delete_other_builtins(&mut tx, roles).await?;
                     tx.commit().await.map_err(db_error)
+                }
+
+                /// Renders the JSON of roles stored without it (written before the column
+                /// existed, or by an older version since), and of every role when the stored
+                /// JSON's shape is another version's. Runs when the store is opened to
+                /// migrate; returns how many roles it rendered.
+                pub(crate) async fn render_roles(&self) -> Result<u64> {
+                    const KEY: &str = "role_json_version";
+                    let version = ROLE_JSON_VERSION.to_string();
+                    let stored: Option<Vec<u8>> =
+                        sqlx::query_scalar(&sql("SELECT value FROM meta WHERE key = ?"))
+                            .bind(KEY)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(db_error)?;
+                    if stored.as_deref().is_some_and(|v| v != version.as_bytes()) {
+                        sqlx::query("UPDATE roles SET rendered = NULL")
+                            .execute(&self.pool)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    let select = sql(&format!(
+                        "SELECT {ROLE_COLUMNS} FROM roles WHERE rendered IS NULL LIMIT 1000"
+                    ));
+                    let update = sql("UPDATE roles SET rendered = ? WHERE sid = ?");
+                    let mut count = 0u64;
+                    loop {
+                        let rows = sqlx::query(&select)
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(db_error)?;
+                        if rows.is_empty() {
+                            break;
+                        }
+                        let mut tx = self.write().await?;
+                        for row in &rows {
+                            let role = rows::role(row)?;
+                            sqlx::query(&update)
+                                .bind(role.to_json())
+                                .bind(role.sid.as_str())
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(db_error)?;
+                        }
+                        tx.commit().await.map_err(db_error)?;
+                        count += rows.len() as u64;
+                        if count % 100_000 < 1000 {
+                            tracing::info!(count, "rendering the roles' JSON");
+                        }
+                    }
+                    sqlx::query(&sql(
+                        "INSERT INTO meta (key, value) VALUES (?, ?) \
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    ))
+                    .bind(KEY)
+                    .bind(version.into_bytes())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(count)
                 }
 
                 async fn role_in(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>> {

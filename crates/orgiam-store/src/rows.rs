@@ -210,6 +210,26 @@ pub(crate) fn role<R: DbRow>(row: &R) -> Result<Role> {
     })
 }
 
+/// What a role listing reads when it shows roles as stored: `sid`, the JSON rendered when the
+/// role was written (`NULL` for a row an older version wrote, until it is rendered), and the
+/// listings' `name_key` after them (see [`crate::roles::push_owner_rows`]).
+pub(crate) const LISTED_COLUMNS: &str = "sid, rendered";
+
+/// A row of [`LISTED_COLUMNS`] and `name_key`.
+pub(crate) struct ListedRow {
+    pub sid: RoleSid,
+    pub json: Option<String>,
+    pub name_key: String,
+}
+
+pub(crate) fn listed<R: DbRow>(row: &R) -> Result<ListedRow> {
+    Ok(ListedRow {
+        sid: sid(row.text(0)?, RoleSid::parse, "role sid")?,
+        json: row.opt_text(1)?,
+        name_key: row.text(2)?,
+    })
+}
+
 pub(crate) const APP_COLUMNS: &str = "sid, org_sid, friendly_name, description, status, policy, \
     access_token_ttl, date_created, date_updated, tokens_valid_after, audiences";
 

@@ -35,55 +35,58 @@ pub struct SqliteStore {
 const BUDGET_CHECK_OPS: i32 = 1000;
 
 /// A statement budget installed on one connection: a progress handler that interrupts the
-/// running statement once its deadline has passed, and notes that it did.
+/// running statement once its deadline has passed, and notes that it did. The handler stays
+/// on the connection until the next budget replaces it, but acts only while its budget lives:
+/// dropped (the listing done, or cancelled on its way), it lets every statement run. Nothing
+/// needs removing, so a cancelled listing cannot leave a connection that interrupts the next
+/// statements, and finishing costs no round trip to the connection's thread.
 struct Budget {
     fired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    live: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Budget {
     /// Installs the handler (nothing when there is no timeout).
     async fn start(conn: &mut sqlx::SqliteConnection, timeout: Option<Duration>) -> Result<Self> {
-        let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let fired = std::sync::Arc::new(AtomicBool::new(false));
+        let live = std::sync::Arc::new(AtomicBool::new(true));
         if let Some(timeout) = timeout {
             let deadline = std::time::Instant::now() + timeout;
-            let flag = fired.clone();
+            let (fired, live) = (fired.clone(), live.clone());
             conn.lock_handle()
                 .await
                 .map_err(db_error)?
                 .set_progress_handler(BUDGET_CHECK_OPS, move || {
-                    let within = std::time::Instant::now() < deadline;
-                    if !within {
-                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    if !live.load(Ordering::Relaxed) || std::time::Instant::now() < deadline {
+                        return true;
                     }
-                    within
+                    fired.store(true, Ordering::Relaxed);
+                    false
                 });
         }
-        Ok(Self { fired })
+        Ok(Self { fired, live })
     }
 
-    /// Removes the handler and turns an interrupted statement's error into
-    /// [`Error::Overloaded`]. A connection whose handler cannot be removed is closed.
+    /// Turns an interrupted statement's error into [`Error::Overloaded`].
     async fn finish<T>(
         self,
-        mut conn: sqlx::pool::PoolConnection<Sqlite>,
+        conn: sqlx::pool::PoolConnection<Sqlite>,
         result: Result<T>,
     ) -> Result<T> {
-        let removed = match conn.lock_handle().await {
-            Ok(mut handle) => {
-                handle.remove_progress_handler();
-                true
-            }
-            Err(_) => false,
-        };
-        if !removed {
-            drop(conn.detach());
-        }
+        drop(conn);
         match result {
             Err(e) if self.fired.load(std::sync::atomic::Ordering::Relaxed) => {
                 Err(Error::Overloaded(e.to_string()))
             }
             other => other,
         }
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        self.live.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -151,10 +154,12 @@ impl SqliteStore {
                 }
             }
         }
-        Ok(Self {
+        let store = Self {
             pool,
             statement_timeout: store.statement_timeout,
-        })
+        };
+        store.render_roles().await?;
+        Ok(store)
     }
 }
 

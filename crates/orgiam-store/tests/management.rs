@@ -110,6 +110,12 @@ async fn exercise(store: Arc<dyn Directory>) {
     };
     let listed = store.list_roles(&org, &filter, None, 10).await.unwrap();
     assert_eq!(listed.iter().map(|r| &r.sid).collect::<Vec<_>>(), [&r.sid]);
+    // The role's JSON was stored with it.
+    let shown = store
+        .list_listed_roles(&org, &filter, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(shown, [r.listed()]);
 
     // A refused edit writes nothing; a no-op writes nothing; a change writes once.
     let rev = store.revision(ROLES_REVISION).await.unwrap();
@@ -146,6 +152,13 @@ async fn exercise(store: Arc<dyn Directory>) {
         .unwrap();
     assert!(changed);
     assert_eq!(store.role(&org, &r.sid).await.unwrap(), Some(after.clone()));
+    // ... and rewritten with the change.
+    let all = orgiam_domain::model::RoleFilter::default();
+    let shown = store
+        .list_listed_roles(&org, &all, None, 1000)
+        .await
+        .unwrap();
+    assert!(shown.contains(&after.listed()), "{shown:?}");
     assert!(store.revision(ROLES_REVISION).await.unwrap() > rev);
     assert_eq!(events(store, &org, "role.updated").await, 1);
     assert!(

@@ -12,12 +12,12 @@ use orgiam_domain::model::{CatalogPermission, Role, RoleFilter};
 use orgiam_domain::sid::RoleSid;
 
 use crate::auth::{Caller, perms};
-use crate::error::{ApiError, PathParam, json, json_bytes};
+use crate::error::{ApiError, PathParam, json_bytes};
 use crate::list::{LinkBase, Listing, Params};
 use crate::openapi::{ErrorBody, Meta, PageParams};
 use crate::state::AppState;
 pub use crate::views::roles::role_json;
-use crate::views::roles::{RoleView, view};
+use crate::views::roles::{RoleView, with_permissions};
 use utoipa::{IntoParams, ToSchema};
 
 const PATH: &str = "/v2/Organizations/Roles";
@@ -195,25 +195,27 @@ pub async fn list(
     let expand = params.flag("Expand")?;
     let (filter, canonical) = filter(&params)?;
     let bound = LISTING.bind(&state.pages, caller.org.as_str(), &params, &canonical)?;
-    let rows = state
-        .store
-        .list_roles(&caller.org, &filter, bound.cursor(), bound.fetch_limit())
-        .await?;
-    let page = bound.page(rows, &base, PATH, ByName::of)?;
-    let mut expanded: Vec<Option<Arc<[CatalogPermission]>>> = Vec::with_capacity(page.rows.len());
-    for r in &page.rows {
-        expanded.push(match expand {
-            true => Some(role_permissions(&state, r).await?),
-            false => None,
-        });
-    }
-    let views: Vec<RoleView<'_>> = page
-        .rows
-        .iter()
-        .zip(&expanded)
-        .map(|(r, e)| view(r, e.as_deref()))
-        .collect();
-    let body = axum::body::Bytes::from(page.body(LISTING.key, &views)?);
+    let (org, cursor, limit) = (&caller.org, bound.cursor(), bound.fetch_limit());
+    let body = if expand {
+        // The permissions are expanded from each role's policy: the roles are read whole.
+        let rows = state.store.list_roles(org, &filter, cursor, limit).await?;
+        let page = bound.page(rows, &base, PATH, ByName::of)?;
+        let mut roles = Vec::with_capacity(page.rows.len());
+        for r in &page.rows {
+            let permissions = role_permissions(&state, r).await?;
+            roles.push(with_permissions(r.to_json(), Some(&permissions)));
+        }
+        page.body_raw(LISTING.key, roles.iter().map(String::as_str))
+    } else {
+        // Each role as the JSON stored with it.
+        let rows = state
+            .store
+            .list_listed_roles(org, &filter, cursor, limit)
+            .await?;
+        let page = bound.page(rows, &base, PATH, |r| r.key.clone())?;
+        page.body_raw(LISTING.key, page.rows.iter().map(|r| r.json.as_str()))
+    };
+    let body = axum::body::Bytes::from(body);
     if cached {
         state.role_pages.insert(cache_key, body.clone());
     }
@@ -257,7 +259,10 @@ pub async fn fetch(
         true => Some(role_permissions(&state, &role).await?),
         false => None,
     };
-    let mut res = json(StatusCode::OK, &view(&role, expanded.as_deref()));
+    let mut res = json_bytes(
+        StatusCode::OK,
+        with_permissions(role.to_json(), expanded.as_deref()),
+    );
     if let Ok(tag) = axum::http::HeaderValue::from_str(&orgiam_domain::role_edit::etag(&role)) {
         res.headers_mut().insert(axum::http::header::ETAG, tag);
     }

@@ -5,9 +5,9 @@ use utoipa::ToSchema;
 
 use orgiam_domain::model::{CatalogPermission, Role};
 use orgiam_domain::policy::Pattern;
-use orgiam_domain::time_fmt;
 
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub(crate) struct GroupView<'a> {
     product_group: &'a str,
     friendly_name: &'a str,
@@ -15,7 +15,8 @@ pub(crate) struct GroupView<'a> {
 
 /// Permission patterns: `/namespace/product/resource/action`, where `*` matches one segment
 /// and a trailing `*` the rest; a deny wins over any allow.
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub(crate) struct PolicyView<'a> {
     #[schema(value_type = Vec<String>)]
     allow: &'a [Pattern],
@@ -53,9 +54,12 @@ impl<'a> PermissionView<'a> {
     }
 }
 
+// The schema of the JSON `Role::to_json` renders (stored with each role): this struct is not
+// serialized, and `the_rendered_role_matches_its_schema` holds the two to the same fields.
 /// A role, built-in (the same SIDs on every install) or one of the organization's own.
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
 #[schema(as = Role)]
+#[allow(dead_code)]
 pub(crate) struct RoleView<'a> {
     #[schema(pattern = "^IX[0-9a-f]{32}$")]
     sid: &'a str,
@@ -73,34 +77,88 @@ pub(crate) struct RoleView<'a> {
     #[schema(format = DateTime)]
     date_updated: String,
     /// With `Expand=true` only.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
     permissions: Option<Vec<PermissionView<'a>>>,
 }
 
 /// The role as the API shows it (without its permissions).
 pub fn role_json(role: &Role) -> serde_json::Value {
-    serde_json::to_value(view(role, None)).unwrap_or(serde_json::Value::Null)
+    serde_json::from_str(&role.to_json()).unwrap_or(serde_json::Value::Null)
 }
 
-pub(crate) fn view<'a>(role: &'a Role, expanded: Option<&'a [CatalogPermission]>) -> RoleView<'a> {
-    RoleView {
-        sid: role.sid.as_str(),
-        friendly_name: &role.friendly_name,
-        external_description: &role.external_description,
-        product_group: &role.product_group,
-        lowest_level: role.lowest_level.as_str(),
-        role_product_group: GroupView {
-            product_group: &role.product_group,
-            friendly_name: &role.product_group_name,
-        },
-        policy: PolicyView {
-            allow: &role.policy.allow,
-            deny: &role.policy.deny,
-            format: 1,
-        },
-        resource_types: &role.resource_types,
-        date_created: time_fmt::format(role.date_created),
-        date_updated: time_fmt::format(role.date_updated),
-        permissions: expanded.map(|e| e.iter().map(PermissionView::new).collect()),
+/// A role's JSON (as [`Role::to_json`] renders it), with `permissions` when `expanded`.
+pub(crate) fn with_permissions(mut json: String, expanded: Option<&[CatalogPermission]>) -> String {
+    if let Some(expanded) = expanded
+        && json.ends_with('}')
+    {
+        let views: Vec<PermissionView<'_>> = expanded.iter().map(PermissionView::new).collect();
+        if let Ok(permissions) = serde_json::to_string(&views) {
+            json.pop();
+            json.push_str(",\"permissions\":");
+            json.push_str(&permissions);
+            json.push('}');
+        }
+    }
+    json
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use orgiam_domain::model::Level;
+    use orgiam_domain::policy::{Pattern, Policy};
+    use orgiam_domain::sid::{OrgSid, RoleSid};
+    use utoipa::PartialSchema;
+
+    fn role(deny: Option<Vec<&str>>, types: Option<Vec<&str>>) -> Role {
+        Role {
+            sid: RoleSid::parse("IX0123456789abcdef0123456789abcdef").unwrap(),
+            org: Some(OrgSid::parse("OR0123456789abcdef0123456789abcdef").unwrap()),
+            friendly_name: "Émile \"the\" <Reader>".into(),
+            external_description: "line one\u{2028}two".into(),
+            product_group: "studio".into(),
+            product_group_name: "Studio".into(),
+            lowest_level: Level::SubAccount,
+            policy: Policy {
+                allow: vec![Pattern::parse("/twilio/studio/*").unwrap()],
+                deny: deny.map(|d| d.into_iter().map(|p| Pattern::parse(p).unwrap()).collect()),
+            },
+            resource_types: types.map(|t| t.into_iter().map(String::from).collect()),
+            date_created: 1_700_000_000,
+            date_updated: 1_700_000_060,
+        }
+    }
+
+    /// The rendered JSON has exactly the schema's properties, in the schema's order, and
+    /// the schema's required ones; with permissions it is still one object.
+    #[test]
+    fn the_rendered_role_matches_its_schema() {
+        let schema = serde_json::to_value(RoleView::schema()).unwrap();
+        let properties: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        for r in [
+            role(None, None),
+            role(
+                Some(vec!["/twilio/studio/flows/delete"]),
+                Some(vec!["account"]),
+            ),
+        ] {
+            let json = r.to_json();
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+            let without_permissions: Vec<&String> = properties
+                .iter()
+                .copied()
+                .filter(|k| *k != "permissions")
+                .collect();
+            assert_eq!(keys, without_permissions);
+            assert_eq!(v["policy"]["format"], 1);
+            assert_eq!(v["date_created"], "2023-11-14T22:13:20Z");
+            assert_eq!(v["friendly_name"], r.friendly_name.as_str());
+            let expanded = with_permissions(json.clone(), Some(&[]));
+            let e: serde_json::Value = serde_json::from_str(&expanded).unwrap();
+            assert_eq!(e["permissions"], serde_json::json!([]));
+            assert_eq!(with_permissions(json.clone(), None), json);
+        }
     }
 }

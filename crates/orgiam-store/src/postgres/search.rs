@@ -9,7 +9,6 @@ use orgiam_domain::model::RoleFilter;
 use orgiam_domain::page::Cursor;
 use orgiam_domain::sid::OrgSid;
 
-use super::ROLE_COLUMNS;
 use crate::keyset::{push_name_keyset, push_name_order};
 use crate::roles::{RolePage, push_arms, push_name_search, push_owner_rows};
 use crate::rows::{RARE_MATCHES, covering_trigrams, like_escape, sid_prefix_range};
@@ -59,7 +58,7 @@ fn push_role_page<'a>(
 fn push_role_arm<'a>(q: &mut QueryBuilder<'a, Postgres>, p: &RolePage<'a>, owner: Option<&'a str>) {
     q.push("(");
     let search = p.filter.search.as_deref();
-    push_owner_rows(q, ROLE_COLUMNS, owner, search, push_search_scan);
+    push_owner_rows(q, p.columns, owner, search, push_search_scan);
     push_role_filters(q, p.filter);
     push_role_page(q, p.cursor, p.limit);
     q.push(")");
@@ -76,12 +75,11 @@ fn push_typed_arm<'a>(
     rtype: &'a str,
 ) {
     let filter = p.filter;
-    q.push(
-        "(SELECT roles.sid, org_sid, friendly_name, external_description, product_group, \
-         product_group_name, lowest_level, policy, resource_types::text AS resource_types, \
-         date_created, date_updated, rt_name_key AS name_key \
+    q.push(format!(
+        "(SELECT roles.sid, {}, rt_name_key AS name_key \
          FROM role_resource_types JOIN roles ON roles.sid = rt_sid WHERE rt_org = ",
-    );
+        p.columns_after_sid()
+    ));
     q.push_bind(owner).push(" AND rt_type = ").push_bind(rtype);
     if let Some(search) = &filter.search {
         q.push(" AND ((roles.name_key || '') ILIKE ")
@@ -113,7 +111,8 @@ pub(super) fn rare_roles<'a>(
     sids: Vec<String>,
 ) -> Result<(QueryBuilder<'a, Postgres>, bool)> {
     let mut q = QueryBuilder::<Postgres>::new(format!(
-        "SELECT {ROLE_COLUMNS}, name_key FROM roles WHERE (org_sid IS NULL OR org_sid = "
+        "SELECT {}, name_key FROM roles WHERE (org_sid IS NULL OR org_sid = ",
+        p.columns
     ));
     q.push_bind(p.org.as_str())
         .push(") AND sid = ANY(")

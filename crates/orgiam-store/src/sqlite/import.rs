@@ -132,4 +132,4 @@ impl SqliteStore {
 /// The columns an import writes.
 const STAGED_COLUMNS: &str = "sid, org_sid, name_key, friendly_name, external_description, \
     product_group, product_group_name, lowest_level, policy, resource_types, date_created, \
-    date_updated";
+    date_updated, rendered";

@@ -9,7 +9,6 @@ use orgiam_domain::model::RoleFilter;
 use orgiam_domain::page::Cursor;
 use orgiam_domain::sid::OrgSid;
 
-use super::ROLE_COLUMNS;
 use crate::keyset::{push_name_keyset, push_name_order};
 use crate::roles::{RolePage, push_arms, push_name_search, push_owner_rows};
 use crate::rows::{RARE_MATCHES, covering_trigrams, json, sid_prefix_range};
@@ -51,7 +50,7 @@ fn push_role_conditions<'a>(
 /// arm in its own ordered, limited subquery sorted each arm again: 345 -> 145 us per query).
 fn push_role_arm<'a>(q: &mut Builder<'a>, p: &RolePage<'a>, owner: Option<&'a str>) {
     let search = p.filter.search.as_deref();
-    push_owner_rows(q, ROLE_COLUMNS, owner, search, push_search_scan);
+    push_owner_rows(q, p.columns, owner, search, push_search_scan);
     push_role_conditions(q, p.filter, p.cursor);
 }
 
@@ -61,12 +60,11 @@ fn push_role_arm<'a>(q: &mut Builder<'a>, p: &RolePage<'a>, owner: Option<&'a st
 /// `name_key` and `sid` come from the index, so the compound's ORDER BY needs no sort. (More
 /// types than `TYPED_ARMS_MAX_TYPES` are checked row by row, with an index probe each.)
 fn push_typed_arm<'a>(q: &mut Builder<'a>, p: &RolePage<'a>, owner: &'a str, rtype: &'a str) {
-    q.push(
-        "SELECT rt_sid AS sid, org_sid, friendly_name, external_description, product_group, \
-         product_group_name, lowest_level, policy, resource_types, date_created, date_updated, \
-         rt_name_key AS name_key FROM role_resource_types CROSS JOIN roles ON roles.sid = rt_sid \
-         WHERE rt_org = ",
-    );
+    q.push(format!(
+        "SELECT rt_sid AS sid, {}, rt_name_key AS name_key \
+         FROM role_resource_types CROSS JOIN roles ON roles.sid = rt_sid WHERE rt_org = ",
+        p.columns_after_sid()
+    ));
     q.push_bind(owner).push(" AND rt_type = ").push_bind(rtype);
     if let Some(search) = &p.filter.search {
         push_search_scan(q, search);
@@ -158,7 +156,8 @@ pub(super) fn rare_roles<'a>(
     ids: Vec<i64>,
 ) -> Result<(Builder<'a>, bool)> {
     let mut q = Builder::new(format!(
-        "SELECT {ROLE_COLUMNS} FROM (SELECT DISTINCT value AS rid FROM json_each("
+        "SELECT {}, name_key FROM (SELECT DISTINCT value AS rid FROM json_each(",
+        p.columns
     ));
     q.push_bind(json(&ids)?).push(")");
     q.push(") AS m CROSS JOIN roles ON roles.rowid = m.rid WHERE (org_sid IS NULL OR org_sid = ")

@@ -287,3 +287,46 @@ pub(crate) async fn the_statement_budget_stops_unbounded_scans(db: &TestDb) {
         .expect("no budget: the walk finishes");
     assert_eq!(all, Vec::<Role>::new());
 }
+
+/// A listing cancelled on its way (its future dropped: a client that hung up) leaves no
+/// budget behind: later statements on the same connections, with no budget of their own, run
+/// to their end however long after the cancelled one's deadline they come.
+pub(crate) async fn a_cancelled_listing_leaves_no_budget_behind(db: &TestDb) {
+    let me = new_org(db, "caller").await;
+    db.store
+        .sync_builtin_roles(&builtin_roles())
+        .await
+        .expect("sync");
+    import_many(db, &me, 20_000, |i| format!("Rolex Care Role {i:05}"), None).await;
+    let owner = new_user(db, &me, "owner@example.com").await;
+    for _ in 0..100 {
+        let a = account(&me, None, Some(&owner));
+        db.store
+            .create_account(&a, &Actor::cli())
+            .await
+            .expect("account");
+    }
+    let budget = std::time::Duration::from_millis(20);
+    let tight = store_with(
+        db,
+        &orgiam_store::StoreOptions {
+            statement_timeout: Some(budget),
+        },
+    )
+    .await;
+    // Listings on every connection of the pool, cancelled at many points of their way.
+    let walk = search("role role");
+    for i in 0..300u64 {
+        let cancel_after = std::time::Duration::from_micros(i * 7 % 2000);
+        let listing = tight.list_roles(&me, &walk, None, 51);
+        let _ = tokio::time::timeout(cancel_after, listing).await;
+    }
+    tokio::time::sleep(budget * 3).await;
+    for _ in 0..40 {
+        let accounts = tight
+            .list_accounts(&me, None, 100)
+            .await
+            .expect("list accounts");
+        assert_eq!(accounts.len(), 100);
+    }
+}

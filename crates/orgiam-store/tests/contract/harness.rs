@@ -14,6 +14,8 @@ pub(crate) enum Raw {
 pub(crate) struct TestDb {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) raw: Raw,
+    /// The database's URL (to open it again).
+    pub(crate) url: String,
     _keep: TempDir,
 }
 
@@ -31,6 +33,7 @@ impl TestDb {
         Self {
             store,
             raw: Raw::Sqlite(raw),
+            url,
             _keep: dir,
         }
     }
@@ -65,6 +68,7 @@ impl TestDb {
         Some(Self {
             store,
             raw: Raw::Postgres(raw),
+            url,
             _keep: keep,
         })
     }
@@ -123,6 +127,16 @@ impl TestDb {
                 .expect("insert a custom role (PostgreSQL)");
             }
         }
+    }
+
+    /// How many roles are stored without their rendered JSON.
+    pub(crate) async fn unrendered_roles(&self) -> i64 {
+        const SQL: &str = "SELECT count(*) FROM roles WHERE rendered IS NULL";
+        match &self.raw {
+            Raw::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+            Raw::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+        }
+        .expect("count unrendered roles")
     }
 
     /// Every audit event in the database, whatever its organization.

@@ -114,6 +114,7 @@ contract!(
     audit_listing_order_paging_and_filters,
     signing_key_rotation_retires_or_revokes,
     import_roles_is_private_and_atomic,
+    listed_roles_are_the_roles_json,
     revisions_agree_with_revision,
     reseal_rewrites_every_secret_value_at_once,
     revoked_tokens_are_kept_until_they_expire,
@@ -155,4 +156,5 @@ cost_contract!(
     searches_cost_the_same_whatever_other_organizations_hold,
     resource_type_filters_go_through_an_index,
     the_statement_budget_stops_unbounded_scans,
+    a_cancelled_listing_leaves_no_budget_behind,
 );

@@ -422,3 +422,84 @@ pub(crate) async fn import_roles_is_private_and_atomic(db: &TestDb) {
     db.insert_custom_role(&later).await;
     assert_eq!(list(&a, search("later addi")).await, vec![later]);
 }
+
+/// Listing roles as their stored JSON gives, page by page, what listing them whole and
+/// rendering each gives: for roles written without it (rendered on the way out) and after the
+/// store, opened again, has rendered them; with every filter, both directions.
+pub(crate) async fn listed_roles_are_the_roles_json(db: &TestDb) {
+    let o = new_org(db, "acme").await;
+    db.store
+        .sync_builtin_roles(&builtin_roles())
+        .await
+        .expect("sync");
+    for r in tricky_roles(&o) {
+        db.insert_custom_role(&r).await; // as an older version wrote roles: no JSON
+    }
+    assert_eq!(db.unrendered_roles().await, 20);
+    let filters = [
+        RoleFilter::default(),
+        RoleFilter {
+            search: orgiam_domain::model::Search::new("al"),
+            ..Default::default()
+        },
+        RoleFilter {
+            search: orgiam_domain::model::Search::new("émile admin"),
+            ..Default::default()
+        },
+        RoleFilter {
+            product_group: Some("custom-b".into()),
+            ..Default::default()
+        },
+        RoleFilter {
+            resource_types: Some(vec!["account".into(), "domain".into()]),
+            ..Default::default()
+        },
+    ];
+    for pass in [
+        "written without their JSON",
+        "rendered when the store opened",
+    ] {
+        for f in &filters {
+            for limit in [1u32, 3, 1000] {
+                let mut cursor: Option<Cursor> = None;
+                loop {
+                    let whole = db.store.list_roles(&o, f, cursor.as_ref(), limit).await;
+                    let listed = db
+                        .store
+                        .list_listed_roles(&o, f, cursor.as_ref(), limit)
+                        .await;
+                    let whole = whole.expect("list");
+                    let want: Vec<_> = whole.iter().map(Role::listed).collect();
+                    assert_eq!(listed.expect("list listed"), want, "{pass}: {f:?}, {limit}");
+                    if whole.len() < limit as usize || whole.is_empty() {
+                        break;
+                    }
+                    let last = &want[want.len() - 1].key;
+                    cursor = Some(orgiam_domain::keyset::CursorKey::cursor(
+                        last,
+                        Direction::Next,
+                    ));
+                }
+                if let Some(c) = &cursor {
+                    let back = Cursor {
+                        direction: Direction::Previous,
+                        key: c.key.clone(),
+                    };
+                    let whole = db
+                        .store
+                        .list_roles(&o, f, Some(&back), limit)
+                        .await
+                        .expect("list");
+                    let listed = db.store.list_listed_roles(&o, f, Some(&back), limit).await;
+                    let want: Vec<_> = whole.iter().map(Role::listed).collect();
+                    assert_eq!(listed.expect("list listed"), want, "{pass} back: {f:?}");
+                }
+            }
+        }
+        // Opening the store to migrate renders what is missing.
+        orgiam_store::connect(&DatabaseUrl::new(db.url.clone()))
+            .await
+            .expect("reopen");
+        assert_eq!(db.unrendered_roles().await, 0);
+    }
+}
