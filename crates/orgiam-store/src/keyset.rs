@@ -1,8 +1,10 @@
-//! Keyset paging, rendered for either engine through sqlx's `QueryBuilder`: the position a
-//! cursor names, and the order and limit of a page.
+//! Keyset paging, rendered for either engine (through sqlx's `QueryBuilder`, or [`Sql`]): the
+//! position a cursor names, and the order and limit of a page.
 
 use orgiam_domain::page::{Cursor, Direction};
 use sqlx::{Database, Encode, QueryBuilder, Type};
+
+use crate::sql::Sql;
 
 /// Whether a cursor pages back (the rows then come in descending order and are reversed).
 pub(crate) fn backward(cursor: Option<&Cursor>) -> bool {
@@ -37,15 +39,12 @@ where
 
 /// Appends ` AND (name, sid) > (key[0], key[1])` (`<` when paging back) for a cursor over
 /// a name-ordered listing, with the two columns named as the statement has them.
-pub(crate) fn push_name_keyset<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
+pub(crate) fn push_name_keyset<'a>(
+    q: &mut impl Sql<'a>,
     cursor: Option<&'a Cursor>,
     name: &str,
     sid: &str,
-) where
-    DB: Database,
-    &'a str: Encode<'a, DB> + Type<DB>,
-{
+) {
     if let Some(c) = cursor {
         let op = if backward(cursor) { "<" } else { ">" };
         q.push(format!(" AND ({name}, {sid}) {op} ("));
@@ -58,17 +57,13 @@ pub(crate) fn push_name_keyset<'a, DB>(
 
 /// Appends the name order (reversed when paging back) and the limit; whether the order is
 /// descending.
-pub(crate) fn push_name_order<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
+pub(crate) fn push_name_order<'a>(
+    q: &mut impl Sql<'a>,
     cursor: Option<&Cursor>,
     name: &str,
     sid: &str,
     limit: i64,
-) -> bool
-where
-    DB: Database,
-    i64: Encode<'a, DB> + Type<DB>,
-{
+) -> bool {
     let desc = backward(cursor);
     q.push(if desc {
         format!(" ORDER BY {name} DESC, {sid} DESC")

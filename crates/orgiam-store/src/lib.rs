@@ -18,6 +18,7 @@ mod revocations;
 mod roles;
 mod rows;
 pub mod scim;
+mod sql;
 mod sqlite;
 mod store;
 

@@ -29,7 +29,6 @@ use orgiam_domain::{Error, Result};
 
 use crate::events::roles_imported_event;
 use crate::{DatabaseUrl, OpenMode, check_schema, connect_cause, db_error};
-use search::{candidates, rare_roles, walk_roles};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -3,11 +3,11 @@
 //! searches through an FTS5 trigram table and merges two ordered walks, PostgreSQL through
 //! trigram GIN indexes and per-arm limits.
 
+use crate::sql::Sql;
 use orgiam_domain::Result;
 use orgiam_domain::model::RoleFilter;
 use orgiam_domain::page::Cursor;
 use orgiam_domain::sid::OrgSid;
-use sqlx::{Database, QueryBuilder};
 
 use crate::rows::DbRow;
 
@@ -39,11 +39,11 @@ pub(crate) const TYPED_ARMS_MAX_TYPES: usize = 8;
 /// `owned` arm per owner (built-in, then the organization's). Returns how many rows the walk
 /// fetches for a page: a role with several of the types comes once per type (duplicates are
 /// adjacent in the order, dropped by [`page`]).
-pub(crate) fn push_arms<'a, DB: Database>(
-    q: &mut QueryBuilder<'a, DB>,
+pub(crate) fn push_arms<'a, Q: Sql<'a>>(
+    q: &mut Q,
     p: &RolePage<'a>,
-    typed: fn(&mut QueryBuilder<'a, DB>, &RolePage<'a>, &'a str, &'a str),
-    owned: fn(&mut QueryBuilder<'a, DB>, &RolePage<'a>, Option<&'a str>),
+    typed: fn(&mut Q, &RolePage<'a>, &'a str, &'a str),
+    owned: fn(&mut Q, &RolePage<'a>, Option<&'a str>),
 ) -> i64 {
     match p.filter.resource_types.as_deref() {
         Some(types) if !types.is_empty() && types.len() <= TYPED_ARMS_MAX_TYPES => {
@@ -71,15 +71,7 @@ pub(crate) fn push_arms<'a, DB: Database>(
 /// ` AND (` a name test of `search` ` OR ` the SID range it may begin `)`: how a walk by
 /// names tests a search. `test` opens the condition with the engine's case-insensitive
 /// substring test of `name_key` (a LIKE pattern follows it, then `escape`, its escape clause).
-pub(crate) fn push_name_search<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
-    test: &str,
-    escape: &str,
-    search: &str,
-) where
-    DB: Database,
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
+pub(crate) fn push_name_search<'a>(q: &mut impl Sql<'a>, test: &str, escape: &str, search: &str) {
     q.push(test)
         .push_bind(format!("%{}%", crate::rows::like_escape(search)))
         .push(escape);
@@ -89,16 +81,13 @@ pub(crate) fn push_name_search<'a, DB>(
 
 /// `SELECT columns, name_key FROM roles WHERE` the owner's rows (`None`: the built-in ones)
 /// and, with a search, `scan`'s condition for it.
-pub(crate) fn push_owner_rows<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
+pub(crate) fn push_owner_rows<'a, Q: Sql<'a>>(
+    q: &mut Q,
     columns: &str,
     owner: Option<&'a str>,
     search: Option<&str>,
-    scan: fn(&mut QueryBuilder<'a, DB>, &str),
-) where
-    DB: Database,
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
+    scan: fn(&mut Q, &str),
+) {
     q.push(format!("SELECT {columns}, name_key FROM roles WHERE "));
     match owner {
         None => q.push("org_sid IS NULL"),
@@ -109,22 +98,22 @@ pub(crate) fn push_owner_rows<'a, DB>(
     }
 }
 
-/// The page from a listing's rows: decoded, duplicates (same SID) dropped, at most `limit`,
-/// in name order (the rows of a backward page come descending).
-pub(crate) fn page<R: DbRow, T>(
-    rows: &[R],
-    limit: i64,
-    desc: bool,
-    decode: fn(&R) -> Result<T>,
-    sid: fn(&T) -> &str,
-) -> Result<Vec<T>> {
-    let mut roles = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
+/// A role listing's rows, decoded by a [`DbRow`] decoder (`rows::role` or `rows::listed`),
+/// and the SID of a decoded row.
+pub(crate) struct Decoder<T> {
+    pub decode: fn(&dyn DbRow) -> Result<T>,
+    pub sid: fn(&T) -> &str,
+}
+
+/// The page from a listing's decoded rows: duplicates (same SID, adjacent) dropped, at most
+/// `limit`, in name order (the rows of a backward page come descending).
+pub(crate) fn page<T>(mut roles: Vec<T>, limit: i64, desc: bool, sid: fn(&T) -> &str) -> Vec<T> {
     roles.dedup_by(|a, b| sid(a) == sid(b));
     roles.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     if desc {
         roles.reverse();
     }
-    Ok(roles)
+    roles
 }
 
 /// The inherent `sync_builtin_roles_in`, `role_in` and `list_roles_in` for one engine (see
@@ -142,7 +131,7 @@ macro_rules! roles_impl {
             use orgiam_domain::role_json::{ListedRole, ROLE_JSON_VERSION};
             use orgiam_domain::sid::{OrgSid, RoleSid};
 
-            use $crate::rows::{self, RARE_MATCHES, TRIGRAM, json};
+            use $crate::rows::{self, json};
             use $crate::db_error;
 
             impl $store {
@@ -158,7 +147,8 @@ macro_rules! roles_impl {
                     let p = $crate::roles::RolePage {
                         org, filter, cursor, limit: i64::from(limit), columns: ROLE_COLUMNS,
                     };
-                    self.list_role_rows(&p, rows::role, |r| r.sid.as_str()).await
+                    let decoder = $crate::roles::Decoder { decode: |r| rows::role(r), sid: |r| r.sid.as_str() };
+                    self.list_role_rows(&p, &decoder).await
                 }
 
                 /// The same page, each role as the JSON stored with it; a row an older version
@@ -174,7 +164,8 @@ macro_rules! roles_impl {
                         org, filter, cursor, limit: i64::from(limit),
                         columns: rows::LISTED_COLUMNS,
                     };
-                    let rows = self.list_role_rows(&p, rows::listed, |r| r.sid.as_str()).await?;
+                    let decoder = $crate::roles::Decoder { decode: |r| rows::listed(r), sid: |r| r.sid.as_str() };
+                    let rows = self.list_role_rows(&p, &decoder).await?;
                     let mut listed = Vec::with_capacity(rows.len());
                     for r in rows {
                         let json = match r.json {
@@ -188,40 +179,6 @@ macro_rules! roles_impl {
                         listed.push(ListedRole { key, json });
                     }
                     Ok(listed)
-                }
-
-                /// A page of `p`'s rows, decoded. A rare search (at most [`RARE_MATCHES`]
-                /// candidates from the trigram index, asked once) is answered from its
-                /// candidates, sorted; any other listing walks each owner's rows in name order
-                /// until the page is full.
-                async fn list_role_rows<T>(
-                    &self,
-                    p: &$crate::roles::RolePage<'_>,
-                    decode: fn(&<Db as sqlx::Database>::Row) -> Result<T>,
-                    sid: fn(&T) -> &str,
-                ) -> Result<Vec<T>> {
-                    let (mut conn, budget) = self.bounded().await?;
-                    let result = async {
-                        let rare = match p.filter.search.as_deref() {
-                            Some(s) if s.chars().count() >= TRIGRAM => {
-                                let found = candidates(p.org, s)
-                                    .build_query_scalar()
-                                    .fetch_all(&mut *conn)
-                                    .await
-                                    .map_err(db_error)?;
-                                (found.len() as i64 <= RARE_MATCHES).then_some((s, found))
-                            }
-                            _ => None,
-                        };
-                        let (mut q, desc) = match rare {
-                            Some((search, found)) => rare_roles(p, search, found)?,
-                            None => walk_roles(p),
-                        };
-                        let rows = q.build().fetch_all(&mut *conn).await.map_err(db_error)?;
-                        $crate::roles::page(&rows, p.limit, desc, decode, sid)
-                    }
-                    .await;
-                    budget.finish(conn, result).await
                 }
 
                 async fn sync_builtin_roles_in(&self, roles: &[Role]) -> Result<()> {

@@ -10,8 +10,9 @@ use orgiam_domain::{Error, Result};
 
 use crate::db_error;
 
-/// The three column types the decoders read, for each engine's row type.
-pub(crate) trait DbRow: Row {
+/// The three column types the decoders read, for each engine's row type (sqlx's, and
+/// `rusqlite`'s for SQLite's reads on the calling thread).
+pub(crate) trait DbRow {
     fn text(&self, i: usize) -> Result<String>;
     fn opt_text(&self, i: usize) -> Result<Option<String>>;
     fn int(&self, i: usize) -> Result<i64>;
@@ -34,6 +35,18 @@ macro_rules! db_row {
 }
 db_row!(sqlx::sqlite::SqliteRow);
 db_row!(sqlx::postgres::PgRow);
+
+impl DbRow for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<String> {
+        self.get(i).map_err(crate::sqlite::reader::read_error)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        self.get(i).map_err(crate::sqlite::reader::read_error)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        self.get(i).map_err(crate::sqlite::reader::read_error)
+    }
+}
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)
@@ -77,11 +90,7 @@ pub(crate) fn sid_prefix_range(search: &str) -> Option<(String, String)> {
 
 /// Appends ` OR (sid >= low AND sid < high)` when `search` could begin a role SID (see
 /// [`sid_prefix_range`]); both engines' search conditions end with it.
-pub(crate) fn push_sid_range_or<'a, DB>(q: &mut sqlx::QueryBuilder<'a, DB>, search: &str)
-where
-    DB: sqlx::Database,
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
+pub(crate) fn push_sid_range_or<'a>(q: &mut impl crate::sql::Sql<'a>, search: &str) {
     if let Some((low, high)) = sid_prefix_range(search) {
         q.push(" OR (sid >= ")
             .push_bind(low)
@@ -191,7 +200,7 @@ fn opt_json<T: serde::de::DeserializeOwned>(raw: Option<String>, what: &str) -> 
 
 /// Columns: sid, org_sid, friendly_name, external_description, product_group,
 /// product_group_name, lowest_level, policy, resource_types (JSON text), date_created, date_updated.
-pub(crate) fn role<R: DbRow>(row: &R) -> Result<Role> {
+pub(crate) fn role<R: DbRow + ?Sized>(row: &R) -> Result<Role> {
     Ok(Role {
         sid: sid(row.text(0)?, RoleSid::parse, "role sid")?,
         org: row
@@ -222,7 +231,7 @@ pub(crate) struct ListedRow {
     pub name_key: String,
 }
 
-pub(crate) fn listed<R: DbRow>(row: &R) -> Result<ListedRow> {
+pub(crate) fn listed<R: DbRow + ?Sized>(row: &R) -> Result<ListedRow> {
     Ok(ListedRow {
         sid: sid(row.text(0)?, RoleSid::parse, "role sid")?,
         json: row.opt_text(1)?,
@@ -234,7 +243,7 @@ pub(crate) const APP_COLUMNS: &str = "sid, org_sid, friendly_name, description, 
     access_token_ttl, date_created, date_updated, tokens_valid_after, audiences";
 
 /// Columns: [`APP_COLUMNS`]. Secrets are attached separately.
-pub(crate) fn app<R: DbRow>(row: &R) -> Result<App> {
+pub(crate) fn app<R: DbRow + ?Sized>(row: &R) -> Result<App> {
     Ok(App {
         sid: sid(row.text(0)?, AppSid::parse, "app sid")?,
         org: sid(row.text(1)?, OrgSid::parse, "app org")?,
@@ -254,7 +263,7 @@ pub(crate) fn app<R: DbRow>(row: &R) -> Result<App> {
 pub(crate) const ACCOUNT_COLUMNS: &str =
     "sid, org_sid, parent_sid, friendly_name, status, owner_sid, date_created";
 
-pub(crate) fn account<R: DbRow>(row: &R) -> Result<Account> {
+pub(crate) fn account<R: DbRow + ?Sized>(row: &R) -> Result<Account> {
     Ok(Account {
         sid: sid(row.text(0)?, AccountSid::parse, "account sid")?,
         org: sid(row.text(1)?, OrgSid::parse, "account org")?,
@@ -275,7 +284,7 @@ pub(crate) fn account<R: DbRow>(row: &R) -> Result<Account> {
 pub(crate) const ASSIGNMENT_COLUMNS: &str =
     "sid, org_sid, role_sid, scope, identity, resource_type, resource_id, date_created";
 
-pub(crate) fn assignment<R: DbRow>(row: &R) -> Result<Assignment> {
+pub(crate) fn assignment<R: DbRow + ?Sized>(row: &R) -> Result<Assignment> {
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
     Ok(Assignment {
         sid: sid(row.text(0)?, AssignmentSid::parse, "assignment sid")?,
@@ -300,7 +309,7 @@ pub(crate) const EVENTS_AFTER: &str = "SELECT seq, sid, org_sid, date_created, a
 pub(crate) const LAST_EVENT: &str = "SELECT COALESCE(MAX(seq), 0) FROM audit_events";
 
 /// Columns: [`EVENT_COLUMNS`]; the event with its position.
-pub(crate) fn event<R: DbRow>(row: &R) -> Result<(i64, AuditEvent)> {
+pub(crate) fn event<R: DbRow + ?Sized>(row: &R) -> Result<(i64, AuditEvent)> {
     Ok((
         row.int(0)?,
         AuditEvent {

@@ -5,6 +5,7 @@
 
 mod files;
 mod import;
+pub(crate) mod reader;
 mod search;
 
 use std::str::FromStr;
@@ -20,7 +21,6 @@ use orgiam_domain::{Error, Result};
 use crate::{OpenMode, check_schema, connect_cause, db_error};
 
 pub(crate) use files::file_path;
-use search::{candidates, rare_roles, walk_roles};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 #[derive(Clone, Debug)]
@@ -28,6 +28,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The most time one listing's statements may run (see [`crate::StoreOptions`]).
     statement_timeout: Option<Duration>,
+    /// Role listings' connections (read-only, run on the calling thread).
+    readers: std::sync::Arc<reader::Readers>,
 }
 
 /// SQLite VM instructions between two looks at the clock by a listing's progress handler
@@ -111,6 +113,11 @@ impl SqliteStore {
             }
             files::private_files(path)?;
         }
+        if file_path(url).is_none() {
+            return Err(Error::bad_request(
+                "a SQLite store is a file: give its path (sqlite://PATH), not an in-memory database",
+            ));
+        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::bad_request(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(mode == OpenMode::Create)
@@ -131,10 +138,15 @@ impl SqliteStore {
             .await
             .map_err(|e| Error::Unavailable(format!("cannot open: {}", connect_cause(&e))))?;
         check_schema(applied_migrations(&pool).await?.as_deref(), &MIGRATOR, mode)?;
+        let readers = std::sync::Arc::new(reader::Readers::new(
+            options_path(&pool),
+            store.statement_timeout,
+        ));
         if mode == OpenMode::Existing {
             return Ok(Self {
                 pool,
                 statement_timeout: store.statement_timeout,
+                readers,
             });
         }
         // SQLite has no advisory lock: processes starting together on one file race to apply
@@ -157,6 +169,7 @@ impl SqliteStore {
         let store = Self {
             pool,
             statement_timeout: store.statement_timeout,
+            readers,
         };
         store.render_roles().await?;
         Ok(store)
@@ -326,4 +339,9 @@ async fn delete_other_builtins(tx: &mut Conn, roles: &[Role]) -> Result<()> {
     q.push(")");
     q.build().execute(&mut *tx).await.map_err(db_error)?;
     Ok(())
+}
+
+/// The database file the pool opened (as sqlx parsed it from the URL), for the readers.
+fn options_path(pool: &SqlitePool) -> std::path::PathBuf {
+    pool.connect_options().get_filename().to_path_buf()
 }

@@ -9,9 +9,10 @@ use orgiam_domain::model::RoleFilter;
 use orgiam_domain::page::Cursor;
 use orgiam_domain::sid::OrgSid;
 
+use crate::db_error;
 use crate::keyset::{push_name_keyset, push_name_order};
-use crate::roles::{RolePage, push_arms, push_name_search, push_owner_rows};
-use crate::rows::{RARE_MATCHES, covering_trigrams, like_escape, sid_prefix_range};
+use crate::roles::{Decoder, RolePage, page, push_arms, push_name_search, push_owner_rows};
+use crate::rows::{RARE_MATCHES, TRIGRAM, covering_trigrams, like_escape, sid_prefix_range};
 
 /// The search condition by walking names: a case-insensitive substring of the name (LIKE
 /// metacharacters escaped, written `E'\\'` whatever `standard_conforming_strings` says), or
@@ -199,4 +200,38 @@ pub(super) fn candidates<'a>(org: &'a OrgSid, s: &str) -> QueryBuilder<'a, Postg
         .push(") AS candidates LIMIT ")
         .push_bind(RARE_MATCHES + 1);
     probe
+}
+
+impl super::PgStore {
+    /// A page of `p`'s rows, decoded. A rare search (at most [`RARE_MATCHES`] candidates from
+    /// the trigram index, asked once) is answered from its candidates, sorted; any other
+    /// listing walks each owner's rows in name order until the page is full.
+    pub(super) async fn list_role_rows<T>(
+        &self,
+        p: &RolePage<'_>,
+        decoder: &Decoder<T>,
+    ) -> Result<Vec<T>> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let rare = match p.filter.search.as_deref() {
+            Some(s) if s.chars().count() >= TRIGRAM => {
+                let found = candidates(p.org, s)
+                    .build_query_scalar()
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                (found.len() as i64 <= RARE_MATCHES).then_some((s, found))
+            }
+            _ => None,
+        };
+        let (mut q, desc) = match rare {
+            Some((search, found)) => rare_roles(p, search, found)?,
+            None => walk_roles(p),
+        };
+        let rows = q.build().fetch_all(&mut *conn).await.map_err(db_error)?;
+        let decoded = rows
+            .iter()
+            .map(|r| (decoder.decode)(r))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page(decoded, p.limit, desc, decoder.sid))
+    }
 }

@@ -2,18 +2,19 @@
 //! (`roles_search`), otherwise a merge of two name-ordered walks (built-in roles and the
 //! organization's) that stops at the page's limit.
 
-use sqlx::{QueryBuilder, Sqlite};
-
 use orgiam_domain::Result;
 use orgiam_domain::model::RoleFilter;
 use orgiam_domain::page::Cursor;
 use orgiam_domain::sid::OrgSid;
 
 use crate::keyset::{push_name_keyset, push_name_order};
-use crate::roles::{RolePage, push_arms, push_name_search, push_owner_rows};
-use crate::rows::{RARE_MATCHES, covering_trigrams, json, sid_prefix_range};
+use crate::roles::{Decoder, RolePage, page, push_arms, push_name_search, push_owner_rows};
+use crate::rows::{RARE_MATCHES, TRIGRAM, covering_trigrams, json, sid_prefix_range};
+use crate::sql::{Sql, Stmt};
 
-type Builder<'a> = QueryBuilder<'a, Sqlite>;
+use super::reader::read_error;
+
+type Builder<'a> = Stmt<'a>;
 
 /// The search condition on `roles` by walking names: a LIKE on the name, or the SID range.
 fn push_search_scan(q: &mut Builder<'_>, search: &str) {
@@ -22,7 +23,7 @@ fn push_search_scan(q: &mut Builder<'_>, search: &str) {
 
 /// The product-group and resource-type filters and the keyset position.
 fn push_role_conditions<'a>(
-    q: &mut QueryBuilder<'a, Sqlite>,
+    q: &mut Builder<'a>,
     filter: &'a RoleFilter,
     cursor: Option<&'a Cursor>,
 ) {
@@ -35,9 +36,11 @@ fn push_role_conditions<'a>(
             " AND EXISTS (SELECT 1 FROM role_resource_types WHERE rt_org = coalesce(roles.org_sid, '') \
              AND rt_name_key = roles.name_key AND rt_sid = roles.sid AND rt_type IN (",
         );
-        let mut sep = q.separated(", ");
-        for t in types {
-            sep.push_bind(t.as_str());
+        for (i, t) in types.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push_bind(t.as_str());
         }
         q.push("))");
     }
@@ -110,8 +113,8 @@ fn fts_trigrams(s: &str) -> String {
 /// ranges of the index's keys are read (keys are `organization number * 2^40 + rowid`,
 /// built-ins number 0; see migration 0005), and a role-SID prefix is looked up in the
 /// caller's SID range: no other organization's roles are visited.
-pub(super) fn candidates<'a>(org: &'a OrgSid, s: &str) -> QueryBuilder<'a, Sqlite> {
-    let mut probe = QueryBuilder::<Sqlite>::new(
+pub(super) fn candidates<'a>(org: &'a OrgSid, s: &str) -> Builder<'a> {
+    let mut probe = Builder::new(
         "SELECT rid FROM (SELECT rowid - (rowid / 1099511627776) * 1099511627776 AS rid \
              FROM roles_search WHERE roles_search MATCH ",
     );
@@ -171,9 +174,48 @@ pub(super) fn rare_roles<'a>(
 
 /// The page by walking names: one compound statement whose ORDER BY and LIMIT apply to all
 /// its arms (see [`push_role_arm`] and [`push_typed_arm`]).
-pub(super) fn walk_roles<'a>(p: &RolePage<'a>) -> (QueryBuilder<'a, Sqlite>, bool) {
-    let mut q = QueryBuilder::<Sqlite>::new("");
+pub(super) fn walk_roles<'a>(p: &RolePage<'a>) -> (Builder<'a>, bool) {
+    let mut q = Builder::new("");
     let fetch = push_arms(&mut q, p, push_typed_arm, push_role_arm);
     let desc = push_name_order(&mut q, p.cursor, "name_key", "sid", fetch);
     (q, desc)
+}
+
+impl super::SqliteStore {
+    /// A page of `p`'s rows, decoded as they are stepped, on the calling thread (see
+    /// [`super::reader`]). A rare search (at most [`RARE_MATCHES`] candidates from the FTS5
+    /// trigram index, asked once) is answered from its candidates, sorted; any other listing
+    /// walks each owner's rows in name order until the page is full.
+    pub(super) async fn list_role_rows<T>(
+        &self,
+        p: &RolePage<'_>,
+        decoder: &Decoder<T>,
+    ) -> Result<Vec<T>> {
+        self.readers.read(|conn| {
+            let rare = match p.filter.search.as_deref() {
+                Some(s) if s.chars().count() >= TRIGRAM => {
+                    let probe = candidates(p.org, s);
+                    let mut st = conn.prepare_cached(probe.sql()).map_err(read_error)?;
+                    let found = st
+                        .query_map(probe.params(), |row| row.get::<_, i64>(0))
+                        .map_err(read_error)?
+                        .collect::<rusqlite::Result<Vec<i64>>>()
+                        .map_err(read_error)?;
+                    (found.len() as i64 <= RARE_MATCHES).then_some((s, found))
+                }
+                _ => None,
+            };
+            let (q, desc) = match rare {
+                Some((search, found)) => rare_roles(p, search, found)?,
+                None => walk_roles(p),
+            };
+            let mut st = conn.prepare_cached(q.sql()).map_err(read_error)?;
+            let mut rows = st.query(q.params()).map_err(read_error)?;
+            let mut decoded = Vec::new();
+            while let Some(row) = rows.next().map_err(read_error)? {
+                decoded.push((decoder.decode)(row)?);
+            }
+            Ok(page(decoded, p.limit, desc, decoder.sid))
+        })
+    }
 }

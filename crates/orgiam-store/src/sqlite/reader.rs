@@ -1,0 +1,137 @@
+//! SQLite reads on the calling thread. sqlx runs each SQLite connection on a thread of its
+//! own and sends it every statement, and every row back, through channels (each value copied
+//! out of SQLite first): for a page of roles that was half the request's CPU (the thread hops,
+//! the copies, the allocations; see "Where the store path's time goes" in
+//! docs/PERFORMANCE.md). A role listing is read instead through `rusqlite` (the same SQLite
+//! library) on read-only connections of the same file, run where the request runs, with the
+//! rows decoded as they are stepped. A read takes a few tens of microseconds (a listing is
+//! bounded by its page, or by the statement budget), so it does not hold up the async worker
+//! it runs on for longer than the sqlx round trips it replaces.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use orgiam_domain::{Error, Result};
+
+use super::BUDGET_CHECK_OPS;
+
+/// Read-only connections kept for reuse (more are opened when more reads run at once; at most
+/// this many wait idle).
+const IDLE_READERS: usize = 16;
+
+/// Prepared statements kept per connection (listings differ by their filters' shape).
+const STATEMENT_CACHE: usize = 64;
+
+/// The read-only connections of one store.
+pub(crate) struct Readers {
+    path: PathBuf,
+    timeout: Option<Duration>,
+    idle: Mutex<Vec<Reader>>,
+    /// The clock the budgets' deadlines count from.
+    epoch: Instant,
+}
+
+/// One connection and its statement budget: the progress handler interrupts a statement
+/// once `deadline` (nanoseconds after the epoch; 0: none) has passed, and sets `fired`.
+struct Reader {
+    conn: rusqlite::Connection,
+    deadline: Arc<AtomicU64>,
+    fired: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Readers {
+    pub(crate) fn new(path: PathBuf, timeout: Option<Duration>) -> Self {
+        Self {
+            path,
+            timeout,
+            idle: Mutex::new(Vec::new()),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn open(&self) -> Result<Reader> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| Error::Unavailable(format!("cannot open a reader: {e}")))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(read_error)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let deadline = Arc::new(AtomicU64::new(0));
+        let fired = Arc::new(AtomicBool::new(false));
+        let (d, f, epoch) = (deadline.clone(), fired.clone(), self.epoch);
+        conn.progress_handler(
+            BUDGET_CHECK_OPS,
+            Some(move || {
+                let at = d.load(Ordering::Relaxed);
+                let late = at != 0 && epoch.elapsed().as_nanos() >= u128::from(at);
+                if late {
+                    f.store(true, Ordering::Relaxed);
+                }
+                late
+            }),
+        );
+        Ok(Reader {
+            conn,
+            deadline,
+            fired,
+        })
+    }
+
+    /// Runs `read` on an idle connection (or a new one) within the statement budget: a
+    /// statement stopped by it is [`Error::Overloaded`].
+    pub(crate) fn read<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T>,
+    ) -> Result<T> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let reader = match idle {
+            Some(r) => r,
+            None => self.open()?,
+        };
+        let deadline = self.timeout.map_or(0, |t| {
+            u64::try_from((self.epoch.elapsed() + t).as_nanos()).unwrap_or(u64::MAX)
+        });
+        reader.fired.store(false, Ordering::Relaxed);
+        reader.deadline.store(deadline, Ordering::Relaxed);
+        let result = read(&reader.conn);
+        reader.deadline.store(0, Ordering::Relaxed);
+        let result = match result {
+            Err(e) if reader.fired.load(Ordering::Relaxed) => Err(Error::Overloaded(e.to_string())),
+            other => other,
+        };
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE_READERS
+        {
+            idle.push(reader);
+        }
+        result
+    }
+}
+
+/// A `rusqlite` error as the store's: an unavailable database (busy, locked, unreadable) is
+/// [`Error::Unavailable`]; anything else is internal.
+pub(crate) fn read_error(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure,
+        ) => Error::Unavailable(e.to_string()),
+        _ => Error::internal(e.to_string()),
+    }
+}
