@@ -143,13 +143,15 @@ macro_rules! accounts_impl {
                     cursor: Option<&Cursor>,
                     limit: u32,
                 ) -> Result<Vec<Account>> {
-                    let mut q = sqlx::QueryBuilder::<Db>::new(format!(
+                    #[allow(unused_imports)]
+                    // SQLite builds a `Stmt`; PostgreSQL a `QueryBuilder`
+                    use $crate::sql::Sql as _;
+                    let mut q = ListSql::new(format!(
                         "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE org_sid = "
                     ));
                     q.push_bind(org.as_str());
                     let desc = $crate::keyset::push_sid_keyset(&mut q, cursor, limit);
-                    let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
-                    let mut out = rows.iter().map(rows::account).collect::<Result<Vec<_>>>()?;
+                    let mut out = self.fetch_rows(q, |r| rows::account(r)).await?;
                     if desc {
                         out.reverse();
                     }

@@ -139,35 +139,28 @@ macro_rules! assignments_impl {
                     cursor: Option<&Cursor>,
                     limit: u32,
                 ) -> Result<Vec<Assignment>> {
-                    let (mut conn, budget) = self.bounded().await?;
-                    let result = async {
-                        let mut q = sqlx::QueryBuilder::<Db>::new(format!(
-                            "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE org_sid = "
-                        ));
-                        q.push_bind(org.as_str());
-                        for (column, value) in [
-                            ("identity", &filter.identity),
-                            ("scope", &filter.scope),
-                            ("resource_type", &filter.resource_type),
-                            ("resource_id", &filter.resource_id),
-                        ] {
-                            if let Some(v) = value {
-                                q.push(format!(" AND {column} = ")).push_bind(v.as_str());
-                            }
+                    #[allow(unused_imports)] // SQLite builds a `Stmt`; PostgreSQL a `QueryBuilder`
+                    use $crate::sql::Sql as _;
+                    let mut q = ListSql::new(format!(
+                        "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE org_sid = "
+                    ));
+                    q.push_bind(org.as_str());
+                    for (column, value) in [
+                        ("identity", &filter.identity),
+                        ("scope", &filter.scope),
+                        ("resource_type", &filter.resource_type),
+                        ("resource_id", &filter.resource_id),
+                    ] {
+                        if let Some(v) = value {
+                            q.push(format!(" AND {column} = ")).push_bind(v.as_str());
                         }
-                        let desc = $crate::keyset::push_sid_keyset(&mut q, cursor, limit);
-                        let rows = q.build().fetch_all(&mut *conn).await.map_err(db_error)?;
-                        let mut out = rows
-                            .iter()
-                            .map(rows::assignment)
-                            .collect::<Result<Vec<_>>>()?;
-                        if desc {
-                            out.reverse();
-                        }
-                        Ok::<_, orgiam_domain::Error>(out)
                     }
-                    .await;
-                    budget.finish(conn, result).await
+                    let desc = $crate::keyset::push_sid_keyset(&mut q, cursor, limit);
+                    let mut out = self.fetch_rows(q, |r| rows::assignment(r)).await?;
+                    if desc {
+                        out.reverse();
+                    }
+                    Ok(out)
                 }
             }
         };

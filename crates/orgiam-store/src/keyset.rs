@@ -1,10 +1,8 @@
 //! Keyset paging, rendered for either engine (through sqlx's `QueryBuilder`, or [`Sql`]): the
 //! position a cursor names, and the order and limit of a page.
 
-use orgiam_domain::page::{Cursor, Direction};
-use sqlx::{Database, Encode, QueryBuilder, Type};
-
 use crate::sql::Sql;
+use orgiam_domain::page::{Cursor, Direction};
 
 /// Whether a cursor pages back (the rows then come in descending order and are reversed).
 pub(crate) fn backward(cursor: Option<&Cursor>) -> bool {
@@ -13,16 +11,11 @@ pub(crate) fn backward(cursor: Option<&Cursor>) -> bool {
 
 /// Appends the keyset condition on `sid` and the order for a cursor; returns whether the
 /// rows come back descending.
-pub(crate) fn push_sid_keyset<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
+pub(crate) fn push_sid_keyset<'a>(
+    q: &mut impl Sql<'a>,
     cursor: Option<&Cursor>,
     limit: u32,
-) -> bool
-where
-    DB: Database,
-    String: Encode<'a, DB> + Type<DB>,
-    i64: Encode<'a, DB> + Type<DB>,
-{
+) -> bool {
     let desc = backward(cursor);
     if let Some(c) = cursor {
         q.push(if desc { " AND sid < " } else { " AND sid > " });

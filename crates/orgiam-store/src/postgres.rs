@@ -176,6 +176,8 @@ fn migrate_error(e: MigrateError) -> Error {
 
 type Db = Postgres;
 type Conn = PgConnection;
+/// How listings' statements are built: run through sqlx.
+type ListSql<'a> = sqlx::QueryBuilder<'a, Postgres>;
 use crate::directory::numbered as sql;
 
 const ENGINE: &str = "postgres";

@@ -202,6 +202,8 @@ async fn applied_migrations(pool: &SqlitePool) -> Result<Option<Vec<i64>>> {
 
 type Db = Sqlite;
 type Conn = sqlx::SqliteConnection;
+/// How listings' statements are built: run on the calling thread (see [`reader`]).
+type ListSql<'a> = crate::sql::Stmt<'a>;
 use crate::directory::same as sql;
 
 const ENGINE: &str = "sqlite";

@@ -203,6 +203,16 @@ pub(super) fn candidates<'a>(org: &'a OrgSid, s: &str) -> QueryBuilder<'a, Postg
 }
 
 impl super::PgStore {
+    /// The rows of a listing's statement, decoded.
+    pub(super) async fn fetch_rows<T>(
+        &self,
+        mut q: QueryBuilder<'_, Postgres>,
+        decode: fn(&dyn crate::rows::DbRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(|r| decode(r)).collect()
+    }
+
     /// A page of `p`'s rows, decoded. A rare search (at most [`RARE_MATCHES`] candidates from
     /// the trigram index, asked once) is answered from its candidates, sorted; any other
     /// listing walks each owner's rows in name order until the page is full.

@@ -135,3 +135,30 @@ pub(crate) fn read_error(e: rusqlite::Error) -> Error {
         _ => Error::internal(e.to_string()),
     }
 }
+
+impl super::SqliteStore {
+    /// The rows of a listing's statement (its budget the store's statement budget), decoded
+    /// as they are stepped.
+    pub(super) async fn fetch_rows<T>(
+        &self,
+        q: crate::sql::Stmt<'_>,
+        decode: fn(&dyn crate::rows::DbRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.readers.read(|conn| rows_of(conn, &q, decode))
+    }
+}
+
+/// The rows of `q` on `conn`, decoded.
+pub(super) fn rows_of<T>(
+    conn: &rusqlite::Connection,
+    q: &crate::sql::Stmt<'_>,
+    decode: fn(&dyn crate::rows::DbRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut st = conn.prepare_cached(q.sql()).map_err(read_error)?;
+    let mut rows = st.query(q.params()).map_err(read_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(read_error)? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}

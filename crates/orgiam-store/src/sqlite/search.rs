@@ -209,12 +209,7 @@ impl super::SqliteStore {
                 Some((search, found)) => rare_roles(p, search, found)?,
                 None => walk_roles(p),
             };
-            let mut st = conn.prepare_cached(q.sql()).map_err(read_error)?;
-            let mut rows = st.query(q.params()).map_err(read_error)?;
-            let mut decoded = Vec::new();
-            while let Some(row) = rows.next().map_err(read_error)? {
-                decoded.push((decoder.decode)(row)?);
-            }
+            let decoded = super::reader::rows_of(conn, &q, decoder.decode)?;
             Ok(page(decoded, p.limit, desc, decoder.sid))
         })
     }

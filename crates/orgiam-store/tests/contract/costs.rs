@@ -316,10 +316,13 @@ pub(crate) async fn a_cancelled_listing_leaves_no_budget_behind(db: &TestDb) {
     .await;
     // Listings on every connection of the pool, cancelled at many points of their way.
     let walk = search("role role");
+    let all_events = AuditFilter::default();
     for i in 0..300u64 {
         let cancel_after = std::time::Duration::from_micros(i * 7 % 2000);
         let listing = tight.list_roles(&me, &walk, None, 51);
         let _ = tokio::time::timeout(cancel_after, listing).await;
+        let events = tight.list_audit_events(&me, &all_events, None, 100);
+        let _ = tokio::time::timeout(cancel_after, events).await;
     }
     tokio::time::sleep(budget * 3).await;
     for _ in 0..40 {
