@@ -4,9 +4,10 @@
 //! the copies, the allocations; see "Where the store path's time goes" in
 //! docs/PERFORMANCE.md). A role listing is read instead through `rusqlite` (the same SQLite
 //! library) on read-only connections of the same file, run where the request runs, with the
-//! rows decoded as they are stepped. A read takes a few tens of microseconds (a listing is
-//! bounded by its page, or by the statement budget), so it does not hold up the async worker
-//! it runs on for longer than the sqlx round trips it replaces.
+//! rows decoded as they are stepped. A page read takes a few tens of microseconds (bounded by
+//! its page), so it does not hold up the async worker it runs on for longer than the sqlx
+//! round trips it replaces; a search, which may walk until the statement budget stops it,
+//! first hands the worker's other tasks to another thread ([`Readers::read_long`]).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -88,6 +89,20 @@ impl Readers {
             deadline,
             fired,
         })
+    }
+
+    /// [`Readers::read`] for a read that may run long (a search walking names until it fills
+    /// a page, at most the statement budget): the async worker hands its other tasks to
+    /// another thread first (`block_in_place`), so a slow search holds up no other request.
+    pub(crate) fn read_long<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T>,
+    ) -> Result<T> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| self.read(read)),
+            _ => self.read(read),
+        }
     }
 
     /// Runs `read` on an idle connection (or a new one) within the statement budget: a

@@ -8,7 +8,9 @@ use orgiam_domain::page::Cursor;
 use orgiam_domain::sid::OrgSid;
 
 use crate::keyset::{push_name_keyset, push_name_order};
-use crate::roles::{Decoder, RolePage, page, push_arms, push_name_search, push_owner_rows};
+use crate::roles::{
+    Decoder, RolePage, TYPED_ARMS_MAX_TYPES, page, push_arms, push_name_search, push_owner_rows,
+};
 use crate::rows::{RARE_MATCHES, TRIGRAM, covering_trigrams, json, sid_prefix_range};
 use crate::sql::{Sql, Stmt};
 
@@ -191,7 +193,7 @@ impl super::SqliteStore {
         p: &RolePage<'_>,
         decoder: &Decoder<T>,
     ) -> Result<Vec<T>> {
-        self.readers.read(|conn| {
+        let read = |conn: &rusqlite::Connection| {
             let rare = match p.filter.search.as_deref() {
                 Some(s) if s.chars().count() >= TRIGRAM => {
                     let probe = candidates(p.org, s);
@@ -211,6 +213,16 @@ impl super::SqliteStore {
             };
             let decoded = super::reader::rows_of(conn, &q, decoder.decode)?;
             Ok(page(decoded, p.limit, desc, decoder.sid))
-        })
+        };
+        let walks_far = p.filter.search.is_some()
+            || p.filter
+                .resource_types
+                .as_ref()
+                .is_some_and(|t| t.len() > TYPED_ARMS_MAX_TYPES);
+        if walks_far {
+            self.readers.read_long(read)
+        } else {
+            self.readers.read(read)
+        }
     }
 }
