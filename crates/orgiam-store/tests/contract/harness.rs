@@ -139,6 +139,29 @@ impl TestDb {
         .expect("count unrendered roles")
     }
 
+    /// The definitions of the `roles` table's indexes, sorted (an SQLite import that doubles
+    /// the table drops and rebuilds them).
+    pub(crate) async fn role_indexes(&self) -> Vec<String> {
+        let mut got: Vec<String> = match &self.raw {
+            Raw::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT sql FROM sqlite_schema \
+                     WHERE type = 'index' AND tbl_name = 'roles' AND sql IS NOT NULL",
+                )
+                .fetch_all(pool)
+                .await
+            }
+            Raw::Postgres(pool) => {
+                sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE tablename = 'roles'")
+                    .fetch_all(pool)
+                    .await
+            }
+        }
+        .expect("read the roles table's indexes");
+        got.sort();
+        got
+    }
+
     /// Every audit event in the database, whatever its organization.
     pub(crate) async fn count_events(&self) -> i64 {
         const SQL: &str = "SELECT count(*) FROM audit_events";

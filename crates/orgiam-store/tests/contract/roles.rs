@@ -390,7 +390,11 @@ pub(crate) async fn import_roles_is_private_and_atomic(db: &TestDb) {
     assert!(list(&a, search("doomed")).await.is_empty());
     assert!(list(&a, search("never")).await.is_empty());
 
-    // Big batches (beyond one multi-row INSERT) in another organization.
+    // Big batches (beyond one multi-row INSERT) in another organization: an import that at
+    // least doubles the table, which SQLite writes with the table's indexes dropped and built
+    // again afterwards.
+    let indexes = db.role_indexes().await;
+    assert!(indexes.len() >= 3, "{indexes:?}");
     let bulk = make(&b, "Bulk", 1205);
     let (head, tail) = bulk.split_at(1100);
     let n = db
@@ -403,6 +407,11 @@ pub(crate) async fn import_roles_is_private_and_atomic(db: &TestDb) {
         .await
         .expect("bulk import");
     assert_eq!(n, 1205);
+    assert_eq!(
+        db.role_indexes().await,
+        indexes,
+        "the same indexes after the import"
+    );
     assert_revisions(db, 0, 0, 2).await;
     assert_eq!(list(&b, group("imported")).await, sorted(bulk));
     assert_eq!(list(&a, group("imported")).await, sorted(imported.clone()));
