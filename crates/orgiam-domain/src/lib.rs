@@ -12,6 +12,7 @@ pub mod keyset;
 pub mod model;
 pub mod page;
 pub mod policy;
+pub mod rendered;
 pub mod role_edit;
 pub mod role_json;
 pub mod scim;

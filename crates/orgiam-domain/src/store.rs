@@ -9,6 +9,7 @@ use crate::model::{
     RevokedToken, Role, RoleFilter, ServerKeys, SigningKey, User,
 };
 use crate::page::Cursor;
+use crate::rendered::{RenderAccount, RenderAssignment, RenderedRows};
 use crate::sid::{AccountSid, AppSid, AssignmentSid, OrgSid, RoleSid, UserSid};
 
 /// Names of the revision counters the store bumps on every change, so replicas (and other
@@ -165,6 +166,14 @@ pub trait Store: Send + Sync + 'static {
         cursor: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<Account>>;
+    /// The same page, each account rendered by `render` as it is read.
+    async fn render_accounts(
+        &self,
+        org: &OrgSid,
+        cursor: Option<&Cursor>,
+        limit: u32,
+        render: RenderAccount,
+    ) -> Result<RenderedRows>;
 
     /// Creates a user, with its `user.created` event; an email is unique within an
     /// organization (409).
@@ -196,6 +205,15 @@ pub trait Store: Send + Sync + 'static {
         cursor: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<Assignment>>;
+    /// The same page, each assignment rendered by `render` as it is read.
+    async fn render_assignments(
+        &self,
+        org: &OrgSid,
+        filter: &AssignmentFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+        render: RenderAssignment,
+    ) -> Result<RenderedRows>;
 
     /// Adds custom roles to `org`, all in one transaction (nothing is half-imported); bumps
     /// the roles revision. Returns how many were imported.

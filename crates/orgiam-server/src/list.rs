@@ -4,8 +4,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 
-use orgiam_domain::keyset::CursorKey;
+use orgiam_domain::keyset::{BySid, CursorKey};
 use orgiam_domain::page::{self, Binding, Cursor, Direction, PageTokenCodec};
+use orgiam_domain::rendered::RenderedRows;
 use orgiam_domain::{Error, Result};
 
 use crate::error::json_bytes;
@@ -247,7 +248,11 @@ impl<T> Page<T> {
     }
 
     /// The body of a page whose rows are JSON already (each one value).
-    pub fn body_raw<'j>(&self, key: &str, items: impl Iterator<Item = &'j str> + Clone) -> Vec<u8> {
+    pub fn body_raw<'j>(
+        &self,
+        key: &str,
+        items: impl Iterator<Item = &'j [u8]> + Clone,
+    ) -> Vec<u8> {
         let len = items.clone().map(|i| i.len() + 1).sum::<usize>() + 2;
         let mut array = Vec::with_capacity(len);
         array.push(b'[');
@@ -255,7 +260,7 @@ impl<T> Page<T> {
             if i > 0 {
                 array.push(b',');
             }
-            array.extend_from_slice(item.as_bytes());
+            array.extend_from_slice(item);
         }
         array.push(b']');
         self.wrap(key, &array)
@@ -380,6 +385,23 @@ impl Bound<'_> {
             self.codec,
             &self.binding,
         )
+    }
+
+    /// The response for a page of rows the store rendered as it read them (ordered by SID),
+    /// with links to `path` under `base`.
+    pub fn respond_rendered(
+        &self,
+        rendered: RenderedRows,
+        base: &str,
+        path: &str,
+    ) -> Result<Response> {
+        let RenderedRows { json, rows } = rendered;
+        let page = self.page(rows, base, path, |r| BySid(r.sid.clone()))?;
+        let items = page.rows.iter().map(|r| &json[r.at.clone()]);
+        Ok(json_bytes(
+            StatusCode::OK,
+            page.body_raw(self.listing.key, items),
+        ))
     }
 
     /// The response for a page: `views` (its rows as the API shows them) under the listing's

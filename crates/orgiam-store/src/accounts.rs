@@ -2,13 +2,14 @@
 //! the accounts listing, and the first start's bootstrap. Both engines, one definition.
 
 /// The inherent `insert_org`, `bootstrap_in`, `create_org_in`, `org_in`,
-/// `create_account_in`, `account_in`, `list_accounts_in`, `create_user_in` and `user_in` for
-/// one engine (see [`crate::store`] for the dialect it uses).
+/// `create_account_in`, `account_in`, `list_accounts_in`, `render_accounts_in`,
+/// `create_user_in` and `user_in` for one engine (see [`crate::store`] for the dialect it uses).
 macro_rules! accounts_impl {
     ($store:ty) => {
         const _: () = {
             use orgiam_domain::model::{Account, Actor, App, Org, User};
             use orgiam_domain::page::Cursor;
+            use orgiam_domain::rendered::{RenderAccount, RenderedRows};
             use orgiam_domain::sid::{AccountSid, OrgSid, UserSid};
             use orgiam_domain::{Error, Result};
             use sqlx::Row;
@@ -143,17 +144,30 @@ macro_rules! accounts_impl {
                     cursor: Option<&Cursor>,
                     limit: u32,
                 ) -> Result<Vec<Account>> {
-                    #[allow(unused_imports)]
-                    // SQLite builds a `Stmt`; PostgreSQL a `QueryBuilder`
-                    use $crate::sql::Sql as _;
-                    let mut q = ListSql::new(format!(
-                        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE org_sid = "
-                    ));
-                    q.push_bind(org.as_str());
-                    let desc = $crate::keyset::push_sid_keyset(&mut q, cursor, limit);
+                    let (q, desc) = list_accounts_sql(org, cursor, limit);
                     let mut out = self.fetch_rows(q, |r| rows::account(r)).await?;
                     if desc {
                         out.reverse();
+                    }
+                    Ok(out)
+                }
+
+                async fn render_accounts_in(
+                    &self,
+                    org: &OrgSid,
+                    cursor: Option<&Cursor>,
+                    limit: u32,
+                    render: RenderAccount,
+                ) -> Result<RenderedRows> {
+                    let (q, desc) = list_accounts_sql(org, cursor, limit);
+                    let mut out = RenderedRows::default();
+                    self.visit_rows(q, &mut |r| {
+                        let row = rows::account_columns(r)?;
+                        out.push(row.sid, &row, render)
+                    })
+                    .await?;
+                    if desc {
+                        out.rows.reverse();
                     }
                     Ok(out)
                 }
@@ -208,6 +222,22 @@ macro_rules! accounts_impl {
                     })
                     .transpose()
                 }
+            }
+
+            /// A listing's statement, and whether its rows come in descending order.
+            fn list_accounts_sql<'a>(
+                org: &'a OrgSid,
+                cursor: Option<&'a Cursor>,
+                limit: u32,
+            ) -> (ListSql<'a>, bool) {
+                #[allow(unused_imports)] // SQLite builds a `Stmt`; PostgreSQL a `QueryBuilder`
+                use $crate::sql::Sql as _;
+                let mut q = ListSql::new(format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE org_sid = "
+                ));
+                q.push_bind(org.as_str());
+                let desc = $crate::keyset::push_sid_keyset(&mut q, cursor, limit);
+                (q, desc)
             }
         };
     };

@@ -1,8 +1,8 @@
 //! Role assignments: creation (counting a user's built-in ones), deletion and the filtered
 //! listing. Both engines, one definition.
 
-/// The inherent `create_assignment_in`, `delete_assignment_in` and `list_assignments_in`
-/// for one engine (see [`crate::store`] for the dialect it uses).
+/// The inherent `create_assignment_in`, `delete_assignment_in`, `list_assignments_in` and
+/// `render_assignments_in` for one engine (see [`crate::store`] for the dialect it uses).
 macro_rules! assignments_impl {
     ($store:ty) => {
         const _: () = {
@@ -11,6 +11,7 @@ macro_rules! assignments_impl {
                 actions,
             };
             use orgiam_domain::page::Cursor;
+            use orgiam_domain::rendered::{RenderAssignment, RenderedRows};
             use orgiam_domain::sid::{AssignmentSid, OrgSid};
             use orgiam_domain::{Error, Result};
 
@@ -139,29 +140,61 @@ macro_rules! assignments_impl {
                     cursor: Option<&Cursor>,
                     limit: u32,
                 ) -> Result<Vec<Assignment>> {
-                    #[allow(unused_imports)] // SQLite builds a `Stmt`; PostgreSQL a `QueryBuilder`
-                    use $crate::sql::Sql as _;
-                    let mut q = ListSql::new(format!(
-                        "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE org_sid = "
-                    ));
-                    q.push_bind(org.as_str());
-                    for (column, value) in [
-                        ("identity", &filter.identity),
-                        ("scope", &filter.scope),
-                        ("resource_type", &filter.resource_type),
-                        ("resource_id", &filter.resource_id),
-                    ] {
-                        if let Some(v) = value {
-                            q.push(format!(" AND {column} = ")).push_bind(v.as_str());
-                        }
-                    }
-                    let desc = $crate::keyset::push_sid_keyset(&mut q, cursor, limit);
+                    let (q, desc) = list_assignments_sql(org, filter, cursor, limit);
                     let mut out = self.fetch_rows(q, |r| rows::assignment(r)).await?;
                     if desc {
                         out.reverse();
                     }
                     Ok(out)
                 }
+
+                async fn render_assignments_in(
+                    &self,
+                    org: &OrgSid,
+                    filter: &AssignmentFilter,
+                    cursor: Option<&Cursor>,
+                    limit: u32,
+                    render: RenderAssignment,
+                ) -> Result<RenderedRows> {
+                    let (q, desc) = list_assignments_sql(org, filter, cursor, limit);
+                    let mut out = RenderedRows::default();
+                    self.visit_rows(q, &mut |r| {
+                        let row = rows::assignment_columns(r)?;
+                        out.push(row.sid, &row, render)
+                    })
+                    .await?;
+                    if desc {
+                        out.rows.reverse();
+                    }
+                    Ok(out)
+                }
+            }
+
+            /// A listing's statement, and whether its rows come in descending order.
+            fn list_assignments_sql<'a>(
+                org: &'a OrgSid,
+                filter: &'a AssignmentFilter,
+                cursor: Option<&'a Cursor>,
+                limit: u32,
+            ) -> (ListSql<'a>, bool) {
+                #[allow(unused_imports)] // SQLite builds a `Stmt`; PostgreSQL a `QueryBuilder`
+                use $crate::sql::Sql as _;
+                let mut q = ListSql::new(format!(
+                    "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE org_sid = "
+                ));
+                q.push_bind(org.as_str());
+                for (column, value) in [
+                    ("identity", &filter.identity),
+                    ("scope", &filter.scope),
+                    ("resource_type", &filter.resource_type),
+                    ("resource_id", &filter.resource_id),
+                ] {
+                    if let Some(v) = value {
+                        q.push(format!(" AND {column} = ")).push_bind(v.as_str());
+                    }
+                }
+                let desc = $crate::keyset::push_sid_keyset(&mut q, cursor, limit);
+                (q, desc)
             }
         };
     };

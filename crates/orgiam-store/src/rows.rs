@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use orgiam_domain::model::{Account, App, AppStatus, Assignment, AuditEvent, Level, Role};
 use orgiam_domain::policy::Policy;
+use orgiam_domain::rendered::{AccountColumns, AssignmentColumns};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, AuditSid, OrgSid, RoleSid, UserSid};
 use orgiam_domain::{Error, Result};
 
@@ -16,6 +17,10 @@ pub(crate) trait DbRow {
     fn text(&self, i: usize) -> Result<String>;
     fn opt_text(&self, i: usize) -> Result<Option<String>>;
     fn int(&self, i: usize) -> Result<i64>;
+    /// A text column, borrowed from the row.
+    fn str_at(&self, i: usize) -> Result<&str>;
+    /// A nullable text column, borrowed from the row.
+    fn opt_str_at(&self, i: usize) -> Result<Option<&str>>;
 }
 
 macro_rules! db_row {
@@ -28,6 +33,12 @@ macro_rules! db_row {
                 self.try_get(i).map_err(db_error)
             }
             fn int(&self, i: usize) -> Result<i64> {
+                self.try_get(i).map_err(db_error)
+            }
+            fn str_at(&self, i: usize) -> Result<&str> {
+                self.try_get(i).map_err(db_error)
+            }
+            fn opt_str_at(&self, i: usize) -> Result<Option<&str>> {
                 self.try_get(i).map_err(db_error)
             }
         }
@@ -45,6 +56,18 @@ impl DbRow for rusqlite::Row<'_> {
     }
     fn int(&self, i: usize) -> Result<i64> {
         self.get(i).map_err(crate::sqlite::reader::read_error)
+    }
+    fn str_at(&self, i: usize) -> Result<&str> {
+        self.get_ref(i)
+            .map_err(crate::sqlite::reader::read_error)?
+            .as_str()
+            .map_err(|e| Error::internal(format!("column {i}: {e}")))
+    }
+    fn opt_str_at(&self, i: usize) -> Result<Option<&str>> {
+        self.get_ref(i)
+            .map_err(crate::sqlite::reader::read_error)?
+            .as_str_or_null()
+            .map_err(|e| Error::internal(format!("column {i}: {e}")))
     }
 }
 
@@ -263,6 +286,17 @@ pub(crate) fn app<R: DbRow + ?Sized>(row: &R) -> Result<App> {
 pub(crate) const ACCOUNT_COLUMNS: &str =
     "sid, org_sid, parent_sid, friendly_name, status, owner_sid, date_created";
 
+/// Columns: [`ACCOUNT_COLUMNS`], borrowed.
+pub(crate) fn account_columns<R: DbRow + ?Sized>(row: &R) -> Result<AccountColumns<'_>> {
+    Ok(AccountColumns {
+        sid: row.str_at(0)?,
+        friendly_name: row.str_at(3)?,
+        status: row.str_at(4)?,
+        owner: row.opt_str_at(5)?,
+        date_created: row.int(6)?,
+    })
+}
+
 pub(crate) fn account<R: DbRow + ?Sized>(row: &R) -> Result<Account> {
     Ok(Account {
         sid: sid(row.text(0)?, AccountSid::parse, "account sid")?,
@@ -295,6 +329,18 @@ pub(crate) fn assignment<R: DbRow + ?Sized>(row: &R) -> Result<Assignment> {
         resource_type: non_empty(row.text(5)?),
         resource_id: non_empty(row.text(6)?),
         date_created: row.int(7)?,
+    })
+}
+
+/// Columns: [`ASSIGNMENT_COLUMNS`], borrowed.
+pub(crate) fn assignment_columns<R: DbRow + ?Sized>(row: &R) -> Result<AssignmentColumns<'_>> {
+    Ok(AssignmentColumns {
+        sid: row.str_at(0)?,
+        role: row.str_at(2)?,
+        scope: row.str_at(3)?,
+        identity: row.str_at(4)?,
+        resource_type: Some(row.str_at(5)?).filter(|s| !s.is_empty()),
+        resource_id: Some(row.str_at(6)?).filter(|s| !s.is_empty()),
     })
 }
 

@@ -53,6 +53,7 @@ macro_rules! store_impl {
                 AuditFilter, Org, RevokedToken, Role, RoleFilter, ServerKeys, SigningKey, User,
             };
             use orgiam_domain::page::Cursor;
+            use orgiam_domain::rendered::{RenderAccount, RenderAssignment, RenderedRows};
             use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, OrgSid, RoleSid, UserSid};
             use orgiam_domain::store::{PoolStatus, Resealer, RoleBatches, Store};
 
@@ -236,6 +237,16 @@ macro_rules! store_impl {
                     self.list_accounts_in(org, cursor, limit).await
                 }
 
+                async fn render_accounts(
+                    &self,
+                    org: &OrgSid,
+                    cursor: Option<&Cursor>,
+                    limit: u32,
+                    render: RenderAccount,
+                ) -> Result<RenderedRows> {
+                    self.render_accounts_in(org, cursor, limit, render).await
+                }
+
                 async fn create_user(&self, user: &User, actor: &Actor) -> Result<()> {
                     self.create_user_in(user, actor).await
                 }
@@ -270,6 +281,17 @@ macro_rules! store_impl {
                     limit: u32,
                 ) -> Result<Vec<Assignment>> {
                     self.list_assignments_in(org, filter, cursor, limit).await
+                }
+
+                async fn render_assignments(
+                    &self,
+                    org: &OrgSid,
+                    filter: &AssignmentFilter,
+                    cursor: Option<&Cursor>,
+                    limit: u32,
+                    render: RenderAssignment,
+                ) -> Result<RenderedRows> {
+                    self.render_assignments_in(org, filter, cursor, limit, render).await
                 }
 
                 async fn import_roles(

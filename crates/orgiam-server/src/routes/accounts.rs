@@ -5,8 +5,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use orgiam_domain::Error;
-use orgiam_domain::keyset::BySid;
-use orgiam_domain::model::Account;
 use orgiam_domain::sid::AccountSid;
 
 use crate::auth::{Caller, perms};
@@ -16,7 +14,7 @@ use crate::openapi::{ErrorBody, Meta, OrgPath, PageParams};
 use crate::routes::assignments::check_path_org;
 use crate::state::AppState;
 pub use crate::views::accounts::account_json;
-use crate::views::accounts::{AccountView, view};
+use crate::views::accounts::{AccountView, render, view};
 use utoipa::ToSchema;
 
 /// A page of accounts.
@@ -61,15 +59,13 @@ pub async fn list(
     check_path_org(&caller, &org)?;
     let params = Params::parse(query.as_deref());
     let bound = LISTING.bind(&state.pages, caller.org.as_str(), &params, "")?;
+    let (cursor, limit) = (bound.cursor(), bound.fetch_limit());
     let rows = state
         .store
-        .list_accounts(&caller.org, bound.cursor(), bound.fetch_limit())
+        .render_accounts(&caller.org, cursor, limit, render)
         .await?;
     let path = format!("/Organizations/{org}/Accounts");
-    let key_of = |a: &Account| BySid(a.sid.to_string());
-    let page = bound.page(rows, &base, &path, key_of)?;
-    let views: Vec<_> = page.rows.iter().map(view).collect();
-    Ok(bound.respond(&page, &views)?)
+    Ok(bound.respond_rendered(rows, &base, &path)?)
 }
 
 /// Fetch an account.

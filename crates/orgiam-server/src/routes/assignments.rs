@@ -7,8 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use orgiam_domain::assignment::MAX_FREE_TEXT;
-use orgiam_domain::keyset::BySid;
-use orgiam_domain::model::{Assignment, AssignmentFilter};
+use orgiam_domain::model::AssignmentFilter;
 use orgiam_domain::sid::{AccountSid, AssignmentSid, OrgSid, RoleSid, UserSid, is_sid};
 use orgiam_domain::{Error, Result};
 
@@ -21,7 +20,7 @@ use crate::state::AppState;
 
 pub use crate::assign::{CreateRequest, create_assignment};
 pub use crate::views::assignments::assignment_json;
-use crate::views::assignments::{AssignmentView, view};
+use crate::views::assignments::{AssignmentView, render, view};
 use utoipa::{IntoParams, ToSchema};
 
 const V2_PATH: &str = "/v2/Organizations/RoleAssignments";
@@ -143,14 +142,12 @@ async fn list(
     ])
     .to_string();
     let bound = LISTING.bind(&state.pages, caller.org.as_str(), &params, &canonical)?;
+    let (cursor, limit) = (bound.cursor(), bound.fetch_limit());
     let rows = state
         .store
-        .list_assignments(&caller.org, &filter, bound.cursor(), bound.fetch_limit())
+        .render_assignments(&caller.org, &filter, cursor, limit, render)
         .await?;
-    let key_of = |a: &Assignment| BySid(a.sid.to_string());
-    let page = bound.page(rows, &base, path, key_of)?;
-    let views: Vec<_> = page.rows.iter().map(view).collect();
-    bound.respond(&page, &views)
+    bound.respond_rendered(rows, &base, path)
 }
 
 /// The camelCase spelling of a snake_case field: twilio-node's typed create sends

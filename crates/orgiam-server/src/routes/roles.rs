@@ -205,7 +205,7 @@ pub async fn list(
             let permissions = role_permissions(&state, r).await?;
             roles.push(with_permissions(r.to_json(), Some(&permissions)));
         }
-        page.body_raw(LISTING.key, roles.iter().map(String::as_str))
+        page.body_raw(LISTING.key, roles.iter().map(String::as_bytes))
     } else {
         // Each role as the JSON stored with it.
         let rows = state
@@ -213,7 +213,7 @@ pub async fn list(
             .list_listed_roles(org, &filter, cursor, limit)
             .await?;
         let page = bound.page(rows, &base, PATH, |r| r.key.clone())?;
-        page.body_raw(LISTING.key, page.rows.iter().map(|r| r.json.as_str()))
+        page.body_raw(LISTING.key, page.rows.iter().map(|r| r.json.as_bytes()))
     };
     let body = axum::body::Bytes::from(body);
     if cached {

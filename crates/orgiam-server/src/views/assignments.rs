@@ -5,6 +5,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use orgiam_domain::model::Assignment;
+use orgiam_domain::rendered::AssignmentColumns;
+use orgiam_domain::{Error, Result};
 
 /// A role assignment: a user holds a role at a scope (the organization or one of its
 /// accounts), optionally on one resource.
@@ -30,6 +32,19 @@ pub(crate) struct AssignmentView<'a> {
 /// The assignment as the API shows it.
 pub fn assignment_json(a: &Assignment) -> Value {
     serde_json::to_value(view(a)).unwrap_or(Value::Null)
+}
+
+/// Writes the assignment's JSON from its columns (a listing renders its rows so).
+pub(crate) fn render(a: &AssignmentColumns<'_>, out: &mut Vec<u8>) -> Result<()> {
+    let view = AssignmentView {
+        sid: a.sid,
+        role_sid: a.role,
+        scope: a.scope,
+        identity: a.identity,
+        resource_type: a.resource_type,
+        resource_id: a.resource_id,
+    };
+    serde_json::to_writer(out, &view).map_err(Error::internal)
 }
 
 pub(crate) fn view(a: &Assignment) -> AssignmentView<'_> {

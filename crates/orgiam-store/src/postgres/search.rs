@@ -213,6 +213,16 @@ impl super::PgStore {
         rows.iter().map(|r| decode(r)).collect()
     }
 
+    /// Hands each row of a listing's statement to `visit`.
+    pub(super) async fn visit_rows(
+        &self,
+        mut q: QueryBuilder<'_, Postgres>,
+        visit: &mut (dyn FnMut(&dyn crate::rows::DbRow) -> Result<()> + Send),
+    ) -> Result<()> {
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().try_for_each(|r| visit(r))
+    }
+
     /// A page of `p`'s rows, decoded. A rare search (at most [`RARE_MATCHES`] candidates from
     /// the trigram index, asked once) is answered from its candidates, sorted; any other
     /// listing walks each owner's rows in name order until the page is full.

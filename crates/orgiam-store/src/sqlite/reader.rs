@@ -163,6 +163,25 @@ impl super::SqliteStore {
     }
 }
 
+impl super::SqliteStore {
+    /// Hands each row of a listing's statement to `visit` as it is stepped (its budget the
+    /// store's statement budget).
+    pub(super) async fn visit_rows(
+        &self,
+        q: crate::sql::Stmt<'_>,
+        visit: &mut (dyn FnMut(&dyn crate::rows::DbRow) -> Result<()> + Send),
+    ) -> Result<()> {
+        self.readers.read(|conn| {
+            let mut st = conn.prepare_cached(q.sql()).map_err(read_error)?;
+            let mut rows = st.query(q.params()).map_err(read_error)?;
+            while let Some(row) = rows.next().map_err(read_error)? {
+                visit(row)?;
+            }
+            Ok(())
+        })
+    }
+}
+
 /// The rows of `q` on `conn`, decoded.
 pub(super) fn rows_of<T>(
     conn: &rusqlite::Connection,

@@ -315,21 +315,13 @@ pub(crate) async fn assignment_listing_and_deletion(db: &TestDb) {
             })
             .cloned()
             .collect();
-        let got = db
-            .store
-            .list_assignments(&a, f, None, 100)
-            .await
-            .expect("list");
+        let got = assignments_page(db, &a, f, None, 100).await;
         assert_eq!(got, want, "{f:?}");
         for size in [1u32, 2, 3] {
             let mut fwd = Vec::new();
             let mut cursor: Option<Cursor> = None;
             loop {
-                let page = db
-                    .store
-                    .list_assignments(&a, f, cursor.as_ref(), size)
-                    .await
-                    .expect("list");
+                let page = assignments_page(db, &a, f, cursor.as_ref(), size).await;
                 let Some(last) = page.last() else { break };
                 cursor = Some(sid_cursor(Direction::Next, last.sid.as_str()));
                 let short = page.len() < size as usize;
@@ -343,11 +335,7 @@ pub(crate) async fn assignment_listing_and_deletion(db: &TestDb) {
             let mut pages = vec![vec![last.clone()]];
             let mut cursor = sid_cursor(Direction::Previous, last.sid.as_str());
             loop {
-                let page = db
-                    .store
-                    .list_assignments(&a, f, Some(&cursor), size)
-                    .await
-                    .expect("list");
+                let page = assignments_page(db, &a, f, Some(&cursor), size).await;
                 let Some(first) = page.first() else { break };
                 cursor = sid_cursor(Direction::Previous, first.sid.as_str());
                 let short = page.len() < size as usize;

@@ -74,7 +74,7 @@ pub(crate) async fn accounts_parents_owners_and_paging(db: &TestDb) {
         mine.push(acct);
     }
     mine.sort_by(|x, y| x.sid.cmp(&y.sid));
-    let listed = db.store.list_accounts(&a, None, 100).await.expect("list");
+    let listed = accounts_page(db, &a, None, 100).await;
     assert_eq!(listed, mine);
     assert_eq!(
         db.store.list_accounts(&b, None, 100).await.expect("list"),
@@ -84,11 +84,7 @@ pub(crate) async fn accounts_parents_owners_and_paging(db: &TestDb) {
         let mut fwd = Vec::new();
         let mut cursor: Option<Cursor> = None;
         loop {
-            let page = db
-                .store
-                .list_accounts(&a, cursor.as_ref(), size)
-                .await
-                .expect("list");
+            let page = accounts_page(db, &a, cursor.as_ref(), size).await;
             let Some(last) = page.last() else { break };
             cursor = Some(sid_cursor(Direction::Next, last.sid.as_str()));
             let short = page.len() < size as usize;
@@ -102,11 +98,7 @@ pub(crate) async fn accounts_parents_owners_and_paging(db: &TestDb) {
         let mut pages = vec![vec![last.clone()]];
         let mut cursor = sid_cursor(Direction::Previous, last.sid.as_str());
         loop {
-            let page = db
-                .store
-                .list_accounts(&a, Some(&cursor), size)
-                .await
-                .expect("list");
+            let page = accounts_page(db, &a, Some(&cursor), size).await;
             let Some(first) = page.first() else { break };
             cursor = sid_cursor(Direction::Previous, first.sid.as_str());
             let short = page.len() < size as usize;

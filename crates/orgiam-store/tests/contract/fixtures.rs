@@ -388,3 +388,102 @@ pub(crate) fn by_sid(mut apps: Vec<App>) -> Vec<App> {
     apps.sort_by(|a, b| a.sid.cmp(&b.sid));
     apps
 }
+
+/// A page of assignments, read both ways: as models (`list_assignments`) and rendered as they
+/// are read (`render_assignments`); the two must agree, row for row, in the same order.
+pub(crate) async fn assignments_page(
+    db: &TestDb,
+    org: &OrgSid,
+    f: &AssignmentFilter,
+    cursor: Option<&Cursor>,
+    limit: u32,
+) -> Vec<Assignment> {
+    use orgiam_domain::rendered::AssignmentColumns;
+    fn render(a: &AssignmentColumns<'_>, out: &mut Vec<u8>) -> orgiam_domain::Result<()> {
+        let v = json!([
+            a.sid,
+            a.role,
+            a.scope,
+            a.identity,
+            a.resource_type,
+            a.resource_id
+        ]);
+        out.extend_from_slice(v.to_string().as_bytes());
+        Ok(())
+    }
+    let listed = db
+        .store
+        .list_assignments(org, f, cursor, limit)
+        .await
+        .expect("list");
+    let rendered = db
+        .store
+        .render_assignments(org, f, cursor, limit, render)
+        .await
+        .expect("render");
+    let want: Vec<(String, Value)> = listed
+        .iter()
+        .map(|a| {
+            let v = json!([
+                a.sid,
+                a.role,
+                a.scope,
+                a.identity,
+                a.resource_type,
+                a.resource_id
+            ]);
+            (a.sid.to_string(), v)
+        })
+        .collect();
+    assert_eq!(
+        rendered_rows(&rendered),
+        want,
+        "rendered {f:?} from {cursor:?}"
+    );
+    listed
+}
+
+/// A page of accounts, read both ways (see [`assignments_page`]).
+pub(crate) async fn accounts_page(
+    db: &TestDb,
+    org: &OrgSid,
+    cursor: Option<&Cursor>,
+    limit: u32,
+) -> Vec<Account> {
+    use orgiam_domain::rendered::AccountColumns;
+    fn render(a: &AccountColumns<'_>, out: &mut Vec<u8>) -> orgiam_domain::Result<()> {
+        let v = json!([a.sid, a.friendly_name, a.status, a.owner, a.date_created]);
+        out.extend_from_slice(v.to_string().as_bytes());
+        Ok(())
+    }
+    let listed = db
+        .store
+        .list_accounts(org, cursor, limit)
+        .await
+        .expect("list");
+    let rendered = db
+        .store
+        .render_accounts(org, cursor, limit, render)
+        .await
+        .expect("render");
+    let want: Vec<(String, Value)> = listed
+        .iter()
+        .map(|a| {
+            let v = json!([a.sid, a.friendly_name, a.status, a.owner, a.date_created]);
+            (a.sid.to_string(), v)
+        })
+        .collect();
+    assert_eq!(rendered_rows(&rendered), want, "rendered from {cursor:?}");
+    listed
+}
+
+/// Each rendered row's SID and JSON.
+fn rendered_rows(r: &orgiam_domain::rendered::RenderedRows) -> Vec<(String, Value)> {
+    r.rows
+        .iter()
+        .map(|row| {
+            let v = serde_json::from_slice(r.json_of(row)).expect("a row's JSON");
+            (row.sid.clone(), v)
+        })
+        .collect()
+}

@@ -1,0 +1,102 @@
+//! Listings rendered as they are read: the store hands each row's columns, borrowed from the
+//! database's row, to a render function the caller gives (the API's view of the row), which
+//! writes the row's JSON into one buffer. No value is decoded into an owned model on the way,
+//! and nothing is allocated per row but its SID (the page's cursor key).
+
+use std::ops::Range;
+
+use crate::error::Result;
+
+/// Writes one row's JSON at the end of the buffer.
+pub type Render<T> = fn(&T, &mut Vec<u8>) -> Result<()>;
+
+/// Renders a role assignment from its columns (whatever the row's lifetime).
+pub type RenderAssignment = for<'a> fn(&AssignmentColumns<'a>, &mut Vec<u8>) -> Result<()>;
+
+/// Renders an account from its columns (whatever the row's lifetime).
+pub type RenderAccount = for<'a> fn(&AccountColumns<'a>, &mut Vec<u8>) -> Result<()>;
+
+/// A listing's rows, rendered: their JSON back to back in `json`, and each row's bytes and SID,
+/// in the listing's order.
+#[derive(Debug, Default)]
+pub struct RenderedRows {
+    pub json: Vec<u8>,
+    pub rows: Vec<RenderedRow>,
+}
+
+/// One rendered row: where its JSON is in [`RenderedRows::json`], and its SID.
+#[derive(Clone, Debug)]
+pub struct RenderedRow {
+    pub at: Range<usize>,
+    pub sid: String,
+}
+
+impl RenderedRows {
+    /// Renders one more row, of SID `sid`, with `render`.
+    pub fn push<T>(&mut self, sid: &str, row: &T, render: Render<T>) -> Result<()> {
+        let start = self.json.len();
+        render(row, &mut self.json)?;
+        self.rows.push(RenderedRow {
+            at: start..self.json.len(),
+            sid: sid.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// The JSON of `row`.
+    pub fn json_of(&self, row: &RenderedRow) -> &[u8] {
+        &self.json[row.at.clone()]
+    }
+}
+
+/// A role assignment's columns, as read.
+#[derive(Debug)]
+pub struct AssignmentColumns<'a> {
+    pub sid: &'a str,
+    pub role: &'a str,
+    pub scope: &'a str,
+    pub identity: &'a str,
+    pub resource_type: Option<&'a str>,
+    pub resource_id: Option<&'a str>,
+}
+
+/// An account's columns, as read.
+#[derive(Debug)]
+pub struct AccountColumns<'a> {
+    pub sid: &'a str,
+    pub friendly_name: &'a str,
+    pub status: &'a str,
+    pub owner: Option<&'a str>,
+    pub date_created: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quoted(s: &&str, out: &mut Vec<u8>) -> Result<()> {
+        out.extend_from_slice(format!("\"{s}\"").as_bytes());
+        Ok(())
+    }
+
+    #[test]
+    fn rows_are_found_where_they_were_written() {
+        let mut rows = RenderedRows::default();
+        rows.push("IXa", &"first", quoted).expect("render");
+        rows.push("IXb", &"", quoted).expect("render");
+        rows.push("IXc", &"third", quoted).expect("render");
+        let got: Vec<(&[u8], &str)> = rows
+            .rows
+            .iter()
+            .map(|r| (rows.json_of(r), r.sid.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (&b"\"first\""[..], "IXa"),
+                (&b"\"\""[..], "IXb"),
+                (&b"\"third\""[..], "IXc")
+            ]
+        );
+    }
+}
