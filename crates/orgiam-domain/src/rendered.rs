@@ -6,6 +6,8 @@
 use std::ops::Range;
 
 use crate::error::Result;
+use crate::keyset::ByName;
+use crate::role_json::ListedRole;
 
 /// Writes one row's JSON at the end of the buffer.
 pub type Render<T> = fn(&T, &mut Vec<u8>) -> Result<()>;
@@ -16,36 +18,58 @@ pub type RenderAssignment = for<'a> fn(&AssignmentColumns<'a>, &mut Vec<u8>) -> 
 /// Renders an account from its columns (whatever the row's lifetime).
 pub type RenderAccount = for<'a> fn(&AccountColumns<'a>, &mut Vec<u8>) -> Result<()>;
 
-/// A listing's rows, rendered: their JSON back to back in `json`, and each row's bytes and SID,
-/// in the listing's order.
-#[derive(Debug, Default)]
-pub struct RenderedRows {
+/// A listing's rows, rendered: their JSON in `json`, and each row's bytes and its place in the
+/// listing's order (`K`: its SID, or for roles [`ByName`]), in the listing's order.
+#[derive(Debug)]
+pub struct RenderedRows<K = String> {
     pub json: Vec<u8>,
-    pub rows: Vec<RenderedRow>,
+    pub rows: Vec<RenderedRow<K>>,
 }
 
-/// One rendered row: where its JSON is in [`RenderedRows::json`], and its SID.
+/// One rendered row: where its JSON is in [`RenderedRows::json`], and its key.
 #[derive(Clone, Debug)]
-pub struct RenderedRow {
+pub struct RenderedRow<K = String> {
     pub at: Range<usize>,
-    pub sid: String,
+    pub key: K,
 }
 
-impl RenderedRows {
-    /// Renders one more row, of SID `sid`, with `render`.
-    pub fn push<T>(&mut self, sid: &str, row: &T, render: Render<T>) -> Result<()> {
+impl<K> Default for RenderedRows<K> {
+    fn default() -> Self {
+        Self {
+            json: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+}
+
+impl<K> RenderedRows<K> {
+    /// Renders one more row, keyed `key`, with `render`.
+    pub fn push<T>(&mut self, key: K, row: &T, render: Render<T>) -> Result<()> {
         let start = self.json.len();
         render(row, &mut self.json)?;
         self.rows.push(RenderedRow {
             at: start..self.json.len(),
-            sid: sid.to_owned(),
+            key,
         });
         Ok(())
     }
 
     /// The JSON of `row`.
-    pub fn json_of(&self, row: &RenderedRow) -> &[u8] {
+    pub fn json_of(&self, row: &RenderedRow<K>) -> &[u8] {
         &self.json[row.at.clone()]
+    }
+}
+
+impl RenderedRows<ByName> {
+    /// The rows as [`ListedRole`]s (to compare with [`Role::listed`](crate::model::Role)).
+    pub fn listed(&self) -> Vec<ListedRole> {
+        self.rows
+            .iter()
+            .map(|r| ListedRole {
+                key: r.key.clone(),
+                json: String::from_utf8_lossy(self.json_of(r)).into_owned(),
+            })
+            .collect()
     }
 }
 
@@ -82,13 +106,15 @@ mod tests {
     #[test]
     fn rows_are_found_where_they_were_written() {
         let mut rows = RenderedRows::default();
-        rows.push("IXa", &"first", quoted).expect("render");
-        rows.push("IXb", &"", quoted).expect("render");
-        rows.push("IXc", &"third", quoted).expect("render");
+        rows.push("IXa".to_owned(), &"first", quoted)
+            .expect("render");
+        rows.push("IXb".to_owned(), &"", quoted).expect("render");
+        rows.push("IXc".to_owned(), &"third", quoted)
+            .expect("render");
         let got: Vec<(&[u8], &str)> = rows
             .rows
             .iter()
-            .map(|r| (rows.json_of(r), r.sid.as_str()))
+            .map(|r| (rows.json_of(r), r.key.as_str()))
             .collect();
         assert_eq!(
             got,

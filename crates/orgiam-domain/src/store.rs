@@ -143,14 +143,14 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Role>>;
     /// The page [`Store::list_roles`] returns, each role as the JSON the API shows
-    /// ([`Role::to_json`], stored when the role was written: nothing is decoded).
-    async fn list_listed_roles(
+    /// ([`Role::to_json`], stored when the role was written: copied, nothing is decoded).
+    async fn render_roles(
         &self,
         org: &OrgSid,
         filter: &RoleFilter,
         cursor: Option<&Cursor>,
         limit: u32,
-    ) -> Result<Vec<crate::role_json::ListedRole>>;
+    ) -> Result<RenderedRows<crate::keyset::ByName>>;
     /// One role visible to `org`.
     async fn role(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>>;
 

@@ -396,7 +396,7 @@ impl Bound<'_> {
         path: &str,
     ) -> Result<Response> {
         let RenderedRows { json, rows } = rendered;
-        let page = self.page(rows, base, path, |r| BySid(r.sid.clone()))?;
+        let page = self.page(rows, base, path, |r| BySid(r.key.clone()))?;
         let items = page.rows.iter().map(|r| &json[r.at.clone()]);
         Ok(json_bytes(
             StatusCode::OK,

@@ -163,7 +163,7 @@ macro_rules! accounts_impl {
                     let mut out = RenderedRows::default();
                     self.visit_rows(q, &mut |r| {
                         let row = rows::account_columns(r)?;
-                        out.push(row.sid, &row, render)
+                        out.push(row.sid.to_owned(), &row, render)
                     })
                     .await?;
                     if desc {

@@ -160,7 +160,7 @@ macro_rules! assignments_impl {
                     let mut out = RenderedRows::default();
                     self.visit_rows(q, &mut |r| {
                         let row = rows::assignment_columns(r)?;
-                        out.push(row.sid, &row, render)
+                        out.push(row.sid.to_owned(), &row, render)
                     })
                     .await?;
                     if desc {

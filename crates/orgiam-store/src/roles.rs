@@ -98,10 +98,10 @@ pub(crate) fn push_owner_rows<'a, Q: Sql<'a>>(
     }
 }
 
-/// A role listing's rows, decoded by a [`DbRow`] decoder (`rows::role` or `rows::listed`),
-/// and the SID of a decoded row.
+/// A role listing's rows, decoded by a [`DbRow`] decoder (`rows::role`, or `rows::listed`,
+/// which copies each role's JSON into the listing's buffer), and the SID of a decoded row.
 pub(crate) struct Decoder<T> {
-    pub decode: fn(&dyn DbRow) -> Result<T>,
+    pub decode: fn(&dyn DbRow, &mut Vec<u8>) -> Result<T>,
     pub sid: fn(&T) -> &str,
 }
 
@@ -128,7 +128,8 @@ macro_rules! roles_impl {
             use orgiam_domain::keyset::ByName;
             use orgiam_domain::model::{Role, RoleFilter};
             use orgiam_domain::page::Cursor;
-            use orgiam_domain::role_json::{ListedRole, ROLE_JSON_VERSION};
+            use orgiam_domain::rendered::RenderedRows;
+            use orgiam_domain::role_json::ROLE_JSON_VERSION;
             use orgiam_domain::sid::{OrgSid, RoleSid};
 
             use $crate::rows::{self, json};
@@ -147,38 +148,44 @@ macro_rules! roles_impl {
                     let p = $crate::roles::RolePage {
                         org, filter, cursor, limit: i64::from(limit), columns: ROLE_COLUMNS,
                     };
-                    let decoder = $crate::roles::Decoder { decode: |r| rows::role(r), sid: |r| r.sid.as_str() };
-                    self.list_role_rows(&p, &decoder).await
+                    let decoder = $crate::roles::Decoder { decode: |r, _| rows::role(r), sid: |r| r.sid.as_str() };
+                    Ok(self.list_role_rows(&p, &decoder).await?.0)
                 }
 
-                /// The same page, each role as the JSON stored with it; a row an older version
-                /// wrote without it is read whole and rendered here.
-                async fn list_listed_roles_in(
+                /// The same page, each role as the JSON stored with it, copied from the row
+                /// into one buffer; a row an older version wrote without it is read whole and
+                /// rendered here.
+                async fn render_roles_in(
                     &self,
                     org: &OrgSid,
                     filter: &RoleFilter,
                     cursor: Option<&Cursor>,
                     limit: u32,
-                ) -> Result<Vec<ListedRole>> {
+                ) -> Result<RenderedRows<ByName>> {
                     let p = $crate::roles::RolePage {
                         org, filter, cursor, limit: i64::from(limit),
                         columns: rows::LISTED_COLUMNS,
                     };
-                    let decoder = $crate::roles::Decoder { decode: |r| rows::listed(r), sid: |r| r.sid.as_str() };
-                    let rows = self.list_role_rows(&p, &decoder).await?;
-                    let mut listed = Vec::with_capacity(rows.len());
-                    for r in rows {
-                        let json = match r.json {
-                            Some(json) => json,
-                            None => match self.role_in(org, &r.sid).await? {
-                                Some(role) => role.to_json(),
-                                None => continue, // deleted since
-                            },
-                        };
-                        let key = ByName { name_key: r.name_key, sid: r.sid.to_string() };
-                        listed.push(ListedRole { key, json });
+                    let decoder = $crate::roles::Decoder {
+                        decode: |r, json| rows::listed(r, json),
+                        sid: |r| r.key.sid.as_str(),
+                    };
+                    let (rows, json) = self.list_role_rows(&p, &decoder).await?;
+                    let mut out = RenderedRows { json, rows: Vec::with_capacity(rows.len()) };
+                    for mut row in rows {
+                        if row.at.is_empty() {
+                            let sid = RoleSid::parse(&row.key.sid)
+                                .map_err(|_| rows::corrupt("role sid"))?;
+                            let Some(role) = self.role_in(org, &sid).await? else {
+                                continue; // deleted since
+                            };
+                            let start = out.json.len();
+                            out.json.extend_from_slice(role.to_json().as_bytes());
+                            row.at = start..out.json.len();
+                        }
+                        out.rows.push(row);
                     }
-                    Ok(listed)
+                    Ok(out)
                 }
 
                 async fn sync_builtin_roles_in(&self, roles: &[Role]) -> Result<()> {

@@ -3,9 +3,10 @@
 
 use sqlx::Row;
 
+use orgiam_domain::keyset::ByName;
 use orgiam_domain::model::{Account, App, AppStatus, Assignment, AuditEvent, Level, Role};
 use orgiam_domain::policy::Policy;
-use orgiam_domain::rendered::{AccountColumns, AssignmentColumns};
+use orgiam_domain::rendered::{AccountColumns, AssignmentColumns, RenderedRow};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, AuditSid, OrgSid, RoleSid, UserSid};
 use orgiam_domain::{Error, Result};
 
@@ -21,6 +22,10 @@ pub(crate) trait DbRow {
     fn str_at(&self, i: usize) -> Result<&str>;
     /// A nullable text column, borrowed from the row.
     fn opt_str_at(&self, i: usize) -> Result<Option<&str>>;
+    /// A nullable text column's bytes, borrowed from the row.
+    fn opt_bytes_at(&self, i: usize) -> Result<Option<&[u8]>> {
+        Ok(self.opt_str_at(i)?.map(str::as_bytes))
+    }
 }
 
 macro_rules! db_row {
@@ -67,6 +72,12 @@ impl DbRow for rusqlite::Row<'_> {
         self.get_ref(i)
             .map_err(crate::sqlite::reader::read_error)?
             .as_str_or_null()
+            .map_err(|e| Error::internal(format!("column {i}: {e}")))
+    }
+    fn opt_bytes_at(&self, i: usize) -> Result<Option<&[u8]>> {
+        self.get_ref(i)
+            .map_err(crate::sqlite::reader::read_error)?
+            .as_bytes_or_null()
             .map_err(|e| Error::internal(format!("column {i}: {e}")))
     }
 }
@@ -247,18 +258,22 @@ pub(crate) fn role<R: DbRow + ?Sized>(row: &R) -> Result<Role> {
 /// listings' `name_key` after them (see [`crate::roles::push_owner_rows`]).
 pub(crate) const LISTED_COLUMNS: &str = "sid, rendered";
 
-/// A row of [`LISTED_COLUMNS`] and `name_key`.
-pub(crate) struct ListedRow {
-    pub sid: RoleSid,
-    pub json: Option<String>,
-    pub name_key: String,
-}
-
-pub(crate) fn listed<R: DbRow + ?Sized>(row: &R) -> Result<ListedRow> {
-    Ok(ListedRow {
-        sid: sid(row.text(0)?, RoleSid::parse, "role sid")?,
-        json: row.opt_text(1)?,
-        name_key: row.text(2)?,
+/// Columns: [`LISTED_COLUMNS`]; the role's stored JSON copied to the end of `json` (an empty
+/// range: the row has none), and its place in the order.
+pub(crate) fn listed<R: DbRow + ?Sized>(
+    row: &R,
+    json: &mut Vec<u8>,
+) -> Result<RenderedRow<ByName>> {
+    let start = json.len();
+    if let Some(stored) = row.opt_bytes_at(1)? {
+        json.extend_from_slice(stored);
+    }
+    Ok(RenderedRow {
+        at: start..json.len(),
+        key: ByName {
+            name_key: row.str_at(2)?.to_owned(),
+            sid: row.str_at(0)?.to_owned(),
+        },
     })
 }
 

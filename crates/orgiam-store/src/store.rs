@@ -206,14 +206,14 @@ macro_rules! store_impl {
                     self.list_roles_in(org, filter, cursor, limit).await
                 }
 
-                async fn list_listed_roles(
+                async fn render_roles(
                     &self,
                     org: &OrgSid,
                     filter: &RoleFilter,
                     cursor: Option<&Cursor>,
                     limit: u32,
-                ) -> Result<Vec<orgiam_domain::role_json::ListedRole>> {
-                    self.list_listed_roles_in(org, filter, cursor, limit).await
+                ) -> Result<RenderedRows<orgiam_domain::keyset::ByName>> {
+                    self.render_roles_in(org, filter, cursor, limit).await
                 }
 
                 async fn role(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>> {

@@ -112,9 +112,10 @@ async fn exercise(store: Arc<dyn Directory>) {
     assert_eq!(listed.iter().map(|r| &r.sid).collect::<Vec<_>>(), [&r.sid]);
     // The role's JSON was stored with it.
     let shown = store
-        .list_listed_roles(&org, &filter, None, 10)
+        .render_roles(&org, &filter, None, 10)
         .await
-        .unwrap();
+        .unwrap()
+        .listed();
     assert_eq!(shown, [r.listed()]);
 
     // A refused edit writes nothing; a no-op writes nothing; a change writes once.
@@ -155,9 +156,10 @@ async fn exercise(store: Arc<dyn Directory>) {
     // ... and rewritten with the change.
     let all = orgiam_domain::model::RoleFilter::default();
     let shown = store
-        .list_listed_roles(&org, &all, None, 1000)
+        .render_roles(&org, &all, None, 1000)
         .await
-        .unwrap();
+        .unwrap()
+        .listed();
     assert!(shown.contains(&after.listed()), "{shown:?}");
     assert!(store.revision(ROLES_REVISION).await.unwrap() > rev);
     assert_eq!(events(store, &org, "role.updated").await, 1);

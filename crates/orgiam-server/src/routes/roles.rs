@@ -9,6 +9,7 @@ use axum::response::Response;
 use orgiam_domain::Error;
 use orgiam_domain::keyset::ByName;
 use orgiam_domain::model::{CatalogPermission, Role, RoleFilter};
+use orgiam_domain::rendered::RenderedRows;
 use orgiam_domain::sid::RoleSid;
 
 use crate::auth::{Caller, perms};
@@ -208,12 +209,12 @@ pub async fn list(
         page.body_raw(LISTING.key, roles.iter().map(String::as_bytes))
     } else {
         // Each role as the JSON stored with it.
-        let rows = state
+        let RenderedRows { json, rows } = state
             .store
-            .list_listed_roles(org, &filter, cursor, limit)
+            .render_roles(org, &filter, cursor, limit)
             .await?;
         let page = bound.page(rows, &base, PATH, |r| r.key.clone())?;
-        page.body_raw(LISTING.key, page.rows.iter().map(|r| r.json.as_bytes()))
+        page.body_raw(LISTING.key, page.rows.iter().map(|r| &json[r.at.clone()]))
     };
     let body = axum::body::Bytes::from(body);
     if cached {

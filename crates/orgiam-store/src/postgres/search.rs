@@ -223,14 +223,15 @@ impl super::PgStore {
         rows.iter().try_for_each(|r| visit(r))
     }
 
-    /// A page of `p`'s rows, decoded. A rare search (at most [`RARE_MATCHES`] candidates from
-    /// the trigram index, asked once) is answered from its candidates, sorted; any other
-    /// listing walks each owner's rows in name order until the page is full.
+    /// A page of `p`'s rows, decoded (with what the decoder wrote in the buffer). A rare
+    /// search (at most [`RARE_MATCHES`] candidates from the trigram index, asked once) is
+    /// answered from its candidates, sorted; any other listing walks each owner's rows in name
+    /// order until the page is full.
     pub(super) async fn list_role_rows<T>(
         &self,
         p: &RolePage<'_>,
         decoder: &Decoder<T>,
-    ) -> Result<Vec<T>> {
+    ) -> Result<(Vec<T>, Vec<u8>)> {
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
         let rare = match p.filter.search.as_deref() {
             Some(s) if s.chars().count() >= TRIGRAM => {
@@ -248,10 +249,11 @@ impl super::PgStore {
             None => walk_roles(p),
         };
         let rows = q.build().fetch_all(&mut *conn).await.map_err(db_error)?;
+        let mut buf = Vec::new();
         let decoded = rows
             .iter()
-            .map(|r| (decoder.decode)(r))
+            .map(|r| (decoder.decode)(r, &mut buf))
             .collect::<Result<Vec<_>>>()?;
-        Ok(page(decoded, p.limit, desc, decoder.sid))
+        Ok((page(decoded, p.limit, desc, decoder.sid), buf))
     }
 }

@@ -171,14 +171,9 @@ impl super::SqliteStore {
         q: crate::sql::Stmt<'_>,
         visit: &mut (dyn FnMut(&dyn crate::rows::DbRow) -> Result<()> + Send),
     ) -> Result<()> {
-        self.readers.read(|conn| {
-            let mut st = conn.prepare_cached(q.sql()).map_err(read_error)?;
-            let mut rows = st.query(q.params()).map_err(read_error)?;
-            while let Some(row) = rows.next().map_err(read_error)? {
-                visit(row)?;
-            }
-            Ok(())
-        })
+        // `Vec<()>` allocates nothing.
+        self.readers
+            .read(|conn| rows_of(conn, &q, |r| visit(r)).map(drop))
     }
 }
 
@@ -186,7 +181,7 @@ impl super::SqliteStore {
 pub(super) fn rows_of<T>(
     conn: &rusqlite::Connection,
     q: &crate::sql::Stmt<'_>,
-    decode: fn(&dyn crate::rows::DbRow) -> Result<T>,
+    mut decode: impl FnMut(&dyn crate::rows::DbRow) -> Result<T>,
 ) -> Result<Vec<T>> {
     let mut st = conn.prepare_cached(q.sql()).map_err(read_error)?;
     let mut rows = st.query(q.params()).map_err(read_error)?;

@@ -184,7 +184,8 @@ pub(super) fn walk_roles<'a>(p: &RolePage<'a>) -> (Builder<'a>, bool) {
 }
 
 impl super::SqliteStore {
-    /// A page of `p`'s rows, decoded as they are stepped, on the calling thread (see
+    /// A page of `p`'s rows, decoded as they are stepped (with what the decoder wrote in the
+    /// buffer), on the calling thread (see
     /// [`super::reader`]). A rare search (at most [`RARE_MATCHES`] candidates from the FTS5
     /// trigram index, asked once) is answered from its candidates, sorted; any other listing
     /// walks each owner's rows in name order until the page is full.
@@ -192,7 +193,7 @@ impl super::SqliteStore {
         &self,
         p: &RolePage<'_>,
         decoder: &Decoder<T>,
-    ) -> Result<Vec<T>> {
+    ) -> Result<(Vec<T>, Vec<u8>)> {
         let read = |conn: &rusqlite::Connection| {
             let rare = match p.filter.search.as_deref() {
                 Some(s) if s.chars().count() >= TRIGRAM => {
@@ -211,8 +212,9 @@ impl super::SqliteStore {
                 Some((search, found)) => rare_roles(p, search, found)?,
                 None => walk_roles(p),
             };
-            let decoded = super::reader::rows_of(conn, &q, decoder.decode)?;
-            Ok(page(decoded, p.limit, desc, decoder.sid))
+            let mut buf = Vec::new();
+            let decoded = super::reader::rows_of(conn, &q, |r| (decoder.decode)(r, &mut buf))?;
+            Ok((page(decoded, p.limit, desc, decoder.sid), buf))
         };
         let walks_far = p.filter.search.is_some()
             || p.filter

@@ -483,7 +483,7 @@ fn rendered_rows(r: &orgiam_domain::rendered::RenderedRows) -> Vec<(String, Valu
         .iter()
         .map(|row| {
             let v = serde_json::from_slice(r.json_of(row)).expect("a row's JSON");
-            (row.sid.clone(), v)
+            (row.key.clone(), v)
         })
         .collect()
 }

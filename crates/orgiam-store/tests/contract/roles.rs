@@ -475,8 +475,9 @@ pub(crate) async fn listed_roles_are_the_roles_json(db: &TestDb) {
                     let whole = db.store.list_roles(&o, f, cursor.as_ref(), limit).await;
                     let listed = db
                         .store
-                        .list_listed_roles(&o, f, cursor.as_ref(), limit)
-                        .await;
+                        .render_roles(&o, f, cursor.as_ref(), limit)
+                        .await
+                        .map(|r| r.listed());
                     let whole = whole.expect("list");
                     let want: Vec<_> = whole.iter().map(Role::listed).collect();
                     assert_eq!(listed.expect("list listed"), want, "{pass}: {f:?}, {limit}");
@@ -499,7 +500,11 @@ pub(crate) async fn listed_roles_are_the_roles_json(db: &TestDb) {
                         .list_roles(&o, f, Some(&back), limit)
                         .await
                         .expect("list");
-                    let listed = db.store.list_listed_roles(&o, f, Some(&back), limit).await;
+                    let listed = db
+                        .store
+                        .render_roles(&o, f, Some(&back), limit)
+                        .await
+                        .map(|r| r.listed());
                     let want: Vec<_> = whole.iter().map(Role::listed).collect();
                     assert_eq!(listed.expect("list listed"), want, "{pass} back: {f:?}");
                 }
