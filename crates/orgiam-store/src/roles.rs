@@ -68,13 +68,26 @@ pub(crate) fn push_arms<'a, Q: Sql<'a>>(
     }
 }
 
+/// How an engine tests that `name_key` contains a search (both are lower-cased): the text
+/// before the bound parameter, the parameter made from the search, the text after it.
+pub(crate) struct NameTest {
+    pub before: &'static str,
+    pub param: fn(&str) -> String,
+    pub after: &'static str,
+}
+
+/// A `LIKE`-style pattern for a substring: `%`, the search escaped, `%`.
+pub(crate) fn like_pattern(search: &str) -> String {
+    format!("%{}%", crate::rows::like_escape(search))
+}
+
 /// ` AND (` a name test of `search` ` OR ` the SID range it may begin `)`: how a walk by
-/// names tests a search. `test` opens the condition with the engine's case-insensitive
-/// substring test of `name_key` (a LIKE pattern follows it, then `escape`, its escape clause).
-pub(crate) fn push_name_search<'a>(q: &mut impl Sql<'a>, test: &str, escape: &str, search: &str) {
-    q.push(test)
-        .push_bind(format!("%{}%", crate::rows::like_escape(search)))
-        .push(escape);
+/// names tests a search.
+pub(crate) fn push_name_search<'a>(q: &mut impl Sql<'a>, test: &NameTest, search: &str) {
+    q.push(" AND (")
+        .push(test.before)
+        .push_bind((test.param)(search))
+        .push(test.after);
     crate::rows::push_sid_range_or(q, search);
     q.push(")");
 }

@@ -11,7 +11,9 @@ use orgiam_domain::sid::OrgSid;
 
 use crate::db_error;
 use crate::keyset::{push_name_keyset, push_name_order};
-use crate::roles::{Decoder, RolePage, page, push_arms, push_name_search, push_owner_rows};
+use crate::roles::{
+    Decoder, NameTest, RolePage, like_pattern, page, push_arms, push_name_search, push_owner_rows,
+};
 use crate::rows::{RARE_MATCHES, TRIGRAM, covering_trigrams, like_escape, sid_prefix_range};
 
 /// The search condition by walking names: a case-insensitive substring of the name (LIKE
@@ -23,12 +25,12 @@ use crate::rows::{RARE_MATCHES, TRIGRAM, covering_trigrams, like_escape, sid_pre
 /// to one after five executions of a prepared statement) cannot see the pattern and picked it:
 /// a two-letter search walked the whole index, 1,000,000 rows (0.5-0.7 s at 1M roles).
 fn push_search_scan(q: &mut QueryBuilder<'_, Postgres>, search: &str) {
-    push_name_search(
-        q,
-        " AND ((name_key || '') ILIKE ",
-        " ESCAPE E'\\\\'",
-        search,
-    );
+    const TEST: NameTest = NameTest {
+        before: "(name_key || '') ILIKE ",
+        param: like_pattern,
+        after: " ESCAPE E'\\\\'",
+    };
+    push_name_search(q, &TEST, search);
 }
 
 /// The product-group and resource-type filters.

@@ -9,7 +9,8 @@ use orgiam_domain::sid::OrgSid;
 
 use crate::keyset::{push_name_keyset, push_name_order};
 use crate::roles::{
-    Decoder, RolePage, TYPED_ARMS_MAX_TYPES, page, push_arms, push_name_search, push_owner_rows,
+    Decoder, NameTest, RolePage, TYPED_ARMS_MAX_TYPES, page, push_arms, push_name_search,
+    push_owner_rows,
 };
 use crate::rows::{RARE_MATCHES, TRIGRAM, covering_trigrams, json, sid_prefix_range};
 use crate::sql::{Sql, Stmt};
@@ -18,9 +19,17 @@ use super::reader::read_error;
 
 type Builder<'a> = Stmt<'a>;
 
-/// The search condition on `roles` by walking names: a LIKE on the name, or the SID range.
+/// The search condition on `roles` by walking names: the name contains the search, or the
+/// SID is in its range. `instr`, not `LIKE`: SQLite compiles a statement again whenever a
+/// `LIKE` pattern's parameter is bound anew (the pattern might allow an index range), which
+/// was a tenth of every search's cost; both sides are lower-cased, so the two agree.
 fn push_search_scan(q: &mut Builder<'_>, search: &str) {
-    push_name_search(q, " AND (name_key LIKE ", " ESCAPE '\\'", search);
+    const TEST: NameTest = NameTest {
+        before: "instr(name_key, ",
+        param: str::to_owned,
+        after: ") > 0",
+    };
+    push_name_search(q, &TEST, search);
 }
 
 /// The product-group and resource-type filters and the keyset position.
