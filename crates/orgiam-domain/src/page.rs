@@ -67,7 +67,8 @@ pub struct Binding<'a> {
 /// Encodes and verifies page tokens with a server-side key shared by every replica.
 #[derive(Clone)]
 pub struct PageTokenCodec {
-    key: Vec<u8>,
+    /// The HMAC keyed once (its key schedule done); each token's MAC starts from a copy.
+    keyed: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for PageTokenCodec {
@@ -78,12 +79,13 @@ impl std::fmt::Debug for PageTokenCodec {
 
 impl PageTokenCodec {
     pub fn new(key: &[u8]) -> Self {
-        Self { key: key.to_vec() }
+        Self {
+            keyed: <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac()),
+        }
     }
 
     fn mac(&self, binding: &Binding<'_>, body: &[u8]) -> Hmac<Sha256> {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable_hmac());
+        let mut mac = self.keyed.clone();
         for part in [
             binding.endpoint.as_bytes(),
             binding.org.as_bytes(),
