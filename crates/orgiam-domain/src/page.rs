@@ -80,7 +80,8 @@ impl std::fmt::Debug for PageTokenCodec {
 impl PageTokenCodec {
     pub fn new(key: &[u8]) -> Self {
         Self {
-            keyed: <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac()),
+            keyed: <Hmac<Sha256> as Mac>::new_from_slice(key)
+                .unwrap_or_else(|_| unreachable_hmac()),
         }
     }
 

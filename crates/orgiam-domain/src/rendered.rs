@@ -19,7 +19,7 @@ pub type RenderAssignment = for<'a> fn(&AssignmentColumns<'a>, &mut Vec<u8>) -> 
 pub type RenderAccount = for<'a> fn(&AccountColumns<'a>, &mut Vec<u8>) -> Result<()>;
 
 /// A listing's rows, rendered: their JSON in `json`, and each row's bytes and its place in the
-/// listing's order (`K`: its SID, or for roles [`ByName`]), in the listing's order.
+/// listing's order (`K`: its SID, or for roles [`NameKeyAt`]), in the listing's order.
 #[derive(Debug)]
 pub struct RenderedRows<K = String> {
     pub json: Vec<u8>,
@@ -60,13 +60,36 @@ impl<K> RenderedRows<K> {
     }
 }
 
-impl RenderedRows<ByName> {
+/// A role's place in the name order, kept as two ranges of [`RenderedRows::json`] (the
+/// listing writes the row's `name_key` and SID there too, after its JSON): only a page's first
+/// and last rows need their key as strings.
+#[derive(Clone, Debug)]
+pub struct NameKeyAt {
+    pub name_key: Range<usize>,
+    pub sid: Range<usize>,
+}
+
+impl RenderedRows<NameKeyAt> {
+    /// The SID of `row`, as bytes.
+    pub fn sid_of(&self, row: &RenderedRow<NameKeyAt>) -> &[u8] {
+        &self.json[row.key.sid.clone()]
+    }
+
+    /// The key of `row`.
+    pub fn key_of(&self, row: &RenderedRow<NameKeyAt>) -> ByName {
+        let text = |r: &Range<usize>| String::from_utf8_lossy(&self.json[r.clone()]).into_owned();
+        ByName {
+            name_key: text(&row.key.name_key),
+            sid: text(&row.key.sid),
+        }
+    }
+
     /// The rows as [`ListedRole`]s (to compare with [`Role::listed`](crate::model::Role)).
     pub fn listed(&self) -> Vec<ListedRole> {
         self.rows
             .iter()
             .map(|r| ListedRole {
-                key: r.key.clone(),
+                key: self.key_of(r),
                 json: String::from_utf8_lossy(self.json_of(r)).into_owned(),
             })
             .collect()

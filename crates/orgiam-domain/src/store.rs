@@ -150,7 +150,7 @@ pub trait Store: Send + Sync + 'static {
         filter: &RoleFilter,
         cursor: Option<&Cursor>,
         limit: u32,
-    ) -> Result<RenderedRows<crate::keyset::ByName>>;
+    ) -> Result<RenderedRows<crate::rendered::NameKeyAt>>;
     /// One role visible to `org`.
     async fn role(&self, org: &OrgSid, sid: &RoleSid) -> Result<Option<Role>>;
 

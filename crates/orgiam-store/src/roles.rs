@@ -112,16 +112,22 @@ pub(crate) fn push_owner_rows<'a, Q: Sql<'a>>(
 }
 
 /// A role listing's rows, decoded by a [`DbRow`] decoder (`rows::role`, or `rows::listed`,
-/// which copies each role's JSON into the listing's buffer), and the SID of a decoded row.
+/// which copies each role's JSON and key into the listing's buffer), and whether two decoded
+/// rows are the same role (given that buffer).
 pub(crate) struct Decoder<T> {
     pub decode: fn(&dyn DbRow, &mut Vec<u8>) -> Result<T>,
-    pub sid: fn(&T) -> &str,
+    pub same: fn(&T, &T, &[u8]) -> bool,
 }
 
-/// The page from a listing's decoded rows: duplicates (same SID, adjacent) dropped, at most
-/// `limit`, in name order (the rows of a backward page come descending).
-pub(crate) fn page<T>(mut roles: Vec<T>, limit: i64, desc: bool, sid: fn(&T) -> &str) -> Vec<T> {
-    roles.dedup_by(|a, b| sid(a) == sid(b));
+/// The page from a listing's decoded rows: duplicates (the same role, adjacent) dropped, at
+/// most `limit`, in name order (the rows of a backward page come descending).
+pub(crate) fn page<T>(
+    mut roles: Vec<T>,
+    limit: i64,
+    desc: bool,
+    same: impl Fn(&T, &T) -> bool,
+) -> Vec<T> {
+    roles.dedup_by(|a, b| same(a, b));
     roles.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     if desc {
         roles.reverse();
@@ -138,10 +144,9 @@ macro_rules! roles_impl {
     ($store:ty) => {
         const _: () = {
             use orgiam_domain::Result;
-            use orgiam_domain::keyset::ByName;
             use orgiam_domain::model::{Role, RoleFilter};
             use orgiam_domain::page::Cursor;
-            use orgiam_domain::rendered::RenderedRows;
+            use orgiam_domain::rendered::{NameKeyAt, RenderedRows};
             use orgiam_domain::role_json::ROLE_JSON_VERSION;
             use orgiam_domain::sid::{OrgSid, RoleSid};
 
@@ -161,7 +166,7 @@ macro_rules! roles_impl {
                     let p = $crate::roles::RolePage {
                         org, filter, cursor, limit: i64::from(limit), columns: ROLE_COLUMNS,
                     };
-                    let decoder = $crate::roles::Decoder { decode: |r, _| rows::role(r), sid: |r| r.sid.as_str() };
+                    let decoder = $crate::roles::Decoder { decode: |r, _| rows::role(r), same: |a, b, _| a.sid == b.sid };
                     Ok(self.list_role_rows(&p, &decoder).await?.0)
                 }
 
@@ -174,21 +179,23 @@ macro_rules! roles_impl {
                     filter: &RoleFilter,
                     cursor: Option<&Cursor>,
                     limit: u32,
-                ) -> Result<RenderedRows<ByName>> {
+                ) -> Result<RenderedRows<NameKeyAt>> {
                     let p = $crate::roles::RolePage {
                         org, filter, cursor, limit: i64::from(limit),
                         columns: rows::LISTED_COLUMNS,
                     };
                     let decoder = $crate::roles::Decoder {
                         decode: |r, json| rows::listed(r, json),
-                        sid: |r| r.key.sid.as_str(),
+                        same: |a, b, json| json[a.key.sid.clone()] == json[b.key.sid.clone()],
                     };
                     let (rows, json) = self.list_role_rows(&p, &decoder).await?;
                     let mut out = RenderedRows { json, rows: Vec::with_capacity(rows.len()) };
                     for mut row in rows {
                         if row.at.is_empty() {
-                            let sid = RoleSid::parse(&row.key.sid)
-                                .map_err(|_| rows::corrupt("role sid"))?;
+                            let sid = std::str::from_utf8(out.sid_of(&row))
+                                .ok()
+                                .and_then(|s| RoleSid::parse(s).ok())
+                                .ok_or_else(|| rows::corrupt("role sid"))?;
                             let Some(role) = self.role_in(org, &sid).await? else {
                                 continue; // deleted since
                             };

@@ -3,10 +3,9 @@
 
 use sqlx::Row;
 
-use orgiam_domain::keyset::ByName;
 use orgiam_domain::model::{Account, App, AppStatus, Assignment, AuditEvent, Level, Role};
 use orgiam_domain::policy::Policy;
-use orgiam_domain::rendered::{AccountColumns, AssignmentColumns, RenderedRow};
+use orgiam_domain::rendered::{AccountColumns, AssignmentColumns, NameKeyAt, RenderedRow};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, AuditSid, OrgSid, RoleSid, UserSid};
 use orgiam_domain::{Error, Result};
 
@@ -259,21 +258,22 @@ pub(crate) fn role<R: DbRow + ?Sized>(row: &R) -> Result<Role> {
 pub(crate) const LISTED_COLUMNS: &str = "sid, rendered";
 
 /// Columns: [`LISTED_COLUMNS`]; the role's stored JSON copied to the end of `json` (an empty
-/// range: the row has none), and its place in the order.
+/// range: the row has none), then its `name_key` and SID (its place in the order).
 pub(crate) fn listed<R: DbRow + ?Sized>(
     row: &R,
     json: &mut Vec<u8>,
-) -> Result<RenderedRow<ByName>> {
-    let start = json.len();
-    if let Some(stored) = row.opt_bytes_at(1)? {
-        json.extend_from_slice(stored);
-    }
+) -> Result<RenderedRow<NameKeyAt>> {
+    let mut copy = |bytes: &[u8]| {
+        let start = json.len();
+        json.extend_from_slice(bytes);
+        start..json.len()
+    };
+    let at = copy(row.opt_bytes_at(1)?.unwrap_or_default());
+    let name_key = copy(row.str_at(2)?.as_bytes());
+    let sid = copy(row.str_at(0)?.as_bytes());
     Ok(RenderedRow {
-        at: start..json.len(),
-        key: ByName {
-            name_key: row.str_at(2)?.to_owned(),
-            sid: row.str_at(0)?.to_owned(),
-        },
+        at,
+        key: NameKeyAt { name_key, sid },
     })
 }
 

@@ -212,7 +212,7 @@ macro_rules! store_impl {
                     filter: &RoleFilter,
                     cursor: Option<&Cursor>,
                     limit: u32,
-                ) -> Result<RenderedRows<orgiam_domain::keyset::ByName>> {
+                ) -> Result<RenderedRows<orgiam_domain::rendered::NameKeyAt>> {
                     self.render_roles_in(org, filter, cursor, limit).await
                 }
 

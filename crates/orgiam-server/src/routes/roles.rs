@@ -9,7 +9,6 @@ use axum::response::Response;
 use orgiam_domain::Error;
 use orgiam_domain::keyset::ByName;
 use orgiam_domain::model::{CatalogPermission, Role, RoleFilter};
-use orgiam_domain::rendered::RenderedRows;
 use orgiam_domain::sid::RoleSid;
 
 use crate::auth::{Caller, perms};
@@ -209,12 +208,13 @@ pub async fn list(
         page.body_raw(LISTING.key, roles.iter().map(String::as_bytes))
     } else {
         // Each role as the JSON stored with it.
-        let RenderedRows { json, rows } = state
+        let mut rendered = state
             .store
             .render_roles(org, &filter, cursor, limit)
             .await?;
-        let page = bound.page(rows, &base, PATH, |r| r.key.clone())?;
-        page.body_raw(LISTING.key, page.rows.iter().map(|r| &json[r.at.clone()]))
+        let rows = std::mem::take(&mut rendered.rows);
+        let page = bound.page(rows, &base, PATH, |r| rendered.key_of(r))?;
+        page.body_raw(LISTING.key, page.rows.iter().map(|r| rendered.json_of(r)))
     };
     let body = axum::body::Bytes::from(body);
     if cached {

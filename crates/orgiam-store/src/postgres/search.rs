@@ -256,6 +256,9 @@ impl super::PgStore {
             .iter()
             .map(|r| (decoder.decode)(r, &mut buf))
             .collect::<Result<Vec<_>>>()?;
-        Ok((page(decoded, p.limit, desc, decoder.sid), buf))
+        Ok((
+            page(decoded, p.limit, desc, |a, b| (decoder.same)(a, b, &buf)),
+            buf,
+        ))
     }
 }

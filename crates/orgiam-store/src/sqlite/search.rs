@@ -223,7 +223,10 @@ impl super::SqliteStore {
             };
             let mut buf = Vec::new();
             let decoded = super::reader::rows_of(conn, &q, |r| (decoder.decode)(r, &mut buf))?;
-            Ok((page(decoded, p.limit, desc, decoder.sid), buf))
+            Ok((
+                page(decoded, p.limit, desc, |a, b| (decoder.same)(a, b, &buf)),
+                buf,
+            ))
         };
         let walks_far = p.filter.search.is_some()
             || p.filter
