@@ -1,7 +1,8 @@
 //! Listings rendered as they are read: the store hands each row's columns, borrowed from the
 //! database's row, to a render function the caller gives (the API's view of the row), which
-//! writes the row's JSON into one buffer. No value is decoded into an owned model on the way,
-//! and nothing is allocated per row but its SID (the page's cursor key).
+//! writes the row's JSON into one buffer (a role's stored JSON is copied there). No value is
+//! decoded into an owned model on the way; per row, only an account's or assignment's SID (its
+//! cursor key) is allocated, and a role's key stays in the buffer ([`NameKeyAt`]).
 
 use std::ops::Range;
 
