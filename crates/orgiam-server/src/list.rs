@@ -253,26 +253,39 @@ impl<T> Page<T> {
         key: &str,
         items: impl Iterator<Item = &'j [u8]> + Clone,
     ) -> Vec<u8> {
+        // Written once, into a body of the right size (a page of 1,000 expanded roles is
+        // megabytes: no intermediate array).
         let len = items.clone().map(|i| i.len() + 1).sum::<usize>() + 2;
-        let mut array = Vec::with_capacity(len);
-        array.push(b'[');
+        let mut body = self.open_body(key, len);
+        body.push(b'[');
         for (i, item) in items.enumerate() {
             if i > 0 {
-                array.push(b',');
+                body.push(b',');
             }
-            array.extend_from_slice(item);
+            body.extend_from_slice(item);
         }
-        array.push(b']');
-        self.wrap(key, &array)
+        body.push(b']');
+        self.close_body(body)
     }
 
     /// `{"<key>": <items>, "meta": {...}}`.
     fn wrap(&self, key: &str, items: &[u8]) -> Vec<u8> {
-        let mut body = Vec::with_capacity(items.len() + self.meta_json.len() + key.len() + 16);
+        let mut body = self.open_body(key, items.len());
+        body.extend_from_slice(items);
+        self.close_body(body)
+    }
+
+    /// `{"<key>":`, in a buffer with room for `items` bytes of rows and the rest.
+    fn open_body(&self, key: &str, items: usize) -> Vec<u8> {
+        let mut body = Vec::with_capacity(items + self.meta_json.len() + key.len() + 16);
         body.extend_from_slice(b"{\"");
         body.extend_from_slice(key.as_bytes());
         body.extend_from_slice(b"\":");
-        body.extend_from_slice(items);
+        body
+    }
+
+    /// `,"meta": {...}}` after the rows.
+    fn close_body(&self, mut body: Vec<u8>) -> Vec<u8> {
         body.extend_from_slice(b",\"meta\":");
         body.extend_from_slice(&self.meta_json);
         body.push(b'}');

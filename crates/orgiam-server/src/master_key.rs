@@ -142,12 +142,23 @@ impl MasterKey {
     }
 
     /// Writes the key to a new file (mode 0600 whatever the umask); fails if the file exists.
+    /// The file appears whole or not at all: the key is written to a temporary file beside it,
+    /// which is then hard-linked to `path` (atomic, and refused if `path` exists), so a process
+    /// starting at the same moment never reads an empty or partial key.
     pub fn write_new_file(&self, path: &Path) -> Result<()> {
         use std::io::Write as _;
         let shown = path.display();
         let cannot = |e: std::io::Error| {
             Error::bad_request(format!("cannot write master key file {shown}: {e}"))
         };
+        let name = path.file_name().map_or_else(
+            || std::ffi::OsString::from("master.key"),
+            std::ffi::OsStr::to_os_string,
+        );
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(&name);
+        tmp_name.push(format!(".{}.{}.new", std::process::id(), self.id()));
+        let tmp = path.with_file_name(tmp_name);
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -155,15 +166,19 @@ impl MasterKey {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(path).map_err(cannot)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(cannot)?;
-        }
-        file.write_all(self.encode().as_bytes()).map_err(cannot)?;
-        file.sync_all().map_err(cannot)
+        let written = (|| {
+            let mut file = options.open(&tmp)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            file.write_all(self.encode().as_bytes())?;
+            file.sync_all()?;
+            std::fs::hard_link(&tmp, path)
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        written.map_err(cannot)
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
@@ -543,6 +558,13 @@ mod tests {
         assert_eq!(MasterKey::read_file(&path)?.id(), k.id());
         // Never overwritten.
         assert!(MasterKey::generate().write_new_file(&path).is_err());
+        assert_eq!(MasterKey::read_file(&path)?.id(), k.id());
+        // Written whole through a temporary file beside it, which is gone afterwards.
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(Error::internal)?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from("master.key")]);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))
             .map_err(Error::internal)?;
         let e = MasterKey::read_file(&path).err().map(|e| e.to_string());
