@@ -2,11 +2,11 @@
 //! JSON beside the role's columns, so a role listing copies each role's bytes into the page
 //! instead of decoding the row (its policy parsed into patterns) and encoding it again.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::keyset::ByName;
 use crate::model::Role;
-use crate::policy::Pattern;
+use crate::policy::{Pattern, Policy};
 use crate::time_fmt;
 
 /// The version of [`Role::to_json`]'s shape. A store whose rendered roles were written by
@@ -47,6 +47,24 @@ struct RoleJson<'a> {
     date_updated: String,
 }
 
+/// The policy in a role's JSON as [`Role::to_json`] renders it (other fields ignored).
+pub fn policy_in(json: &[u8]) -> Option<Policy> {
+    #[derive(Deserialize)]
+    struct Stored {
+        policy: StoredPolicy,
+    }
+    #[derive(Deserialize)]
+    struct StoredPolicy {
+        allow: Vec<Pattern>,
+        deny: Option<Vec<Pattern>>,
+    }
+    let stored: Stored = serde_json::from_slice(json).ok()?;
+    Some(Policy {
+        allow: stored.policy.allow,
+        deny: stored.policy.deny,
+    })
+}
+
 impl Role {
     /// The role as the API shows it, without its expanded permissions (a JSON object).
     pub fn to_json(&self) -> String {
@@ -78,6 +96,31 @@ impl Role {
         ListedRole {
             key: ByName::of(self),
             json: self.to_json(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    /// The policy read back from a role's JSON is the role's, denies or none.
+    #[test]
+    fn the_policy_reads_back_from_the_json() {
+        let catalog = Catalog::builtin().expect("the shipped catalog parses");
+        assert!(catalog.roles.iter().any(|r| r.policy.deny.is_some()));
+        assert!(catalog.roles.iter().any(|r| r.policy.deny.is_none()));
+        for role in &catalog.roles {
+            let json = role.to_json();
+            assert_eq!(
+                policy_in(json.as_bytes()),
+                Some(role.policy.clone()),
+                "{json}"
+            );
+        }
+        for bad in ["", "{}", r#"{"policy":{"allow":["no slash"]}}"#, "[1]"] {
+            assert_eq!(policy_in(bad.as_bytes()), None, "{bad}");
         }
     }
 }

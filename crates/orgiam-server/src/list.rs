@@ -247,22 +247,29 @@ impl<T> Page<T> {
         Ok(self.wrap(key, &items))
     }
 
-    /// The body of a page whose rows are JSON already (each one value).
-    pub fn body_raw<'j>(
+    /// The body of a page whose rows are JSON already (each one value, written as the pieces
+    /// of `items` one after another).
+    pub fn body_raw<'j, P: AsRef<[&'j [u8]]>>(
         &self,
         key: &str,
-        items: impl Iterator<Item = &'j [u8]> + Clone,
+        items: impl Iterator<Item = P> + Clone,
     ) -> Vec<u8> {
         // Written once, into a body of the right size (a page of 1,000 expanded roles is
         // megabytes: no intermediate array).
-        let len = items.clone().map(|i| i.len() + 1).sum::<usize>() + 2;
+        let len = items
+            .clone()
+            .map(|i| i.as_ref().iter().map(|p| p.len()).sum::<usize>() + 1)
+            .sum::<usize>()
+            + 2;
         let mut body = self.open_body(key, len);
         body.push(b'[');
         for (i, item) in items.enumerate() {
             if i > 0 {
                 body.push(b',');
             }
-            body.extend_from_slice(item);
+            for piece in item.as_ref() {
+                body.extend_from_slice(piece);
+            }
         }
         body.push(b']');
         self.close_body(body)
@@ -410,7 +417,7 @@ impl Bound<'_> {
     ) -> Result<Response> {
         let RenderedRows { json, rows } = rendered;
         let page = self.page(rows, base, path, |r| BySid(r.key.clone()))?;
-        let items = page.rows.iter().map(|r| &json[r.at.clone()]);
+        let items = page.rows.iter().map(|r| [&json[r.at.clone()]]);
         Ok(json_bytes(
             StatusCode::OK,
             page.body_raw(self.listing.key, items),

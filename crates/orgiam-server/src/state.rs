@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use orgiam_domain::catalog::Catalog;
-use orgiam_domain::model::{App, CatalogPermission};
+use orgiam_domain::model::App;
 use orgiam_domain::page::PageTokenCodec;
-use orgiam_domain::policy::Policy;
 use orgiam_domain::secret::SecretHasher;
 use orgiam_domain::sid::{AppSid, RoleSid};
 use orgiam_domain::store::{APPS_REVISION, KEYS_REVISION, REVOCATIONS_REVISION, ROLES_REVISION};
@@ -18,18 +17,19 @@ use orgiam_store::Directory;
 use crate::config::ServerConfig;
 use crate::keys::{KeyRing, LEEWAY_SECS, Verified};
 use crate::limits::RateLimiters;
+use crate::views::roles::Expansion;
 
 pub type AppState = Arc<State>;
 
-/// A custom role's policy and the permissions it grants.
-pub type CustomExpansion = (Arc<Policy>, Arc<[CatalogPermission]>);
+/// A custom role's JSON (as stored; its policy is in it) and the permissions it grants.
+pub type CustomExpansion = (Arc<[u8]>, Arc<Expansion>);
 
 pub struct State {
     pub store: Arc<dyn Directory>,
     pub config: ServerConfig,
     pub catalog: Catalog,
     /// The expanded permissions of each built-in role, computed once.
-    pub builtin_permissions: HashMap<RoleSid, Arc<[CatalogPermission]>>,
+    pub builtin_permissions: HashMap<RoleSid, Arc<Expansion>>,
     pub pages: PageTokenCodec,
     pub hasher: SecretHasher,
     pub rate: RateLimiters,
@@ -41,8 +41,8 @@ pub struct State {
     pub role_pages: moka::sync::Cache<String, axum::body::Bytes, FastHash>,
     /// The expanded permissions of custom roles, computed once per roles revision (emptied
     /// with the role pages whenever custom roles change), as the built-ins' are at start. Each
-    /// entry keeps the policy it expands: an expansion of a role's old policy, stored by a
-    /// request that read the role before it changed, is never served for the new one.
+    /// entry keeps the role's JSON it expands: an expansion of a role's old version, stored by
+    /// a request that read the role before it changed, is never served for the new one.
     pub custom_permissions: moka::sync::Cache<RoleSid, CustomExpansion, FastHash>,
     roles_rev: AtomicI64,
     /// Permission checks' decision data and custom roles' compiled policies, following the
@@ -95,7 +95,12 @@ impl State {
         let builtin_permissions = catalog
             .roles
             .iter()
-            .map(|r| (r.sid.clone(), catalog.expand(&r.policy).into()))
+            .map(|r| {
+                (
+                    r.sid.clone(),
+                    Arc::new(Expansion::new(catalog.expand(&r.policy))),
+                )
+            })
             .collect();
         let state = Self {
             pages: PageTokenCodec::new(&keys.page_key),
@@ -119,10 +124,11 @@ impl State {
                 })
                 .build_with_hasher(FastHash::default()),
             custom_permissions: moka::sync::Cache::builder()
-                // Weighed in permissions (a few hundred bytes each): ~1M of them at most.
-                .max_capacity(1 << 20)
+                // Weighed in bytes, roughly: the role's JSON, the permissions' JSON and the
+                // permissions themselves (about as long again).
+                .max_capacity(128 << 20)
                 .weigher(|_: &RoleSid, v: &CustomExpansion| {
-                    u32::try_from(v.1.len().max(1)).unwrap_or(u32::MAX)
+                    u32::try_from(v.0.len() + 2 * v.1.json.len()).unwrap_or(u32::MAX)
                 })
                 .build_with_hasher(FastHash::default()),
             roles_rev: AtomicI64::new(-1),

@@ -160,16 +160,11 @@ macro_rules! accounts_impl {
                     render: RenderAccount,
                 ) -> Result<RenderedRows> {
                     let (q, desc) = list_accounts_sql(org, cursor, limit);
-                    let mut out = RenderedRows::default();
-                    self.visit_rows(q, &mut |r| {
+                    self.render_by_sid(q, desc, &mut |r, out| {
                         let row = rows::account_columns(r)?;
                         out.push(row.sid.to_owned(), &row, render)
                     })
-                    .await?;
-                    if desc {
-                        out.rows.reverse();
-                    }
-                    Ok(out)
+                    .await
                 }
 
                 async fn create_user_in(&self, user: &User, actor: &Actor) -> Result<()> {

@@ -157,16 +157,11 @@ macro_rules! assignments_impl {
                     render: RenderAssignment,
                 ) -> Result<RenderedRows> {
                     let (q, desc) = list_assignments_sql(org, filter, cursor, limit);
-                    let mut out = RenderedRows::default();
-                    self.visit_rows(q, &mut |r| {
+                    self.render_by_sid(q, desc, &mut |r, out| {
                         let row = rows::assignment_columns(r)?;
                         out.push(row.sid.to_owned(), &row, render)
                     })
-                    .await?;
-                    if desc {
-                        out.rows.reverse();
-                    }
-                    Ok(out)
+                    .await
                 }
             }
 

@@ -46,6 +46,28 @@ macro_rules! store_impl {
         $crate::access::access_impl!($store, $sql, $begin($($arg),*));
         $crate::manage::management_impl!($store, $sql, $jsonb, $begin($($arg),*));
 
+        impl $store {
+            /// A listing by SID, each row pushed by `row`, in the listing's order (`desc`:
+            /// the statement reads it backwards).
+            async fn render_by_sid(
+                &self,
+                q: ListSql<'_>,
+                desc: bool,
+                row: &mut (dyn FnMut(
+                    &dyn $crate::rows::DbRow,
+                    &mut orgiam_domain::rendered::RenderedRows,
+                ) -> orgiam_domain::Result<()>
+                          + Send),
+            ) -> orgiam_domain::Result<orgiam_domain::rendered::RenderedRows> {
+                let mut out = orgiam_domain::rendered::RenderedRows::default();
+                self.visit_rows(q, &mut |r| row(r, &mut out)).await?;
+                if desc {
+                    out.rows.reverse();
+                }
+                Ok(out)
+            }
+        }
+
         const _: () = {
             use orgiam_domain::Result;
             use orgiam_domain::model::{

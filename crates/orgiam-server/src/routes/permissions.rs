@@ -96,7 +96,7 @@ pub async fn list(
     // The expansion is sorted by permission string: a keyset over it is a binary search.
     let all = role_permissions(&state, &role).await?;
     let rows = keyset(
-        &all,
+        &all.permissions,
         |p: &CatalogPermission| p.permission.as_str(),
         bound.cursor(),
         bound.fetch_limit() as usize,

@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use orgiam_domain::Error;
-use orgiam_domain::keyset::ByName;
-use orgiam_domain::model::{CatalogPermission, Role, RoleFilter};
+use orgiam_domain::model::{Role, RoleFilter};
+use orgiam_domain::policy::Policy;
+use orgiam_domain::role_json;
 use orgiam_domain::sid::RoleSid;
 
 use crate::auth::{Caller, perms};
@@ -17,7 +18,7 @@ use crate::list::{LinkBase, Listing, Params};
 use crate::openapi::{ErrorBody, Meta, PageParams};
 use crate::state::AppState;
 pub use crate::views::roles::role_json;
-use crate::views::roles::{RoleView, with_permissions};
+use crate::views::roles::{Expansion, RoleView, with_permissions};
 use utoipa::{IntoParams, ToSchema};
 
 const PATH: &str = "/v2/Organizations/Roles";
@@ -74,38 +75,56 @@ const INLINE_EXPANSION_PATTERNS: usize = 32;
 
 /// The permissions a role grants: precomputed for built-in roles; for custom ones computed
 /// once per roles revision (linear in the policy, see `Catalog::expand`) and cached, large
-/// policies off the async workers.
-pub async fn role_permissions(
+/// policies off the async workers. `json` is the role's JSON as stored (its policy is read
+/// from it when `policy` is not given); an entry serves only a role with the same JSON.
+pub async fn expansion(
     state: &AppState,
-    role: &Role,
-) -> Result<Arc<[CatalogPermission]>, Error> {
-    if role.org.is_none()
-        && let Some(p) = state.builtin_permissions.get(&role.sid)
-    {
+    sid: &RoleSid,
+    json: &[u8],
+    policy: Option<&Policy>,
+) -> Result<Arc<Expansion>, Error> {
+    // Built-in roles' SIDs are derived from their keys, custom ones random: never the same.
+    if let Some(p) = state.builtin_permissions.get(sid) {
         return Ok(p.clone());
     }
     let cached = state
         .custom_permissions
-        .get(&role.sid)
-        .filter(|(policy, _)| **policy == role.policy);
+        .get(sid)
+        .filter(|(stored, _)| **stored == *json);
     crate::telemetry::cache_lookup(crate::telemetry::Cache::RoleExpansions, cached.is_some());
     if let Some((_, p)) = cached {
         return Ok(p);
     }
-    let size = role.policy.allow.len() + role.policy.deny.as_ref().map_or(0, Vec::len);
-    let expanded: Arc<[CatalogPermission]> = if size <= INLINE_EXPANSION_PATTERNS {
-        state.catalog.expand(&role.policy).into()
+    let policy = match policy {
+        Some(p) => p.clone(),
+        None => role_json::policy_in(json)
+            .ok_or_else(|| Error::internal(format!("role {sid}: its stored JSON has no policy")))?,
+    };
+    let size = policy.allow.len() + policy.deny.as_ref().map_or(0, Vec::len);
+    let expanded = if size <= INLINE_EXPANSION_PATTERNS {
+        Expansion::new(state.catalog.expand(&policy))
     } else {
-        let (state, policy) = (state.clone(), role.policy.clone());
-        tokio::task::spawn_blocking(move || state.catalog.expand(&policy).into())
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || Expansion::new(state.catalog.expand(&policy)))
             .await
             .map_err(Error::internal)?
     };
-    state.custom_permissions.insert(
-        role.sid.clone(),
-        (Arc::new(role.policy.clone()), expanded.clone()),
-    );
+    let expanded = Arc::new(expanded);
+    state
+        .custom_permissions
+        .insert(sid.clone(), (Arc::from(json), expanded.clone()));
     Ok(expanded)
+}
+
+/// [`expansion`] of a role read whole.
+pub async fn role_permissions(state: &AppState, role: &Role) -> Result<Arc<Expansion>, Error> {
+    expansion(
+        state,
+        &role.sid,
+        role.to_json().as_bytes(),
+        Some(&role.policy),
+    )
+    .await
 }
 
 /// The parsed filters of a role listing, with their canonical form for page-token binding.
@@ -196,25 +215,29 @@ pub async fn list(
     let (filter, canonical) = filter(&params)?;
     let bound = LISTING.bind(&state.pages, caller.org.as_str(), &params, &canonical)?;
     let (org, cursor, limit) = (&caller.org, bound.cursor(), bound.fetch_limit());
+    // Each role as the JSON stored with it, and with `Expand=true` its permissions after it.
+    let mut rendered = state
+        .store
+        .render_roles(org, &filter, cursor, limit)
+        .await?;
+    let rows = std::mem::take(&mut rendered.rows);
+    let page = bound.page(rows, &base, PATH, |r| rendered.key_of(r))?;
     let body = if expand {
-        // The permissions are expanded from each role's policy: the roles are read whole.
-        let rows = state.store.list_roles(org, &filter, cursor, limit).await?;
-        let page = bound.page(rows, &base, PATH, ByName::of)?;
-        let mut roles = Vec::with_capacity(page.rows.len());
+        let mut expanded = Vec::with_capacity(page.rows.len());
         for r in &page.rows {
-            let permissions = role_permissions(&state, r).await?;
-            roles.push(with_permissions(r.to_json(), Some(&permissions)));
+            let sid = std::str::from_utf8(rendered.sid_of(r))
+                .ok()
+                .and_then(|s| RoleSid::parse(s).ok())
+                .ok_or_else(|| Error::internal("a listed role's SID does not parse"))?;
+            expanded.push(expansion(&state, &sid, rendered.json_of(r), None).await?);
         }
-        page.body_raw(LISTING.key, roles.iter().map(String::as_bytes))
+        let items = page.rows.iter().zip(&expanded);
+        page.body_raw(
+            LISTING.key,
+            items.map(|(r, e)| with_permissions(rendered.json_of(r), e)),
+        )
     } else {
-        // Each role as the JSON stored with it.
-        let mut rendered = state
-            .store
-            .render_roles(org, &filter, cursor, limit)
-            .await?;
-        let rows = std::mem::take(&mut rendered.rows);
-        let page = bound.page(rows, &base, PATH, |r| rendered.key_of(r))?;
-        page.body_raw(LISTING.key, page.rows.iter().map(|r| rendered.json_of(r)))
+        page.body_raw(LISTING.key, page.rows.iter().map(|r| [rendered.json_of(r)]))
     };
     let body = axum::body::Bytes::from(body);
     if cached {
@@ -256,14 +279,16 @@ pub async fn fetch(
         .role(&caller.org, &sid)
         .await?
         .ok_or_else(|| Error::not_found(format!("Role {sid} was not found")))?;
-    let expanded = match expand {
-        true => Some(role_permissions(&state, &role).await?),
-        false => None,
+    let json = role.to_json();
+    let body = match expand {
+        true => {
+            let expanded =
+                expansion(&state, &role.sid, json.as_bytes(), Some(&role.policy)).await?;
+            with_permissions(json.as_bytes(), &expanded).concat()
+        }
+        false => json.into_bytes(),
     };
-    let mut res = json_bytes(
-        StatusCode::OK,
-        with_permissions(role.to_json(), expanded.as_deref()),
-    );
+    let mut res = json_bytes(StatusCode::OK, body);
     if let Ok(tag) = axum::http::HeaderValue::from_str(&orgiam_domain::role_edit::etag(&role)) {
         res.headers_mut().insert(axum::http::header::ETAG, tag);
     }

@@ -86,20 +86,29 @@ pub fn role_json(role: &Role) -> serde_json::Value {
     serde_json::from_str(&role.to_json()).unwrap_or(serde_json::Value::Null)
 }
 
-/// A role's JSON (as [`Role::to_json`] renders it), with `permissions` when `expanded`.
-pub(crate) fn with_permissions(mut json: String, expanded: Option<&[CatalogPermission]>) -> String {
-    if let Some(expanded) = expanded
-        && json.ends_with('}')
-    {
-        let views: Vec<PermissionView<'_>> = expanded.iter().map(PermissionView::new).collect();
-        if let Ok(permissions) = serde_json::to_string(&views) {
-            json.pop();
-            json.push_str(",\"permissions\":");
-            json.push_str(&permissions);
-            json.push('}');
-        }
+/// The catalog permissions a role grants, and their JSON array as `Expand=true` shows them
+/// (rendered once per expansion: a page of 1,000 expanded roles copies these bytes).
+pub struct Expansion {
+    pub permissions: Vec<CatalogPermission>,
+    pub json: Vec<u8>,
+}
+
+impl Expansion {
+    pub fn new(permissions: Vec<CatalogPermission>) -> Self {
+        let views: Vec<PermissionView<'_>> = permissions.iter().map(PermissionView::new).collect();
+        // Strings only: serializing cannot fail.
+        let json = serde_json::to_vec(&views).unwrap_or_else(|_| b"[]".to_vec());
+        Self { permissions, json }
     }
-    json
+}
+
+/// A role's JSON (as [`Role::to_json`] renders it) with its `permissions`, as the pieces to
+/// write one after another: the object without its closing brace, the member, the brace.
+pub(crate) fn with_permissions<'a>(json: &'a [u8], expanded: &'a Expansion) -> [&'a [u8]; 4] {
+    match json.split_last() {
+        Some((b'}', open)) if open.len() > 1 => [open, b",\"permissions\":", &expanded.json, b"}"],
+        _ => [json, b"", b"", b""],
+    }
 }
 
 #[cfg(test)]
@@ -155,10 +164,17 @@ mod tests {
             assert_eq!(v["policy"]["format"], 1);
             assert_eq!(v["date_created"], "2023-11-14T22:13:20Z");
             assert_eq!(v["friendly_name"], r.friendly_name.as_str());
-            let expanded = with_permissions(json.clone(), Some(&[]));
-            let e: serde_json::Value = serde_json::from_str(&expanded).unwrap();
-            assert_eq!(e["permissions"], serde_json::json!([]));
-            assert_eq!(with_permissions(json.clone(), None), json);
+            let catalog = orgiam_domain::catalog::Catalog::builtin().unwrap();
+            for permissions in [vec![], catalog.expand(&r.policy)] {
+                let expansion = Expansion::new(permissions.clone());
+                let expanded = with_permissions(json.as_bytes(), &expansion).concat();
+                let e: serde_json::Value = serde_json::from_slice(&expanded).unwrap();
+                let want: Vec<_> = permissions.iter().map(PermissionView::new).collect();
+                assert_eq!(e["permissions"], serde_json::to_value(want).unwrap());
+                let mut without = e.clone();
+                without.as_object_mut().unwrap().remove("permissions");
+                assert_eq!(without, v);
+            }
         }
     }
 }
