@@ -204,6 +204,7 @@ impl super::SqliteStore {
         decoder: &Decoder<T>,
     ) -> Result<(Vec<T>, Vec<u8>)> {
         let read = |conn: &rusqlite::Connection| {
+            super::reader::room_for(conn, p.limit)?;
             let rare = match p.filter.search.as_deref() {
                 Some(s) if s.chars().count() >= TRIGRAM => {
                     let probe = candidates(p.org, s);
