@@ -1,6 +1,7 @@
 //! The management API across two `orgiam serve` processes on one database: optimistic
 //! concurrency holds across replicas, changes reach the other replica's role listings within a
-//! second, a new app gets a token from the other replica at once, and no secret reaches a log.
+//! second, a new app gets a token from the other replica at once, no secret reaches a log, and a
+//! replica that has not polled a change never serves a cached expansion of the old policy.
 
 use std::time::Duration;
 
@@ -172,4 +173,61 @@ async fn management_changes_hold_and_show_across_replicas() {
             assert!(!log.contains(s.as_str()), "a secret reached a log line");
         }
     }
+}
+
+/// A replica that has not yet polled a policy change (once a minute here), listing with its
+/// page cache off, reads the changed role from the store: the expansion it cached for the old
+/// version is not served with it (an expansion serves only the role JSON it was made from).
+#[tokio::test]
+async fn an_unpolled_replica_never_expands_a_changed_role_with_its_old_policy() {
+    let (db_url, dir) = fresh_database().await;
+    let r1 = start_serve(&db_url, &dir, &[]).ready();
+    let slow = [
+        ("ORGIAM_POLL_INTERVAL_MS", "60000"),
+        ("ORGIAM_ROLE_PAGE_CACHE", "false"),
+    ];
+    let r2 = start_serve(&db_url, &dir, &slow).ready();
+    let (_, id, secret) = printed_credentials(&r1.lines).expect("r1 bootstrapped");
+    let http = reqwest::Client::new();
+    let t1 = access(&http, &r1.base, &id, &secret).await;
+    let t2 = access(&http, &r2.base, &id, &secret).await;
+    let roles = format!("{}/v2/Organizations/Roles", r1.base);
+    let created = send(
+        &http,
+        reqwest::Method::POST,
+        roles.clone(),
+        &t1,
+        None,
+        Some(
+            json!({"friendly_name": "Unpolled", "lowest_level": "ACCOUNT",
+                    "policy": {"allow": ["/twilio/iam/roles/list"]}}),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let tag = created.header("etag").expect("ETag").to_owned();
+    let sid = created.body["sid"].as_str().expect("sid").to_owned();
+    let expanded = || async {
+        let url = format!(
+            "{}/v2/Organizations/Roles?Search=unpolled&Expand=true",
+            r2.base
+        );
+        let r = send(&http, reqwest::Method::GET, url, &t2, None, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["roles"][0]["permissions"][0]["permission"].clone()
+    };
+    assert_eq!(expanded().await, "/twilio/iam/roles/list");
+    let changed = send(
+        &http,
+        reqwest::Method::POST,
+        format!("{roles}/{sid}"),
+        &t1,
+        Some(&tag),
+        Some(json!({"policy": {"allow": ["/twilio/iam/users/list"]}})),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(expanded().await, "/twilio/iam/users/list");
+    stop(r1);
+    stop(r2);
 }
