@@ -9,6 +9,7 @@ use std::ops::Range;
 use crate::error::Result;
 use crate::keyset::ByName;
 use crate::role_json::ListedRole;
+use crate::sid::RoleSid;
 
 /// Writes one row's JSON at the end of the buffer.
 pub type Render<T> = fn(&T, &mut Vec<u8>) -> Result<()>;
@@ -74,6 +75,12 @@ impl RenderedRows<NameKeyAt> {
     /// The SID of `row`, as bytes.
     pub fn sid_of(&self, row: &RenderedRow<NameKeyAt>) -> &[u8] {
         &self.json[row.key.sid.clone()]
+    }
+
+    /// The SID of `row`, parsed (`None`: the stored bytes are not a role SID).
+    pub fn role_sid(&self, row: &RenderedRow<NameKeyAt>) -> Option<RoleSid> {
+        let sid = std::str::from_utf8(self.sid_of(row)).ok()?;
+        RoleSid::parse(sid).ok()
     }
 
     /// The key of `row`.

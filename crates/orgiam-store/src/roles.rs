@@ -192,10 +192,7 @@ macro_rules! roles_impl {
                     let mut out = RenderedRows { json, rows: Vec::with_capacity(rows.len()) };
                     for mut row in rows {
                         if row.at.is_empty() {
-                            let sid = std::str::from_utf8(out.sid_of(&row))
-                                .ok()
-                                .and_then(|s| RoleSid::parse(s).ok())
-                                .ok_or_else(|| rows::corrupt("role sid"))?;
+                            let sid = out.role_sid(&row).ok_or_else(|| rows::corrupt("role sid"))?;
                             let Some(role) = self.role_in(org, &sid).await? else {
                                 continue; // deleted since
                             };

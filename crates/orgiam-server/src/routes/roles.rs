@@ -225,9 +225,8 @@ pub async fn list(
     let body = if expand {
         let mut expanded = Vec::with_capacity(page.rows.len());
         for r in &page.rows {
-            let sid = std::str::from_utf8(rendered.sid_of(r))
-                .ok()
-                .and_then(|s| RoleSid::parse(s).ok())
+            let sid = rendered
+                .role_sid(r)
                 .ok_or_else(|| Error::internal("a listed role's SID does not parse"))?;
             expanded.push(expansion(&state, &sid, rendered.json_of(r), None).await?);
         }
