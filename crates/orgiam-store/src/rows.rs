@@ -214,6 +214,16 @@ pub(crate) fn covering_trigrams(search: &str) -> Vec<String> {
     out
 }
 
+/// At most `n` of `trigrams`: the first, the last, and evenly between.
+pub(crate) fn spread(trigrams: Vec<String>, n: usize) -> Vec<String> {
+    if trigrams.len() <= n || n < 2 {
+        return trigrams;
+    }
+    (0..n)
+        .map(|i| trigrams[i * (trigrams.len() - 1) / (n - 1)].clone())
+        .collect()
+}
+
 /// A search matched by at most this many names is "rare": its matches are fetched through the
 /// trigram index and sorted. More, and walking the name-ordered index finds a page sooner.
 pub(crate) const RARE_MATCHES: i64 = 2000;
@@ -392,7 +402,7 @@ pub(crate) fn event<R: DbRow + ?Sized>(row: &R) -> Result<(i64, AuditEvent)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{covering_trigrams, like_escape, sid_prefix_range};
+    use super::{covering_trigrams, like_escape, sid_prefix_range, spread};
 
     #[test]
     fn sid_prefixes() {
@@ -419,6 +429,16 @@ mod tests {
         // Repeats are asked once; characters, not bytes.
         assert_eq!(covering_trigrams("0000000"), ["000"]);
         assert_eq!(covering_trigrams("éèêë"), ["éèê", "èêë"]);
+    }
+
+    #[test]
+    fn spread_keeps_the_ends_and_evenly_between() {
+        let t = covering_trigrams("ivory writer 0000777");
+        assert_eq!(t, ["ivo", "ry ", "wri", "ter", " 00", "007", "777"]);
+        assert_eq!(spread(t.clone(), 4), ["ivo", "wri", " 00", "777"]);
+        assert_eq!(spread(t.clone(), 2), ["ivo", "777"]);
+        assert_eq!(spread(t.clone(), 7), t);
+        assert_eq!(spread(t[..3].to_vec(), 4), ["ivo", "ry ", "wri"]);
     }
 
     #[test]
