@@ -113,30 +113,35 @@ const LEAF_PAGES: &str = "WITH RECURSIVE seg(id) AS (SELECT min(segid) FROM role
 /// intersects an AND of terms by seeking each through the others' matches, so its cost
 /// follows the terms' sizes: 1M roles, `Ivory Writer 0000777`, four trigrams spread over the
 /// search 0.65 ms, its two rarest 0.15 ms. If the estimate cannot be read, the order stays.
-fn rarest_first(conn: &rusqlite::Connection, trigrams: &mut [String]) {
+fn rarest_first(conn: &rusqlite::Connection, trigrams: Vec<String>) -> Vec<String> {
     let keys: Vec<String> = trigrams
         .iter()
         .map(|t| format!("0{}", t.to_lowercase()))
         .collect();
-    let Ok(keys) = json(&keys) else { return };
-    let pages = conn.prepare_cached(LEAF_PAGES).and_then(|mut st| {
-        st.query_map([keys], |r| Ok((r.get::<_, usize>(0)?, r.get::<_, i64>(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-    });
-    match pages {
-        Ok(pages) => {
-            let mut size = vec![0; trigrams.len()];
-            for (i, n) in pages {
-                if let Some(s) = size.get_mut(i) {
-                    *s = n;
-                }
+    let Ok(keys) = json(&keys) else {
+        return trigrams;
+    };
+    let sizes = |conn: &rusqlite::Connection| -> rusqlite::Result<Vec<i64>> {
+        let mut sizes = vec![0; trigrams.len()];
+        let mut st = conn.prepare_cached(LEAF_PAGES)?;
+        let mut rows = st.query([keys])?;
+        while let Some(r) = rows.next()? {
+            if let Some(size) = sizes.get_mut(r.get::<_, usize>(0)?) {
+                *size = r.get(1)?;
             }
-            let mut order: Vec<usize> = (0..trigrams.len()).collect();
-            order.sort_by_key(|&i| size[i]);
-            let sorted: Vec<String> = order.iter().map(|&i| trigrams[i].clone()).collect();
-            trigrams.clone_from_slice(&sorted);
         }
-        Err(e) => tracing::debug!(error = %e, "no trigram sizes from the FTS5 index"),
+        Ok(sizes)
+    };
+    match sizes(conn) {
+        Ok(sizes) => {
+            let mut sized: Vec<(i64, String)> = sizes.into_iter().zip(trigrams).collect();
+            sized.sort_by_key(|(n, _)| *n);
+            sized.into_iter().map(|(_, t)| t).collect()
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "no trigram sizes from the FTS5 index");
+            trigrams
+        }
     }
 }
 
@@ -255,7 +260,7 @@ impl super::SqliteStore {
                 Some(s) if s.chars().count() >= TRIGRAM => {
                     let mut terms = covering_trigrams(s);
                     if terms.len() > FIRST_TERMS {
-                        rarest_first(conn, &mut terms);
+                        terms = rarest_first(conn, terms);
                     }
                     let mut found = probe(conn, p.org, s, &terms[..terms.len().min(FIRST_TERMS)])?;
                     if found.len() as i64 > RARE_MATCHES && terms.len() > FIRST_TERMS {
@@ -320,18 +325,15 @@ mod tests {
         insert(0, 20_000);
         conn.execute_batch("INSERT INTO roles_search (roles_search) VALUES ('optimize')")
             .unwrap();
-        let mut terms: Vec<String> = ["Wri", "ter", "ZQX"].map(String::from).to_vec();
-        rarest_first(&conn, &mut terms);
+        let terms = rarest_first(&conn, ["Wri", "ter", "ZQX"].map(String::from).to_vec());
         assert_eq!(terms[0], "ZQX", "{terms:?}");
         // Rows written after the optimize land in segments of their own.
         insert(20_000, 30_000);
-        let mut terms: Vec<String> = ["ter", "zqx", "wri"].map(String::from).to_vec();
-        rarest_first(&conn, &mut terms);
+        let terms = rarest_first(&conn, ["ter", "zqx", "wri"].map(String::from).to_vec());
         assert_eq!(terms[0], "zqx", "{terms:?}");
         // Without the table, the order stays.
         let bare = rusqlite::Connection::open_in_memory().unwrap();
-        let mut terms: Vec<String> = ["ter", "zqx"].map(String::from).to_vec();
-        rarest_first(&bare, &mut terms);
+        let terms = rarest_first(&bare, ["ter", "zqx"].map(String::from).to_vec());
         assert_eq!(terms, ["ter", "zqx"]);
     }
 }
