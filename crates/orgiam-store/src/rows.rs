@@ -11,8 +11,8 @@ use orgiam_domain::{Error, Result};
 
 use crate::db_error;
 
-/// The three column types the decoders read, for each engine's row type (sqlx's, and
-/// `rusqlite`'s for SQLite's reads on the calling thread).
+/// The three column types the decoders read, for each engine's row type (sqlx's here, and
+/// `rusqlite`'s for SQLite's reads on the calling thread in [`crate::sqlite::reader`]).
 pub(crate) trait DbRow {
     fn text(&self, i: usize) -> Result<String>;
     fn opt_text(&self, i: usize) -> Result<Option<String>>;
@@ -50,36 +50,6 @@ macro_rules! db_row {
 }
 db_row!(sqlx::sqlite::SqliteRow);
 db_row!(sqlx::postgres::PgRow);
-
-impl DbRow for rusqlite::Row<'_> {
-    fn text(&self, i: usize) -> Result<String> {
-        self.get(i).map_err(crate::sqlite::reader::read_error)
-    }
-    fn opt_text(&self, i: usize) -> Result<Option<String>> {
-        self.get(i).map_err(crate::sqlite::reader::read_error)
-    }
-    fn int(&self, i: usize) -> Result<i64> {
-        self.get(i).map_err(crate::sqlite::reader::read_error)
-    }
-    fn str_at(&self, i: usize) -> Result<&str> {
-        self.get_ref(i)
-            .map_err(crate::sqlite::reader::read_error)?
-            .as_str()
-            .map_err(|e| Error::internal(format!("column {i}: {e}")))
-    }
-    fn opt_str_at(&self, i: usize) -> Result<Option<&str>> {
-        self.get_ref(i)
-            .map_err(crate::sqlite::reader::read_error)?
-            .as_str_or_null()
-            .map_err(|e| Error::internal(format!("column {i}: {e}")))
-    }
-    fn opt_bytes_at(&self, i: usize) -> Result<Option<&[u8]>> {
-        self.get_ref(i)
-            .map_err(crate::sqlite::reader::read_error)?
-            .as_bytes_or_null()
-            .map_err(|e| Error::internal(format!("column {i}: {e}")))
-    }
-}
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use orgiam_domain::{Error, Result};
 
 use super::BUDGET_CHECK_OPS;
+use crate::rows::DbRow;
 
 /// Read-only connections kept for reuse (more are opened when more reads run at once; at most
 /// this many wait idle).
@@ -212,6 +213,37 @@ pub(super) fn rows_of<T>(
         out.push(decode(row)?);
     }
     Ok(out)
+}
+
+/// `rusqlite`'s rows, decoded like sqlx's (see [`DbRow`]).
+impl DbRow for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<String> {
+        self.get(i).map_err(read_error)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        self.get(i).map_err(read_error)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        self.get(i).map_err(read_error)
+    }
+    fn str_at(&self, i: usize) -> Result<&str> {
+        self.get_ref(i)
+            .map_err(read_error)?
+            .as_str()
+            .map_err(|e| Error::internal(format!("column {i}: {e}")))
+    }
+    fn opt_str_at(&self, i: usize) -> Result<Option<&str>> {
+        self.get_ref(i)
+            .map_err(read_error)?
+            .as_str_or_null()
+            .map_err(|e| Error::internal(format!("column {i}: {e}")))
+    }
+    fn opt_bytes_at(&self, i: usize) -> Result<Option<&[u8]>> {
+        self.get_ref(i)
+            .map_err(read_error)?
+            .as_bytes_or_null()
+            .map_err(|e| Error::internal(format!("column {i}: {e}")))
+    }
 }
 
 #[cfg(test)]
