@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::attr::{Attr, USER_SCHEMA, fold};
 use super::error::ScimError;
-use super::filter::{Attr, USER_SCHEMA, fold};
 use crate::time_fmt;
 
 /// Most emails one user may have.
