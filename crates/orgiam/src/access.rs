@@ -10,8 +10,8 @@ use orgiam_domain::sid::{AccountSid, OrgSid, UserSid, is_sid};
 use orgiam_server::effective::{self, Check, CheckResult};
 use orgiam_store::DatabaseUrl;
 
-use crate::admin::{Failure, existing_org, not_found, open};
 use crate::cli::{CheckArgs, UserRef};
+use crate::shared::{Failure, existing_org, not_found, open};
 
 type Outcome = Result<(), Failure>;
 

@@ -3,18 +3,16 @@
 //! and `completions`. Every object prints as one JSON shape whatever the command (the object
 //! as the HTTP API shows it, never a secret).
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 
 use orgiam_domain::keyset::{ByName, BySid, CursorKey};
 use orgiam_domain::model::{
-    Actor, App, AssignmentFilter, MAX_TOKEN_TTL, MIN_TOKEN_TTL, Org, RoleFilter, User, actions,
+    Actor, App, AssignmentFilter, MAX_TOKEN_TTL, MIN_TOKEN_TTL, RoleFilter, User, actions,
 };
 use orgiam_domain::page::{Cursor, Direction};
 use orgiam_domain::policy::{Pattern, Policy};
 use orgiam_domain::sid::{AccountSid, AppSid, AssignmentSid, OrgSid, RoleSid, UserSid};
-use orgiam_domain::{Error, time_fmt};
+use orgiam_domain::time_fmt;
 use orgiam_server::assign::{CreateRequest, create_assignment};
 use orgiam_server::bootstrap;
 use orgiam_server::import::{self, Refusal};
@@ -22,64 +20,16 @@ use orgiam_server::manage;
 use orgiam_server::views::account_json;
 use orgiam_server::views::assignment_json;
 use orgiam_server::views::role_json;
-use orgiam_store::{AppChange, DatabaseUrl, Directory, OpenMode};
+use orgiam_store::{AppChange, DatabaseUrl, OpenMode};
 
 use crate::cli::{
     AccountsCommand, AppRef, AppsCommand, AssignmentsCommand, Cli, Command, OrgsCommand, Paging,
     RolesCommand, ShowOrgScoped, UsersCommand,
 };
-use crate::commands::text_arg;
-
-/// Exit status of a failure that is none of the below.
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit status when the object asked for does not exist.
-pub const EXIT_NOT_FOUND: u8 = 3;
-/// Exit status when the object to create exists already.
-pub const EXIT_EXISTS: u8 = 4;
-
-/// A command's failure: the message and the exit status.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl From<String> for Failure {
-    fn from(message: String) -> Self {
-        Self {
-            code: EXIT_FAILURE,
-            message,
-        }
-    }
-}
-
-impl From<&str> for Failure {
-    fn from(message: &str) -> Self {
-        message.to_owned().into()
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        let code = match &e {
-            Error::NotFound(_) => EXIT_NOT_FOUND,
-            Error::Conflict(_) => EXIT_EXISTS,
-            _ => EXIT_FAILURE,
-        };
-        let message = match e {
-            Error::Internal(cause) | Error::Unavailable(cause) => cause,
-            other => other.to_string(),
-        };
-        Self { code, message }
-    }
-}
-
-pub(crate) fn not_found(message: String) -> Failure {
-    Failure {
-        code: EXIT_NOT_FOUND,
-        message,
-    }
-}
+use crate::shared::{
+    EXIT_EXISTS, Failure, app_json, audience_args, existing_org, not_found, open, org_json,
+    parse_patterns, print, text_arg, user_json,
+};
 
 type Outcome = Result<(), Failure>;
 
@@ -199,26 +149,6 @@ pub async fn run(cli: Cli) -> Dispatch {
     Dispatch::Done(done)
 }
 
-/// Opens an existing store with this binary's schema (nothing is created or migrated).
-pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Directory>, Failure> {
-    Ok(orgiam_store::open(url, OpenMode::Existing).await?)
-}
-
-/// Parses `--org` and checks the organization exists in the store.
-pub(crate) async fn existing_org(
-    store: &dyn Directory,
-    url: &DatabaseUrl,
-    raw: &str,
-) -> Result<OrgSid, Failure> {
-    let org = OrgSid::parse(raw).map_err(|e| format!("--org {e}"))?;
-    if store.org(&org).await?.is_none() {
-        return Err(not_found(format!(
-            "organization {org} does not exist in the store {url}"
-        )));
-    }
-    Ok(org)
-}
-
 async fn init(url: &DatabaseUrl, json: bool) -> Outcome {
     let store = orgiam_store::open(url, OpenMode::Create).await?;
     let master_keys =
@@ -244,51 +174,6 @@ async fn migrate(url: &DatabaseUrl, json: bool) -> Outcome {
         format!("Store {url} is at schema version {version}."),
     );
     Ok(())
-}
-
-fn print(json: bool, value: Value, human: String) {
-    if json {
-        println!("{value}");
-    } else {
-        println!("{human}");
-    }
-}
-
-/// The organization object.
-pub fn org_json(o: &Org) -> Value {
-    json!({
-        "sid": o.sid.as_str(),
-        "friendly_name": o.friendly_name,
-        "date_created": time_fmt::format(o.date_created),
-    })
-}
-
-/// The app object: `sid` and, the same value under its OAuth name, `client_id`; never secrets.
-pub fn app_json(a: &App) -> Value {
-    json!({
-        "sid": a.sid.as_str(),
-        "client_id": a.sid.as_str(),
-        "organization_sid": a.org.as_str(),
-        "friendly_name": a.friendly_name,
-        "description": a.description,
-        "status": a.status.as_str(),
-        "policy": a.policy,
-        "access_token_ttl": a.access_token_ttl,
-        "audiences": a.audiences,
-        "date_created": time_fmt::format(a.date_created),
-        "date_updated": time_fmt::format(a.date_updated),
-    })
-}
-
-/// The user object.
-pub fn user_json(u: &User) -> Value {
-    json!({
-        "sid": u.sid.as_str(),
-        "organization_sid": u.org.as_str(),
-        "email": u.email,
-        "friendly_name": u.friendly_name,
-        "date_created": time_fmt::format(u.date_created),
-    })
 }
 
 /// Prints one page: JSON `{"<key>": [...], "next_after": SID|null}`, or one line per object
@@ -442,9 +327,7 @@ async fn update_app(
 ) -> Outcome {
     let sid = AppSid::parse(&r.app).map_err(|e| format!("--app {e}"))?;
     // `Some(empty)`: --clear-audiences.
-    let audiences = audiences
-        .map(|a| crate::commands::audience_args(&a))
-        .transpose()?;
+    let audiences = audiences.map(|a| audience_args(&a)).transpose()?;
     for (flag, v) in [("--name", &name), ("--description", &description)] {
         if let Some(v) = v {
             text_arg(flag, v)?;
@@ -464,11 +347,11 @@ async fn update_app(
         None
     } else {
         Some(Policy {
-            allow: crate::commands::parse_patterns("allow", &allow)?,
+            allow: parse_patterns("allow", &allow)?,
             deny: if deny.is_empty() {
                 None
             } else {
-                Some(crate::commands::parse_patterns("deny", &deny)?)
+                Some(parse_patterns("deny", &deny)?)
             },
         })
     };

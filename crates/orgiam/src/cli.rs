@@ -220,7 +220,7 @@ pub struct ServeArgs {
     #[arg(long, env = "ORGIAM_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// A TOML file of settings (every key: see --help).
-    #[arg(long, env = "ORGIAM_CONFIG", long_help = crate::commands::settings_help())]
+    #[arg(long, env = "ORGIAM_CONFIG", long_help = crate::settings::settings_help())]
     pub config: Option<PathBuf>,
     /// Log format: text or json [default: text]. Colour only on a terminal, never with NO_COLOR.
     #[arg(long, env = "ORGIAM_LOG_FORMAT")]

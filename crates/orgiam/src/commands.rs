@@ -1,24 +1,21 @@
 //! What each command does.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use serde::{Deserialize, Serialize};
 
 use orgiam_domain::model::{
     Account, Actor, AppStatus, AuditFilter, MAX_TOKEN_TTL, MIN_TOKEN_TTL, Org, User,
 };
-use orgiam_domain::policy::{Pattern, Policy};
+use orgiam_domain::policy::Policy;
 use orgiam_domain::secret;
 use orgiam_domain::sid::{AccountSid, AppSid, OrgSid, UserSid};
 use orgiam_domain::store::Store;
-use orgiam_domain::{Error, time_fmt};
+use orgiam_domain::time_fmt;
 use orgiam_server::bootstrap::{self, Bootstrapped};
 use orgiam_server::import::{self, ImportError};
-use orgiam_server::limits::{Limits, Rate};
 use orgiam_server::manage;
 use orgiam_server::{Application, ServerConfig};
 use orgiam_store::{AppChange, DatabaseUrl, Directory, OpenMode};
@@ -28,43 +25,15 @@ use crate::cli::{
     ServeArgs, TokenArgs, UsersCommand,
 };
 use crate::master;
+use crate::settings::{ENV_SETTINGS, Settings};
+use crate::shared::{
+    app_json, audience_args, fail, org_json, parse_patterns, print, text_arg, user_json,
+};
 
 type CmdResult = Result<(), String>;
 
 /// The store this process works on, as errors name it (without its password).
 static STORE_SHOWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// The text rule (`orgiam_domain::text`) on a command-line value that reaches the store.
-pub(crate) fn text_arg(flag: &str, value: &str) -> Result<(), String> {
-    orgiam_domain::text::check(flag, value).map_err(fail)
-}
-
-/// The `--audience` values: each under the text rule and the audience rule, no more than
-/// `MAX_APP_AUDIENCES`, duplicates dropped.
-pub(crate) fn audience_args(values: &[String]) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
-    for v in values {
-        text_arg("--audience", v)?;
-        orgiam_domain::model::check_audience(v).map_err(|e| format!("--audience: {e}"))?;
-        if !out.contains(v) {
-            out.push(v.clone());
-        }
-    }
-    if out.len() > orgiam_domain::model::MAX_APP_AUDIENCES {
-        return Err(format!(
-            "--audience: at most {} audiences per app",
-            orgiam_domain::model::MAX_APP_AUDIENCES
-        ));
-    }
-    Ok(out)
-}
-
-fn fail(e: Error) -> String {
-    match e {
-        Error::Internal(cause) | Error::Unavailable(cause) => cause,
-        other => other.to_string(),
-    }
-}
 
 pub async fn run(cli: Cli) -> CmdResult {
     let url = DatabaseUrl::new(cli.database_url);
@@ -133,149 +102,6 @@ pub async fn run(cli: Cli) -> CmdResult {
     }
 }
 
-/// Serve settings: defaults, then the TOML file, then `ORGIAM_*` and flags (clap reads both).
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Settings {
-    /// The store, when neither `--database-url` nor `ORGIAM_DATABASE_URL` names one.
-    database_url: Option<String>,
-    listen: String,
-    public_url: Option<String>,
-    log_format: String,
-    poll_interval_ms: u64,
-    max_body_bytes: usize,
-    max_header_bytes: usize,
-    request_timeout_secs: u64,
-    max_connections: usize,
-    /// Open connections per source address (0 = no cap).
-    max_connections_per_source: usize,
-    /// A request head must arrive within this many seconds of its first byte.
-    header_read_timeout_secs: u64,
-    /// A connection waiting this long for its next request (or not reading its answer) is closed.
-    idle_timeout_secs: u64,
-    /// Token requests per second per client id (0 = unlimited), and the burst.
-    token_rate_per_second: u32,
-    token_burst: u32,
-    /// Token requests with wrong credentials per second, per client id and per source
-    /// address (0 = unlimited), and the burst.
-    token_failure_rate_per_second: u32,
-    token_failure_burst: u32,
-    /// API requests per second per app (0 = unlimited), and the burst.
-    api_rate_per_second: u32,
-    api_burst: u32,
-    /// Keep rendered role pages in memory.
-    role_page_cache: bool,
-    /// Keep permission checks' decision data in memory.
-    decision_index: bool,
-    /// The most time one request's queries may run (0 = no bound); over it: 503, code 20503.
-    statement_timeout_ms: u64,
-    /// Serve `/metrics` on this address only, not on `listen`.
-    metrics_listen: Option<String>,
-    /// The master key itself (base64 or hex), or a file holding it; and, during a rotation of
-    /// the master key, the previous one. `ORGIAM_MASTER_KEY`/`--master-key-file` win.
-    master_key: Option<Redacted>,
-    master_key_file: Option<PathBuf>,
-    previous_master_key: Option<Redacted>,
-    previous_master_key_file: Option<PathBuf>,
-    /// Browser origins allowed to call the API (CORS), e.g. ["https://console.example.com"];
-    /// empty: CORS is off. `ORGIAM_CORS_ALLOWED_ORIGINS` takes them comma-separated.
-    cors_allowed_origins: Vec<String>,
-}
-
-/// A setting whose value is secret: `Debug` never shows it.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-struct Redacted(String);
-
-impl std::fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// Settings read from `ORGIAM_<NAME>` besides the flags' own variables.
-const ENV_SETTINGS: &[&str] = &[
-    "poll_interval_ms",
-    "max_body_bytes",
-    "max_header_bytes",
-    "request_timeout_secs",
-    "max_connections",
-    "max_connections_per_source",
-    "header_read_timeout_secs",
-    "idle_timeout_secs",
-    "token_rate_per_second",
-    "token_burst",
-    "token_failure_rate_per_second",
-    "token_failure_burst",
-    "api_rate_per_second",
-    "api_burst",
-    "role_page_cache",
-    "decision_index",
-    "statement_timeout_ms",
-    "metrics_listen",
-];
-
-impl Default for Settings {
-    fn default() -> Self {
-        let l = Limits::default();
-        Self {
-            database_url: None,
-            listen: "127.0.0.1:8080".into(),
-            public_url: None,
-            log_format: "text".into(),
-            poll_interval_ms: 250,
-            max_body_bytes: l.max_body_bytes,
-            max_header_bytes: l.max_header_bytes,
-            request_timeout_secs: l.request_timeout.as_secs(),
-            max_connections: l.max_connections,
-            max_connections_per_source: l.max_connections_per_source,
-            header_read_timeout_secs: l.header_read_timeout.as_secs(),
-            idle_timeout_secs: l.idle_timeout.as_secs(),
-            token_rate_per_second: l.token_rate.per_second,
-            token_burst: l.token_rate.burst,
-            token_failure_rate_per_second: l.token_failure_rate.per_second,
-            token_failure_burst: l.token_failure_rate.burst,
-            api_rate_per_second: l.api_rate.per_second,
-            api_burst: l.api_rate.burst,
-            role_page_cache: true,
-            decision_index: true,
-            statement_timeout_ms: orgiam_store::DEFAULT_STATEMENT_TIMEOUT.as_millis() as u64,
-            metrics_listen: None,
-            master_key: None,
-            master_key_file: None,
-            previous_master_key: None,
-            previous_master_key_file: None,
-            cors_allowed_origins: Vec::new(),
-        }
-    }
-}
-
-impl Settings {
-    fn limits(&self) -> Limits {
-        Limits {
-            max_body_bytes: self.max_body_bytes,
-            max_header_bytes: self.max_header_bytes,
-            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
-            max_connections: self.max_connections.max(1),
-            max_connections_per_source: self.max_connections_per_source,
-            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
-            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
-            token_rate: Rate {
-                per_second: self.token_rate_per_second,
-                burst: self.token_burst,
-            },
-            api_rate: Rate {
-                per_second: self.api_rate_per_second,
-                burst: self.api_burst,
-            },
-            token_failure_rate: Rate {
-                per_second: self.token_failure_rate_per_second,
-                burst: self.token_failure_burst,
-            },
-        }
-    }
-}
-
 fn settings(args: &ServeArgs) -> Result<Settings, String> {
     let mut fig = Figment::from(Serialized::defaults(Settings::default()));
     if let Some(path) = &args.config {
@@ -303,24 +129,6 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
         }
     }
     fig.extract().map_err(|e| format!("invalid settings: {e}"))
-}
-
-/// Every key of the settings file with its default, for `serve --help` (generated from the
-/// settings type, so it cannot fall behind).
-pub fn settings_help() -> String {
-    let mut text = String::from(
-        "A TOML file of settings; flags and ORGIAM_* variables override it. Unknown keys are refused.\nKeys (default):",
-    );
-    if let Ok(serde_json::Value::Object(keys)) = serde_json::to_value(Settings::default()) {
-        for (key, default) in keys {
-            let default = match default {
-                serde_json::Value::Null => "none".to_owned(),
-                other => other.to_string(),
-            };
-            text.push_str(&format!("\n  {key} ({default})"));
-        }
-    }
-    text
 }
 
 /// Whether `--database-url` or `ORGIAM_DATABASE_URL` chose the store (a settings file may
@@ -556,14 +364,6 @@ async fn open_keys(
     Ok((store, master_keys, hasher))
 }
 
-fn print(json: bool, value: serde_json::Value, human: String) {
-    if json {
-        println!("{value}");
-    } else {
-        println!("{human}");
-    }
-}
-
 async fn create_org(url: &DatabaseUrl, name: String, json: bool) -> CmdResult {
     if name.trim().is_empty() {
         return Err("--name must not be blank".into());
@@ -578,19 +378,10 @@ async fn create_org(url: &DatabaseUrl, name: String, json: bool) -> CmdResult {
     store.create_org(&org, &Actor::cli()).await.map_err(fail)?;
     print(
         json,
-        crate::admin::org_json(&org),
+        org_json(&org),
         format!("Created organization {} ({})", org.sid, org.friendly_name),
     );
     Ok(())
-}
-
-pub(crate) fn parse_patterns(flag: &str, values: &[String]) -> Result<Vec<Pattern>, String> {
-    let patterns = values
-        .iter()
-        .map(|v| Pattern::parse(v).map_err(|e| format!("--{flag}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    crate::validate::in_catalog(flag, &patterns)?;
-    Ok(patterns)
 }
 
 fn app_sid(raw: &str) -> Result<AppSid, String> {
@@ -695,7 +486,7 @@ fn catalog() -> Result<orgiam_domain::catalog::Catalog, String> {
 
 /// The app object with the secret just issued (shown this once).
 fn with_secret(app: &orgiam_domain::model::App, client_secret: &str) -> serde_json::Value {
-    let mut v = crate::admin::app_json(app);
+    let mut v = app_json(app);
     v["client_secret"] = serde_json::Value::from(client_secret);
     v
 }
@@ -722,7 +513,7 @@ async fn set_status(url: &DatabaseUrl, r: AppRef, status: AppStatus) -> CmdResul
     .map_err(fail)?;
     print(
         r.json,
-        crate::admin::app_json(&app),
+        app_json(&app),
         format!("OAuth app {} is now {}", app.sid, app.status.as_str()),
     );
     Ok(())
@@ -882,7 +673,7 @@ pub(crate) async fn create_user(
         .map_err(fail)?;
     print(
         json,
-        crate::admin::user_json(&user),
+        user_json(&user),
         format!("Created user {} <{}> in {}", user.sid, user.email, user.org),
     );
     Ok(())

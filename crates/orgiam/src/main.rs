@@ -5,6 +5,8 @@ mod admin;
 mod cli;
 mod commands;
 mod master;
+mod settings;
+mod shared;
 mod validate;
 
 use clap::Parser;
@@ -37,7 +39,7 @@ async fn main() -> std::process::ExitCode {
     ));
     let outcome = match admin::run(cli).await {
         admin::Dispatch::Done(outcome) => outcome,
-        admin::Dispatch::Other(cli) => commands::run(*cli).await.map_err(admin::Failure::from),
+        admin::Dispatch::Other(cli) => commands::run(*cli).await.map_err(shared::Failure::from),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
