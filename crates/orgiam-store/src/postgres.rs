@@ -32,9 +32,6 @@ use crate::{DatabaseUrl, OpenMode, check_schema, connect_cause, db_error};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// A pooled connection idle at least this long is pinged before it is used again.
-const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
-
 /// Connections per process; replicas multiply it, so keep it well under `max_connections`.
 const MAX_CONNECTIONS: u32 = 16;
 /// How long a request waits for a pooled connection before the store counts as unavailable.
@@ -111,22 +108,9 @@ impl PgStore {
                 )));
             }
         }
-        // A connection idle for a while is pinged before it is handed out (one closed by
-        // PostgreSQL meanwhile is replaced, not failed on); a busy one is not. sqlx pings on
-        // every acquire by default: a round trip per request, a fifth of a role page's server
-        // CPU and a backend wake-up each.
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for < PING_AFTER_IDLE {
-                        return Ok(true);
-                    }
-                    Ok(sqlx::Connection::ping(conn).await.is_ok())
-                })
-            })
             .connect_with(options)
             .await
             .map_err(|e| {
