@@ -96,17 +96,22 @@ const MORE_TERMS: usize = 4;
 
 /// How many leaf pages of the FTS5 index hold each of `keys`' entries (`'0'` and a
 /// lower-cased trigram: the keys of FTS5's main index), from the index's own table of leaf
-/// pages (`roles_search_idx`: per segment, the first term of each leaf page), two seeks a key
-/// and segment. An estimate: a term that begins no page counts the pages from the nearest one
-/// that does. This is FTS5's on-disk format (stable since SQLite 3.9); the unit test
-/// `rare_trigrams_are_told_from_common_ones` fails if it ever changes.
+/// pages (`roles_search_idx`: per segment, where each leaf page's first term begins, the page
+/// number shifted left by one), a few seeks a key
+/// and segment: from the page where the nearest term at or before the key begins to the page
+/// where the next one begins, or past the segment's last leaf (leaf pages are the rows of
+/// `roles_search_data` numbered `segment << 37 | page`). An estimate: a term that begins no page
+/// counts from the nearest one that does. This is FTS5's on-disk format (stable since SQLite
+/// 3.9); the unit test `rare_trigrams_are_told_from_common_ones` fails if it ever changes.
 const LEAF_PAGES: &str = "WITH RECURSIVE seg(id) AS (SELECT min(segid) FROM roles_search_idx \
      UNION ALL SELECT (SELECT min(segid) FROM roles_search_idx WHERE segid > seg.id) FROM seg \
      WHERE seg.id IS NOT NULL), \
      term(i, k) AS (SELECT key, CAST(value AS BLOB) FROM json_each(?1)) \
      SELECT i, coalesce(sum(\
-     (SELECT pgno FROM roles_search_idx x WHERE x.segid = seg.id AND x.term > term.k ORDER BY x.term LIMIT 1) \
-     - (SELECT pgno FROM roles_search_idx x WHERE x.segid = seg.id AND x.term <= term.k ORDER BY x.term DESC LIMIT 1)\
+     coalesce((SELECT pgno >> 1 FROM roles_search_idx x WHERE x.segid = seg.id AND x.term > term.k ORDER BY x.term LIMIT 1), \
+       (SELECT max(id) FROM roles_search_data WHERE id BETWEEN seg.id * 137438953472 \
+          AND seg.id * 137438953472 + 2147483647) - seg.id * 137438953472 + 1) \
+     - (SELECT pgno >> 1 FROM roles_search_idx x WHERE x.segid = seg.id AND x.term <= term.k ORDER BY x.term DESC LIMIT 1)\
      ), 0) FROM term, seg WHERE seg.id IS NOT NULL GROUP BY i";
 
 /// `trigrams` reordered rarest first, by [`LEAF_PAGES`] (ties keep their order). FTS5
@@ -308,16 +313,22 @@ mod tests {
             "CREATE VIRTUAL TABLE roles_search USING fts5(name_key, content = '', tokenize = 'trigram')",
         )
         .unwrap();
+        // `wri` and `zzz` are in every name (`zzz` sorts after every other term: its pages
+        // run to the end of the segment); `kqx` is in one name in 5,000, among the many other
+        // trigrams of pseudo-random words.
         let insert = |from: i64, to: i64| {
             for i in from..to {
-                let name = if i % 5000 == 7 {
-                    format!("writer {i:07} zqx")
-                } else {
-                    format!("writer {i:07}")
-                };
+                let mut h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let word: String = (0..8)
+                    .map(|_| {
+                        h = h.rotate_left(5).wrapping_mul(0x2545_F491_4F6C_DD1D);
+                        char::from(b'a' + (h % 26) as u8)
+                    })
+                    .collect();
+                let rare = if i % 5000 == 7 { " kqx" } else { "" };
                 conn.execute(
                     "INSERT INTO roles_search (rowid, name_key) VALUES (?1, ?2)",
-                    rusqlite::params![i, name],
+                    rusqlite::params![i, format!("writer {word}{rare} {i:07} zzz")],
                 )
                 .unwrap();
             }
@@ -325,15 +336,15 @@ mod tests {
         insert(0, 20_000);
         conn.execute_batch("INSERT INTO roles_search (roles_search) VALUES ('optimize')")
             .unwrap();
-        let terms = rarest_first(&conn, ["Wri", "ter", "ZQX"].map(String::from).to_vec());
-        assert_eq!(terms[0], "ZQX", "{terms:?}");
+        let terms = rarest_first(&conn, ["zzz", "Wri", "KQX"].map(String::from).to_vec());
+        assert_eq!(terms[0], "KQX", "{terms:?}");
         // Rows written after the optimize land in segments of their own.
         insert(20_000, 30_000);
-        let terms = rarest_first(&conn, ["ter", "zqx", "wri"].map(String::from).to_vec());
-        assert_eq!(terms[0], "zqx", "{terms:?}");
+        let terms = rarest_first(&conn, ["zzz", "ter", "kqx"].map(String::from).to_vec());
+        assert_eq!(terms[0], "kqx", "{terms:?}");
         // Without the table, the order stays.
         let bare = rusqlite::Connection::open_in_memory().unwrap();
-        let terms = rarest_first(&bare, ["ter", "zqx"].map(String::from).to_vec());
-        assert_eq!(terms, ["ter", "zqx"]);
+        let terms = rarest_first(&bare, ["ter", "kqx"].map(String::from).to_vec());
+        assert_eq!(terms, ["ter", "kqx"]);
     }
 }
