@@ -12,7 +12,6 @@ use orgiam_domain::model::{
 use orgiam_domain::policy::Policy;
 use orgiam_domain::secret;
 use orgiam_domain::sid::{AccountSid, AppSid, OrgSid, UserSid};
-use orgiam_domain::store::Store;
 use orgiam_domain::time_fmt;
 use orgiam_server::bootstrap::{self, Bootstrapped};
 use orgiam_server::import::{self, ImportError};
@@ -32,12 +31,8 @@ use crate::shared::{
 
 type CmdResult = Result<(), String>;
 
-/// The store this process works on, as errors name it (without its password).
-static STORE_SHOWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
 pub async fn run(cli: Cli) -> CmdResult {
     let url = DatabaseUrl::new(cli.database_url);
-    let _ = STORE_SHOWN.set(url.to_string());
     match cli.command {
         Command::Serve(args) => serve(url, args).await,
         Command::Orgs(OrgsCommand::Create { name, json }) => create_org(&url, name, json).await,
@@ -418,7 +413,7 @@ async fn apps(url: &DatabaseUrl, cmd: AppsCommand) -> CmdResult {
                 },
             };
             let (store, hasher) = open(url).await?;
-            let org = existing_org(store.as_ref(), org.as_str()).await?;
+            let org = existing_org(store.as_ref(), url, org.as_str()).await?;
             let new = manage::NewApp {
                 friendly_name: name,
                 description,
@@ -557,16 +552,15 @@ async fn token(args: TokenArgs) -> CmdResult {
     Ok(())
 }
 
-/// Parses `--org` and checks the organization exists.
-async fn existing_org(store: &dyn Store, raw: &str) -> Result<OrgSid, String> {
-    let org = OrgSid::parse(raw).map_err(|e| format!("--org {e}"))?;
-    if store.org(&org).await.map_err(fail)?.is_none() {
-        let store = STORE_SHOWN.get().map(String::as_str).unwrap_or("");
-        return Err(format!(
-            "organization {org} does not exist in the store {store}"
-        ));
-    }
-    Ok(org)
+/// [`crate::shared::existing_org`], its failure as this module's message.
+async fn existing_org(
+    store: &dyn Directory,
+    url: &DatabaseUrl,
+    raw: &str,
+) -> Result<OrgSid, String> {
+    crate::shared::existing_org(store, url, raw)
+        .await
+        .map_err(|f| f.message)
 }
 
 async fn create_account(
@@ -595,7 +589,7 @@ async fn create_account(
         );
     }
     let (store, _) = open(url).await?;
-    let org = existing_org(store.as_ref(), org).await?;
+    let org = existing_org(store.as_ref(), url, org).await?;
     let parent_owner = match &parent {
         Some(p) => match store.account(&org, p).await.map_err(fail)? {
             Some(a) => a.owner,
@@ -659,7 +653,7 @@ pub(crate) async fn create_user(
         text_arg("--name", n)?;
     }
     let (store, _) = open(url).await?;
-    let org = existing_org(store.as_ref(), org).await?;
+    let org = existing_org(store.as_ref(), url, org).await?;
     let user = User {
         sid: UserSid::random(),
         org,
@@ -704,7 +698,7 @@ async fn import_roles(
             .map_err(|e| format!("cannot read {}: {e}", file.display()))
     };
     let (store, _) = open(url).await?;
-    let org = existing_org(store.as_ref(), org).await?;
+    let org = existing_org(store.as_ref(), url, org).await?;
     let started = std::time::Instant::now();
     let refused = |e: ImportError| match e {
         ImportError::Line(m) | ImportError::Open(m) | ImportError::Catalog(m) => m,
@@ -763,7 +757,7 @@ async fn audit(
     json: bool,
 ) -> CmdResult {
     let (store, _) = open(url).await?;
-    let org = existing_org(store.as_ref(), org).await?;
+    let org = existing_org(store.as_ref(), url, org).await?;
     let events = store
         .list_audit_events(&org, &filter, None, limit.clamp(1, 10_000))
         .await
