@@ -77,13 +77,19 @@ pub fn start_serve(bin: &Path, db_url: &str, dir: &TempDir, env: &[(&str, &str)]
 
 impl Starting {
     /// Waits for "listening on" and returns the server with what it printed.
-    pub fn ready(self) -> Served {
+    pub fn ready(mut self) -> Served {
         let mut lines = Vec::new();
         loop {
             let line = match self.rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) => line,
                 Err(e) => {
-                    panic!("serve did not print 'listening on' ({e}); it printed: {lines:#?}")
+                    // What it logged and how it ended say why; the printed lines rarely do.
+                    let status = self.child.try_wait();
+                    let logged = std::fs::read_to_string(&self.log).unwrap_or_default();
+                    panic!(
+                        "serve did not print 'listening on' ({e}; exit: {status:?}); it printed: \
+                         {lines:#?}\nit logged:\n{logged}"
+                    )
                 }
             };
             let done = line.contains("listening on");
