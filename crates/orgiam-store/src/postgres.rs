@@ -44,8 +44,6 @@ const AUDIT_LOCK: i64 = 0x6f72_6769_616d_6165;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// The organizations holding most roles, for the search (see [`search::Majority`]).
-    majority: std::sync::Arc<search::Majority>,
 }
 
 /// Never prints connection options (they hold the password).
@@ -135,10 +133,7 @@ impl PgStore {
             MIGRATOR.run(&mut conn).await.map_err(migrate_error)?;
         }
         let _ = sqlx::Connection::close(conn).await;
-        let store = Self {
-            pool,
-            majority: Default::default(),
-        };
+        let store = Self { pool };
         if mode != OpenMode::Existing {
             store.render_roles().await?;
         }

@@ -2,11 +2,6 @@
 //! otherwise one name-ordered, limited walk per owner (built-in roles and the organization's,
 //! or per owner and resource type), merged.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-use sqlx::postgres::PgConnection;
 use sqlx::{Postgres, QueryBuilder};
 
 use orgiam_domain::Result;
@@ -168,14 +163,7 @@ const SPREAD_TERMS: usize = 4;
 /// Each arm is scoped to one owner: the caller's through the trigram index that leads with
 /// the organization, the built-ins' through roles_in_order; and a role-SID prefix is looked
 /// up in each owner's SID range. No other organization's roles are visited.
-///
-/// The organization is one of the index's keys (`Scope::Organization`) unless it holds most
-/// of the roles (`Scope::Names`): then the index is asked for the trigrams alone and each
-/// candidate's organization is checked on its row (`(org_sid || '')`, which no index serves),
-/// since its entry would have the scan walk every one of its rows (1M roles, the rarest pair:
-/// 3.9 ms with it, 0.4 ms without), while other organizations add fewer candidates than its
-/// own.
-pub(super) fn candidates<'a>(org: &'a OrgSid, s: &str, scope: Scope) -> QueryBuilder<'a, Postgres> {
+pub(super) fn candidates<'a>(org: &'a OrgSid, s: &str) -> QueryBuilder<'a, Postgres> {
     let trigrams: Vec<String> = spread(covering_trigrams(s), SPREAD_TERMS)
         .iter()
         .map(|t| format!("%{}%", like_escape(t)))
@@ -186,10 +174,9 @@ pub(super) fn candidates<'a>(org: &'a OrgSid, s: &str, scope: Scope) -> QueryBui
             probe.push(" UNION ALL ");
         }
         probe.push("(SELECT sid FROM roles WHERE ");
-        match (owner, scope) {
-            (None, _) => probe.push("org_sid IS NULL"),
-            (Some(o), Scope::Organization) => probe.push("org_sid = ").push_bind(o),
-            (Some(o), Scope::Names) => probe.push("(org_sid || '') = ").push_bind(o),
+        match owner {
+            None => probe.push("org_sid IS NULL"),
+            Some(o) => probe.push("org_sid = ").push_bind(o),
         };
         // The built-ins' arm tests `(name_key || '')`, which no index serves: else a generic
         // plan may AND the organization-less trigram lookup (every organization's names)
@@ -225,61 +212,7 @@ pub(super) fn candidates<'a>(org: &'a OrgSid, s: &str, scope: Scope) -> QueryBui
     probe
 }
 
-/// How the trigram index is asked for an organization's candidates (see [`candidates`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Scope {
-    /// The organization and the trigrams, all keys of the index.
-    Organization,
-    /// The trigrams alone; the organization checked on each candidate's row.
-    Names,
-}
-
-/// How long the organizations holding most roles are trusted before PostgreSQL's statistics
-/// are read again.
-const MAJORITY_TTL: Duration = Duration::from_secs(60);
-
-/// The organizations holding at least half of all roles, as PostgreSQL's statistics of
-/// `roles.org_sid` (its most common values, refreshed by `ANALYZE` and autovacuum) last said.
-const MAJORITY: &str = "SELECT org FROM (SELECT unnest(most_common_vals::text::text[]) AS org, \
-     unnest(most_common_freqs) AS freq FROM pg_stats WHERE schemaname = current_schema() \
-     AND tablename = 'roles' AND attname = 'org_sid') AS common WHERE freq >= 0.5";
-
-/// The organizations holding most roles, and when they were read.
-#[derive(Default)]
-pub(super) struct Majority(Mutex<Option<(Instant, HashSet<String>)>>);
-
 impl super::PgStore {
-    /// How `org`'s search candidates are asked for: by the trigrams alone when it holds most
-    /// roles. The statistics are a hint: when they cannot be read, the organization scopes
-    /// the lookup.
-    pub(super) async fn search_scope(&self, org: &OrgSid, conn: &mut PgConnection) -> Scope {
-        let scope = |orgs: &HashSet<String>| match orgs.contains(org.as_str()) {
-            true => Scope::Names,
-            false => Scope::Organization,
-        };
-        if let Some((at, orgs)) = &*self.majority.0.lock().unwrap_or_else(|e| e.into_inner())
-            && at.elapsed() < MAJORITY_TTL
-        {
-            return scope(orgs);
-        }
-        match sqlx::query_scalar::<_, String>(MAJORITY)
-            .fetch_all(conn)
-            .await
-        {
-            Ok(orgs) => {
-                let orgs: HashSet<String> = orgs.into_iter().collect();
-                let found = scope(&orgs);
-                *self.majority.0.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((Instant::now(), orgs));
-                found
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot read the roles' statistics");
-                Scope::Organization
-            }
-        }
-    }
-
     /// The rows of a listing's statement, decoded.
     pub(super) async fn fetch_rows<T>(
         &self,
@@ -312,8 +245,7 @@ impl super::PgStore {
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
         let rare = match p.filter.search.as_deref() {
             Some(s) if s.chars().count() >= TRIGRAM => {
-                let scope = self.search_scope(p.org, &mut conn).await;
-                let found = candidates(p.org, s, scope)
+                let found = candidates(p.org, s)
                     .build_query_scalar()
                     .fetch_all(&mut *conn)
                     .await
@@ -336,78 +268,5 @@ impl super::PgStore {
             page(decoded, p.limit, desc, |a, b| (decoder.same)(a, b, &buf)),
             buf,
         ))
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::postgres::PgStore;
-    use orgiam_testkit::{PgDatabase, pg_admin_url};
-
-    /// An organization holding most roles is searched by the trigrams alone, and its
-    /// candidates are still its own; a small one's lookup keeps the organization as a key.
-    #[tokio::test]
-    async fn an_organization_holding_most_roles_is_searched_by_trigrams_alone() {
-        let admin = pg_admin_url();
-        if admin == "off" {
-            return;
-        }
-        let db = PgDatabase::create(&admin, false).await.unwrap();
-        let url = crate::DatabaseUrl::new(db.url().to_owned());
-        let store = PgStore::open(&url, crate::OpenMode::Create, &Default::default())
-            .await
-            .unwrap();
-        // 300 roles of one organization, 100 of another: `role 1` .. `role 300` and
-        // `role 301` .. `role 400`.
-        sqlx::raw_sql(
-            "INSERT INTO orgs VALUES ('OR' || md5('big'), 'big', 0), ('OR' || md5('small'), 'small', 0);
-             INSERT INTO roles (sid, org_sid, name_key, friendly_name, external_description,
-                 product_group, product_group_name, lowest_level, policy, date_created,
-                 date_updated)
-             SELECT 'IX' || md5(i::text), 'OR' || md5(CASE WHEN i <= 300 THEN 'big' ELSE 'small' END),
-                 'role ' || i, 'Role ' || i, '', 'custom', 'Custom', 'ORGANIZATION', '{}', 0, 0
-             FROM generate_series(1, 400) AS i;
-             ANALYZE roles;",
-        )
-        .execute(&store.pool)
-        .await
-        .unwrap();
-        let org = |name: &'static str| {
-            let pool = store.pool.clone();
-            async move {
-                let sid: String =
-                    sqlx::query_scalar("SELECT sid FROM orgs WHERE friendly_name = $1")
-                        .bind(name)
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap();
-                OrgSid::parse(&sid).unwrap()
-            }
-        };
-        let (big, small) = (org("big").await, org("small").await);
-        let mut conn = store.pool.acquire().await.unwrap();
-        assert_eq!(store.search_scope(&big, &mut conn).await, Scope::Names);
-        assert_eq!(
-            store.search_scope(&small, &mut conn).await,
-            Scope::Organization
-        );
-
-        let found = |org, scope| {
-            let mut q = candidates(org, "ole 3", scope);
-            let pool = store.pool.clone();
-            async move {
-                let mut sids: Vec<String> = q.build_query_scalar().fetch_all(&pool).await.unwrap();
-                sids.sort();
-                sids
-            }
-        };
-        let by_names = found(&big, Scope::Names).await;
-        // `role 3`, `role 30` .. `role 39`, `role 300`: none of the other organization's
-        // `role 301` .. `role 399`.
-        assert_eq!(by_names.len(), 12, "{by_names:?}");
-        assert_eq!(by_names, found(&big, Scope::Organization).await);
-        assert_eq!(found(&small, Scope::Names).await.len(), 99);
     }
 }
