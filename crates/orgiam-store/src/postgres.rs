@@ -44,6 +44,8 @@ const AUDIT_LOCK: i64 = 0x6f72_6769_616d_6165;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The roles' statistics, for the search (see [`search::SearchStats`]).
+    stats: std::sync::Arc<search::SearchStats>,
 }
 
 /// Never prints connection options (they hold the password).
@@ -133,7 +135,10 @@ impl PgStore {
             MIGRATOR.run(&mut conn).await.map_err(migrate_error)?;
         }
         let _ = sqlx::Connection::close(conn).await;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            stats: Default::default(),
+        };
         if mode != OpenMode::Existing {
             store.render_roles().await?;
         }
