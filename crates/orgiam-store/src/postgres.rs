@@ -12,6 +12,7 @@
 //! PostgreSQL's own: connecting and migrating, the dialect, the locks, re-sealing keys and
 //! the import; the role search is [`search`].
 
+mod listing;
 mod search;
 
 use std::str::FromStr;
@@ -34,6 +35,8 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 /// Connections per process; replicas multiply it, so keep it well under `max_connections`.
 const MAX_CONNECTIONS: u32 = 16;
+/// Of those, connections for listings (see [`listing`]); the rest are sqlx's pool.
+const LISTING_CONNECTIONS: u32 = 8;
 /// How long a request waits for a pooled connection before the store counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Advisory lock that serializes catalog syncs of replicas starting together ("orgiamrl").
@@ -44,6 +47,8 @@ const AUDIT_LOCK: i64 = 0x6f72_6769_616d_6165;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Connections for listings (see [`listing`]).
+    listings: std::sync::Arc<listing::Listings>,
     /// The roles' statistics, for the search (see [`search::SearchStats`]).
     stats: std::sync::Arc<search::SearchStats>,
 }
@@ -110,8 +115,13 @@ impl PgStore {
                 )));
             }
         }
+        let listings = listing::Listings::new(
+            options.clone(),
+            LISTING_CONNECTIONS as usize,
+            ACQUIRE_TIMEOUT,
+        );
         let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
+            .max_connections(MAX_CONNECTIONS - LISTING_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
@@ -137,6 +147,7 @@ impl PgStore {
         let _ = sqlx::Connection::close(conn).await;
         let store = Self {
             pool,
+            listings: std::sync::Arc::new(listings),
             stats: Default::default(),
         };
         if mode != OpenMode::Existing {

@@ -6,8 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgConnection;
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder, Row};
 
 use orgiam_domain::Result;
 use orgiam_domain::model::RoleFilter;
@@ -309,12 +308,7 @@ pub(super) struct SearchStats(Mutex<Option<(Instant, Arc<Stats>)>>);
 impl super::PgStore {
     /// The probe for `org`'s search `s` (see [`Stats::probe`]). The statistics only steer
     /// the plan: when they cannot be read, the organization is a key of the lookup.
-    pub(super) async fn search_probe(
-        &self,
-        org: &OrgSid,
-        s: &str,
-        conn: &mut PgConnection,
-    ) -> Probe {
+    pub(super) async fn search_probe(&self, org: &OrgSid, s: &str) -> Probe {
         let cached = self
             .stats
             .0
@@ -327,7 +321,7 @@ impl super::PgStore {
             return stats.probe(org, s);
         }
         type Row = (Vec<String>, Option<Vec<String>>, Option<Vec<f32>>);
-        let stats = match sqlx::query_as::<_, Row>(STATS).fetch_one(conn).await {
+        let stats = match sqlx::query_as::<_, Row>(STATS).fetch_one(&self.pool).await {
             Ok((majority, elems, shares)) => Stats {
                 majority: majority.into_iter().collect(),
                 // The shares run three longer than the elements (their minimum, maximum and
@@ -355,7 +349,8 @@ impl super::PgStore {
         mut q: QueryBuilder<'_, Postgres>,
         decode: fn(&dyn crate::rows::DbRow) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let (rows, lent) = self.listings.first(&mut q).await?;
+        lent.give_back();
         rows.iter().map(|r| decode(r)).collect()
     }
 
@@ -365,7 +360,8 @@ impl super::PgStore {
         mut q: QueryBuilder<'_, Postgres>,
         visit: &mut (dyn FnMut(&dyn crate::rows::DbRow) -> Result<()> + Send),
     ) -> Result<()> {
-        let rows = q.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let (rows, lent) = self.listings.first(&mut q).await?;
+        lent.give_back();
         rows.iter().try_for_each(|r| visit(r))
     }
 
@@ -378,24 +374,37 @@ impl super::PgStore {
         p: &RolePage<'_>,
         decoder: &Decoder<T>,
     ) -> Result<(Vec<T>, Vec<u8>)> {
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
-        let rare = match p.filter.search.as_deref() {
+        let (rare, lent) = match p.filter.search.as_deref() {
             Some(s) if s.chars().count() >= TRIGRAM => {
-                let probe = self.search_probe(p.org, s, &mut conn).await;
-                let found = candidates(p.org, s, &probe)
-                    .build_query_scalar()
-                    .fetch_all(&mut *conn)
-                    .await
+                let probe = self.search_probe(p.org, s).await;
+                let (rows, lent) = self
+                    .listings
+                    .first(&mut candidates(p.org, s, &probe))
+                    .await?;
+                let found = rows
+                    .iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<std::result::Result<Vec<_>, _>>()
                     .map_err(db_error)?;
-                (found.len() as i64 <= RARE_MATCHES).then_some((s, found))
+                (
+                    (found.len() as i64 <= RARE_MATCHES).then_some((s, found)),
+                    Some(lent),
+                )
             }
-            _ => None,
+            _ => (None, None),
         };
         let (mut q, desc) = match rare {
             Some((search, found)) => rare_roles(p, search, found)?,
             None => walk_roles(p),
         };
-        let rows = q.build().fetch_all(&mut *conn).await.map_err(db_error)?;
+        let (rows, lent) = match lent {
+            Some(mut lent) => (
+                q.build().fetch_all(lent.conn()).await.map_err(db_error)?,
+                lent,
+            ),
+            None => self.listings.first(&mut q).await?,
+        };
+        lent.give_back();
         let mut buf = Vec::new();
         let decoded = rows
             .iter()
@@ -462,11 +471,10 @@ mod tests {
             }
         };
         let (big, small) = (org("big").await, org("small").await);
-        let mut conn = store.pool.acquire().await.unwrap();
         // Covered by `wri`, `ter`, ` al`, `pha`, ` kq`, `x z` (not a trigram pg_trgm keeps)
         // and `zzv`: the rarest first, none of those in every name.
         let search = "writer alpha kqx zzv";
-        let probe = store.search_probe(&big, search, &mut conn).await;
+        let probe = store.search_probe(&big, search).await;
         assert_eq!(probe.scope, Scope::Names, "{probe:?}");
         assert_eq!(probe.trigrams.len(), RAREST_TERMS, "{probe:?}");
         assert_eq!(probe.trigrams[0], "zzv", "{probe:?}");
@@ -478,7 +486,7 @@ mod tests {
             trigrams: spread(covering_trigrams(s), SPREAD_TERMS),
         };
         assert_eq!(
-            store.search_probe(&small, search, &mut conn).await,
+            store.search_probe(&small, search).await,
             spread_probe(search)
         );
 
@@ -494,7 +502,7 @@ mod tests {
                 sids
             }
         };
-        let rarest = store.search_probe(&big, "alpha kqx", &mut conn).await;
+        let rarest = store.search_probe(&big, "alpha kqx").await;
         assert_eq!(rarest.scope, Scope::Names, "{rarest:?}");
         let by_names = found(rarest).await;
         assert_eq!(by_names.len(), 300);
