@@ -13,6 +13,7 @@
 //! the import; the role search is [`search`].
 
 mod listing;
+mod probe;
 mod search;
 
 use std::str::FromStr;
@@ -36,7 +37,7 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// Connections per process; replicas multiply it, so keep it well under `max_connections`.
 const MAX_CONNECTIONS: u32 = 16;
 /// Of those, connections for listings (see [`listing`]); the rest are sqlx's pool.
-const LISTING_CONNECTIONS: u32 = 8;
+const LISTING_CONNECTIONS: usize = 8;
 /// How long a request waits for a pooled connection before the store counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Advisory lock that serializes catalog syncs of replicas starting together ("orgiamrl").
@@ -49,8 +50,8 @@ pub struct PgStore {
     pool: PgPool,
     /// Connections for listings (see [`listing`]).
     listings: std::sync::Arc<listing::Listings>,
-    /// The roles' statistics, for the search (see [`search::SearchStats`]).
-    stats: std::sync::Arc<search::SearchStats>,
+    /// The roles' statistics, for the search (see [`probe::SearchStats`]).
+    stats: std::sync::Arc<probe::SearchStats>,
 }
 
 /// Never prints connection options (they hold the password).
@@ -115,13 +116,10 @@ impl PgStore {
                 )));
             }
         }
-        let listings = listing::Listings::new(
-            options.clone(),
-            LISTING_CONNECTIONS as usize,
-            ACQUIRE_TIMEOUT,
-        );
+        let listings =
+            listing::Listings::new(options.clone(), LISTING_CONNECTIONS, ACQUIRE_TIMEOUT);
         let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS - LISTING_CONNECTIONS)
+            .max_connections(MAX_CONNECTIONS - LISTING_CONNECTIONS as u32)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
