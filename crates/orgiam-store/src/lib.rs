@@ -83,7 +83,14 @@ pub struct StoreOptions {
     /// SQLite a progress handler on the listings' statements. Imports and migrations are not
     /// bounded. `None`: no bound.
     pub statement_timeout: Option<std::time::Duration>,
+    /// On SQLite, a search in an organization holding at most this many custom roles walks
+    /// its names instead of asking the trigram index ([`DEFAULT_WALKED_SEARCH_ROLES`]; 0:
+    /// every organization with custom roles asks the index). PostgreSQL always asks its index.
+    pub walked_search_roles: u32,
 }
+
+/// 500: walking a few hundred names costs less than the trigram index's probe.
+pub const DEFAULT_WALKED_SEARCH_ROLES: u32 = 500;
 
 /// Two seconds: a listing's queries take well under 100 ms even at a million roles.
 pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -92,6 +99,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+            walked_search_roles: DEFAULT_WALKED_SEARCH_ROLES,
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct SqliteStore {
     statement_timeout: Option<Duration>,
     /// Role listings' connections (read-only, run on the calling thread).
     readers: std::sync::Arc<reader::Readers>,
+    /// Searches in organizations of at most this many custom roles walk their names (see
+    /// [`crate::StoreOptions`]).
+    walked_search_roles: i64,
 }
 
 /// SQLite VM instructions between two looks at the clock by a listing's progress handler
@@ -147,6 +150,7 @@ impl SqliteStore {
                 pool,
                 statement_timeout: store.statement_timeout,
                 readers,
+                walked_search_roles: store.walked_search_roles.into(),
             });
         }
         // SQLite has no advisory lock: processes starting together on one file race to apply
@@ -170,6 +174,7 @@ impl SqliteStore {
             pool,
             statement_timeout: store.statement_timeout,
             readers,
+            walked_search_roles: store.walked_search_roles.into(),
         };
         store.render_roles().await?;
         Ok(store)

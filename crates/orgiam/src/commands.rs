@@ -268,6 +268,7 @@ async fn serve(url: DatabaseUrl, args: ServeArgs) -> CmdResult {
     let store_options = orgiam_store::StoreOptions {
         statement_timeout: (settings.statement_timeout_ms > 0)
             .then(|| Duration::from_millis(settings.statement_timeout_ms)),
+        ..Default::default()
     };
     let store: std::sync::Arc<dyn orgiam_store::Directory> =
         orgiam_store::open_with(&url, mode, &store_options)

@@ -259,26 +259,7 @@ impl super::SqliteStore {
         p: &RolePage<'_>,
         decoder: &Decoder<T>,
     ) -> Result<(Vec<T>, Vec<u8>)> {
-        let read = |conn: &rusqlite::Connection| {
-            super::reader::room_for(conn, p.limit)?;
-            let rare = match p.filter.search.as_deref() {
-                Some(s) if s.chars().count() >= TRIGRAM => {
-                    let mut terms = covering_trigrams(s);
-                    if terms.len() > FIRST_TERMS {
-                        terms = rarest_first(conn, terms);
-                    }
-                    let mut found = probe(conn, p.org, s, &terms[..terms.len().min(FIRST_TERMS)])?;
-                    if found.len() as i64 > RARE_MATCHES && terms.len() > FIRST_TERMS {
-                        found = probe(conn, p.org, s, &terms[..terms.len().min(MORE_TERMS)])?;
-                    }
-                    (found.len() as i64 <= RARE_MATCHES).then_some((s, found))
-                }
-                _ => None,
-            };
-            let (q, desc) = match rare {
-                Some((search, found)) => rare_roles(p, search, found)?,
-                None => walk_roles(p),
-            };
+        let finish = |conn: &rusqlite::Connection, (q, desc): (Builder<'_>, bool)| {
             let mut buf = Vec::new();
             let decoded = super::reader::rows_of(conn, &q, |r| (decoder.decode)(r, &mut buf))?;
             Ok((
@@ -286,17 +267,69 @@ impl super::SqliteStore {
                 buf,
             ))
         };
-        let walks_far = p.filter.search.is_some()
-            || p.filter
-                .resource_types
-                .as_ref()
-                .is_some_and(|t| t.len() > TYPED_ARMS_MAX_TYPES);
-        if walks_far {
-            self.readers.read_long(read)
-        } else {
-            self.readers.read(read)
+        let many_types = p
+            .filter
+            .resource_types
+            .as_ref()
+            .is_some_and(|t| t.len() > TYPED_ARMS_MAX_TYPES);
+        if many_types {
+            return self.readers.read_long(|conn| {
+                super::reader::room_for(conn, p.limit)?;
+                finish(conn, walk_roles(p))
+            });
         }
+        let Some(search) = p.filter.search.as_deref() else {
+            return self.readers.read(|conn| {
+                super::reader::room_for(conn, p.limit)?;
+                finish(conn, walk_roles(p))
+            });
+        };
+        // An organization of few roles is searched by walking its names, a bounded walk on the
+        // calling thread: cheaper than FTS5's probe, which opens an iterator on every segment
+        // of the index, and than handing the worker's other tasks to another thread.
+        let walked = self.readers.read(|conn| {
+            if !few_roles(conn, p.org, self.walked_search_roles)? {
+                return Ok(None);
+            }
+            super::reader::room_for(conn, p.limit)?;
+            finish(conn, walk_roles(p)).map(Some)
+        })?;
+        if let Some(found) = walked {
+            return Ok(found);
+        }
+        self.readers.read_long(|conn| {
+            super::reader::room_for(conn, p.limit)?;
+            let rare = if search.chars().count() >= TRIGRAM {
+                let mut terms = covering_trigrams(search);
+                if terms.len() > FIRST_TERMS {
+                    terms = rarest_first(conn, terms);
+                }
+                let mut found = probe(conn, p.org, search, &terms[..terms.len().min(FIRST_TERMS)])?;
+                if found.len() as i64 > RARE_MATCHES && terms.len() > FIRST_TERMS {
+                    found = probe(conn, p.org, search, &terms[..terms.len().min(MORE_TERMS)])?;
+                }
+                (found.len() as i64 <= RARE_MATCHES).then_some(found)
+            } else {
+                None
+            };
+            match rare {
+                Some(found) => finish(conn, rare_roles(p, search, found)?),
+                None => finish(conn, walk_roles(p)),
+            }
+        })
     }
+}
+
+/// Whether `org` holds at most `most` custom roles: a count that stops there (with the
+/// default bound, a few index pages).
+fn few_roles(conn: &rusqlite::Connection, org: &OrgSid, most: i64) -> Result<bool> {
+    let mut st = conn
+        .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM roles WHERE org_sid = ?1 LIMIT ?2)")
+        .map_err(read_error)?;
+    let n: i64 = st
+        .query_row(rusqlite::params![org.as_str(), most + 1], |r| r.get(0))
+        .map_err(read_error)?;
+    Ok(n <= most)
 }
 
 #[cfg(test)]

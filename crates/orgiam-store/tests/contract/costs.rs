@@ -276,6 +276,7 @@ pub(crate) async fn the_statement_budget_stops_unbounded_scans(db: &TestDb) {
         db,
         &orgiam_store::StoreOptions {
             statement_timeout: Some(std::time::Duration::from_millis(2)),
+            ..Default::default()
         },
     )
     .await;
@@ -304,6 +305,7 @@ pub(crate) async fn the_statement_budget_stops_unbounded_scans(db: &TestDb) {
         db,
         &orgiam_store::StoreOptions {
             statement_timeout: None,
+            ..Default::default()
         },
     )
     .await;
@@ -333,6 +335,7 @@ pub(crate) async fn a_cancelled_listing_leaves_no_budget_behind(db: &TestDb) {
         db,
         &orgiam_store::StoreOptions {
             statement_timeout: Some(budget),
+            ..Default::default()
         },
     )
     .await;

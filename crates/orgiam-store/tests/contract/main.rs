@@ -102,6 +102,7 @@ contract!(
     rotating_secrets_keeps_at_most_two,
     builtin_role_sync_is_idempotent,
     role_order_filters_and_search,
+    searches_through_the_trigram_index,
     role_keyset_paging,
     custom_roles_are_private,
     accounts_parents_owners_and_paging,

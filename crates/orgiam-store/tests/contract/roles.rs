@@ -147,6 +147,40 @@ pub(crate) async fn role_order_filters_and_search(db: &TestDb) {
     }
 }
 
+/// Searches answer the same through the trigram index as by walking names. On SQLite an
+/// organization of few custom roles is searched by walking its names; a store that walks none
+/// answers the fixture's searches (metacharacters, SID prefixes, trigram candidates that are
+/// not matches) through the index, page by page alike.
+pub(crate) async fn searches_through_the_trigram_index(db: &TestDb) {
+    let o = new_org(db, "acme").await;
+    let all = role_fixture(db, &o).await;
+    let indexed = crate::costs::store_with(
+        db,
+        &orgiam_store::StoreOptions {
+            walked_search_roles: 0,
+            ..Default::default()
+        },
+    )
+    .await;
+    let sample = all
+        .iter()
+        .find(|r| r.friendly_name == "Zeta")
+        .expect("Zeta");
+    let mut filters = role_filters(sample);
+    filters.extend(["undscore", "der_sco", "\\", "zz t", "mile adm"].map(search));
+    for f in filters.iter().filter(|f| f.search.is_some()) {
+        let want = expected_roles(&all, f);
+        for store in [&db.store, &indexed] {
+            let got = store.list_roles(&o, f, None, 1000).await.expect("list");
+            assert_eq!(got, want, "filter {f:?}");
+        }
+        for size in [1, 3] {
+            let fwd = walk_roles_forward(indexed.as_ref(), &o, f, size).await;
+            assert_eq!(fwd, want, "forward, size {size}, {f:?}");
+        }
+    }
+}
+
 pub(crate) async fn role_keyset_paging(db: &TestDb) {
     let o = new_org(db, "acme").await;
     let all = role_fixture(db, &o).await;
