@@ -81,6 +81,13 @@ impl Listings {
         Ok((lent, reused))
     }
 
+    /// A listing of one statement: its rows (the connection given straight back).
+    pub(super) async fn rows(&self, q: &mut QueryBuilder<'_, Postgres>) -> Result<Vec<PgRow>> {
+        let (rows, lent) = self.first(q).await?;
+        lent.give_back();
+        Ok(rows)
+    }
+
     /// A listing's first statement: its rows, and the connection it ran on for the next ones
     /// (give it back with [`Lent::give_back`]). Run again on a new connection when an idle
     /// one turns out to have been closed.

@@ -211,8 +211,7 @@ impl super::PgStore {
         mut q: QueryBuilder<'_, Postgres>,
         decode: fn(&dyn crate::rows::DbRow) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let (rows, lent) = self.listings.first(&mut q).await?;
-        lent.give_back();
+        let rows = self.listings.rows(&mut q).await?;
         rows.iter().map(|r| decode(r)).collect()
     }
 
@@ -222,8 +221,7 @@ impl super::PgStore {
         mut q: QueryBuilder<'_, Postgres>,
         visit: &mut (dyn FnMut(&dyn crate::rows::DbRow) -> Result<()> + Send),
     ) -> Result<()> {
-        let (rows, lent) = self.listings.first(&mut q).await?;
-        lent.give_back();
+        let rows = self.listings.rows(&mut q).await?;
         rows.iter().try_for_each(|r| visit(r))
     }
 
