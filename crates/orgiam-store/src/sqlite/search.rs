@@ -259,7 +259,9 @@ impl super::SqliteStore {
         p: &RolePage<'_>,
         decoder: &Decoder<T>,
     ) -> Result<(Vec<T>, Vec<u8>)> {
+        // The page's statement, run and decoded (in a page cache with room for it).
         let finish = |conn: &rusqlite::Connection, (q, desc): (Builder<'_>, bool)| {
+            super::reader::room_for(conn, p.limit)?;
             let mut buf = Vec::new();
             let decoded = super::reader::rows_of(conn, &q, |r| (decoder.decode)(r, &mut buf))?;
             Ok((
@@ -273,16 +275,10 @@ impl super::SqliteStore {
             .as_ref()
             .is_some_and(|t| t.len() > TYPED_ARMS_MAX_TYPES);
         if many_types {
-            return self.readers.read_long(|conn| {
-                super::reader::room_for(conn, p.limit)?;
-                finish(conn, walk_roles(p))
-            });
+            return self.readers.read_long(|conn| finish(conn, walk_roles(p)));
         }
         let Some(search) = p.filter.search.as_deref() else {
-            return self.readers.read(|conn| {
-                super::reader::room_for(conn, p.limit)?;
-                finish(conn, walk_roles(p))
-            });
+            return self.readers.read(|conn| finish(conn, walk_roles(p)));
         };
         // An organization of few roles is searched by walking its names, a bounded walk on the
         // calling thread: cheaper than FTS5's probe, which opens an iterator on every segment
@@ -291,14 +287,12 @@ impl super::SqliteStore {
             if !few_roles(conn, p.org, self.walked_search_roles)? {
                 return Ok(None);
             }
-            super::reader::room_for(conn, p.limit)?;
             finish(conn, walk_roles(p)).map(Some)
         })?;
         if let Some(found) = walked {
             return Ok(found);
         }
         self.readers.read_long(|conn| {
-            super::reader::room_for(conn, p.limit)?;
             let rare = if search.chars().count() >= TRIGRAM {
                 let mut terms = covering_trigrams(search);
                 if terms.len() > FIRST_TERMS {
