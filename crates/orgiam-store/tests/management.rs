@@ -14,7 +14,7 @@ use orgiam_domain::sid::{AppSid, OrgSid, RoleSid};
 use orgiam_domain::store::ROLES_REVISION;
 use orgiam_domain::{Error, role_edit};
 use orgiam_store::{DatabaseUrl, Directory};
-use orgiam_testkit::{PgDatabase, TempDir, pg_admin_url};
+use orgiam_testkit::{PgDatabase, TempDir};
 
 /// A store on a fresh SQLite file, and the folder that holds it (removed when dropped).
 async fn sqlite() -> (Arc<dyn Directory>, TempDir) {
@@ -28,13 +28,7 @@ async fn sqlite() -> (Arc<dyn Directory>, TempDir) {
 
 /// A store on a fresh PostgreSQL database (dropped with the guard), or `None` when switched off.
 async fn postgres() -> Option<(Arc<dyn Directory>, PgDatabase)> {
-    let admin_url = pg_admin_url();
-    if admin_url == "off" {
-        return None;
-    }
-    let db = PgDatabase::create(&admin_url, false)
-        .await
-        .expect("PostgreSQL");
+    let db = PgDatabase::scratch(false).await?;
     let store = orgiam_store::connect(&DatabaseUrl::new(db.url()))
         .await
         .expect("PostgreSQL store");

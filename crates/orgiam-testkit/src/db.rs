@@ -84,6 +84,32 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
+    /// A new empty database on the test server ([`pg_admin_url`]), or `None` when PostgreSQL
+    /// tests are switched off (`ORGIAM_TEST_PG_URL=off`). Panics, saying what to do, when the
+    /// server cannot make one. `icu` as for [`PgDatabase::create`].
+    pub async fn scratch(icu: bool) -> Option<Self> {
+        let admin = pg_admin_url();
+        if admin == "off" {
+            return None;
+        }
+        match Self::create(&admin, icu).await {
+            Ok(db) => Some(db),
+            Err(e) => {
+                let shown = url::Url::parse(&admin).map_or_else(
+                    |_| "ORGIAM_TEST_PG_URL".to_owned(),
+                    |mut u| {
+                        let _ = u.set_password(None);
+                        u.to_string()
+                    },
+                );
+                panic!(
+                    "cannot make a PostgreSQL database at {shown} ({e}); start one, point \
+                     ORGIAM_TEST_PG_URL at it, or set ORGIAM_TEST_PG_URL=off to skip these tests"
+                )
+            }
+        }
+    }
+
     /// A new empty database `orgiam_t_<random>` on the server of `admin_url`. With `icu`, it
     /// uses an ICU `en-US` default collation where the server has one (so an ordering that
     /// forgot `COLLATE "C"` shows up), else the server's default.

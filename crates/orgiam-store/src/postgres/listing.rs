@@ -177,7 +177,7 @@ fn connection_lost(e: &sqlx::Error) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use orgiam_testkit::{PgDatabase, pg_admin_url};
+    use orgiam_testkit::PgDatabase;
     use std::str::FromStr;
 
     fn select(sql: &str) -> QueryBuilder<'static, Postgres> {
@@ -200,11 +200,9 @@ mod tests {
     /// but a reconnection.
     #[tokio::test]
     async fn connections_come_back_after_failures_and_closed_ones_are_replaced() {
-        let admin = pg_admin_url();
-        if admin == "off" {
+        let Some(db) = PgDatabase::scratch(false).await else {
             return;
-        }
-        let db = PgDatabase::create(&admin, false).await.unwrap();
+        };
         let options = PgConnectOptions::from_str(db.url()).unwrap();
         let listings = Listings::new(options.clone(), 4, Duration::from_secs(5));
         let idle = |l: &Listings| l.0.idle().len();

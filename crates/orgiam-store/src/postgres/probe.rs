@@ -150,18 +150,16 @@ mod tests {
     use super::*;
     use crate::postgres::PgStore;
     use crate::postgres::search::candidates;
-    use orgiam_testkit::{PgDatabase, pg_admin_url};
+    use orgiam_testkit::PgDatabase;
 
     /// An organization holding most roles is searched by its rarest trigrams alone (as
     /// PostgreSQL's statistics tell them), and its candidates are still its own; a small one
     /// keeps the organization as a key and a spread of the trigrams.
     #[tokio::test]
     async fn an_organization_holding_most_roles_is_searched_by_its_rarest_trigrams() {
-        let admin = pg_admin_url();
-        if admin == "off" {
+        let Some(db) = PgDatabase::scratch(false).await else {
             return;
-        }
-        let db = PgDatabase::create(&admin, false).await.unwrap();
+        };
         let url = crate::DatabaseUrl::new(db.url().to_owned());
         let store = PgStore::open(&url, crate::OpenMode::Create, &Default::default())
             .await

@@ -2,7 +2,7 @@
 //! and a raw pool on the same database for fixtures the trait cannot write.
 
 use crate::prelude::*;
-use orgiam_testkit::{PgDatabase, TempDir, pg_admin_url};
+use orgiam_testkit::{PgDatabase, TempDir};
 
 pub(crate) enum Raw {
     Sqlite(sqlx::SqlitePool),
@@ -41,20 +41,10 @@ impl TestDb {
     /// `None` when PostgreSQL was switched off with `ORGIAM_TEST_PG_URL=off`. Test databases
     /// use an ICU `en-US` default collation where the server has one.
     pub(crate) async fn postgres() -> Option<Self> {
-        let admin_url = pg_admin_url();
-        if admin_url == "off" {
+        let Some(db) = PgDatabase::scratch(true).await else {
             eprintln!("ORGIAM_TEST_PG_URL=off: skipping the PostgreSQL contract tests");
             return None;
-        }
-        let db = PgDatabase::create(&admin_url, true)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot make a PostgreSQL database at {} ({e}); start one, point \
-                     ORGIAM_TEST_PG_URL at it, or set ORGIAM_TEST_PG_URL=off to skip these tests",
-                    DatabaseUrl::new(admin_url.clone()).redacted()
-                )
-            });
+        };
         let url = db.url().to_owned();
         let store = orgiam_store::connect(&DatabaseUrl::new(url.clone()))
             .await
