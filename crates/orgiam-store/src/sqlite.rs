@@ -30,9 +30,8 @@ pub struct SqliteStore {
     statement_timeout: Option<Duration>,
     /// Role listings' connections (read-only, run on the calling thread).
     readers: std::sync::Arc<reader::Readers>,
-    /// Searches in organizations of at most this many custom roles walk their names (see
-    /// [`crate::StoreOptions`]).
-    walked_search_roles: i64,
+    /// Which organizations' searches walk their names (see [`search::SmallOrgs`]).
+    small_orgs: std::sync::Arc<search::SmallOrgs>,
 }
 
 /// SQLite VM instructions between two looks at the clock by a listing's progress handler
@@ -150,7 +149,7 @@ impl SqliteStore {
                 pool,
                 statement_timeout: store.statement_timeout,
                 readers,
-                walked_search_roles: store.walked_search_roles.into(),
+                small_orgs: std::sync::Arc::new(search::SmallOrgs::new(store.walked_search_roles)),
             });
         }
         // SQLite has no advisory lock: processes starting together on one file race to apply
@@ -174,7 +173,7 @@ impl SqliteStore {
             pool,
             statement_timeout: store.statement_timeout,
             readers,
-            walked_search_roles: store.walked_search_roles.into(),
+            small_orgs: std::sync::Arc::new(search::SmallOrgs::new(store.walked_search_roles)),
         };
         store.render_roles().await?;
         Ok(store)

@@ -284,7 +284,7 @@ impl super::SqliteStore {
         // calling thread: cheaper than FTS5's probe, which opens an iterator on every segment
         // of the index, and than handing the worker's other tasks to another thread.
         let walked = self.readers.read(|conn| {
-            if !few_roles(conn, p.org, self.walked_search_roles)? {
+            if !self.small_orgs.holds(conn, p.org)? {
                 return Ok(None);
             }
             finish(conn, walk_roles(p)).map(Some)
@@ -314,22 +314,89 @@ impl super::SqliteStore {
     }
 }
 
-/// Whether `org` holds at most `most` custom roles: a count that stops there (with the
-/// default bound, a few index pages).
-fn few_roles(conn: &rusqlite::Connection, org: &OrgSid, most: i64) -> Result<bool> {
-    let mut st = conn
-        .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM roles WHERE org_sid = ?1 LIMIT ?2)")
-        .map_err(read_error)?;
-    let n: i64 = st
-        .query_row(rusqlite::params![org.as_str(), most + 1], |r| r.get(0))
-        .map_err(read_error)?;
-    Ok(n <= most)
+/// Organizations searched by walking their names: those holding at most `most` custom roles.
+/// An organization found larger is remembered (an organization that grew past the bound
+/// rarely shrinks back, and one that did is still answered rightly through the index), so
+/// its searches skip the count.
+#[derive(Debug)]
+pub(super) struct SmallOrgs {
+    most: i64,
+    large: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Large organizations remembered at most (the set starts over beyond it).
+const LARGE_ORGS_KEPT: usize = 10_000;
+
+impl SmallOrgs {
+    pub(super) fn new(most: u32) -> Self {
+        Self {
+            most: most.into(),
+            large: Default::default(),
+        }
+    }
+
+    /// Whether `org` holds at most `most` custom roles: a count that stops there (with the
+    /// default bound, a few index pages), unless it was found larger before.
+    fn holds(&self, conn: &rusqlite::Connection, org: &OrgSid) -> Result<bool> {
+        if self.large.lock().is_ok_and(|l| l.contains(org.as_str())) {
+            return Ok(false);
+        }
+        let mut st = conn
+            .prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM roles WHERE org_sid = ?1 LIMIT ?2)",
+            )
+            .map_err(read_error)?;
+        let n: i64 = st
+            .query_row(rusqlite::params![org.as_str(), self.most + 1], |r| r.get(0))
+            .map_err(read_error)?;
+        if n <= self.most {
+            return Ok(true);
+        }
+        if let Ok(mut large) = self.large.lock() {
+            if large.len() >= LARGE_ORGS_KEPT {
+                large.clear();
+            }
+            large.insert(org.as_str().to_owned());
+        }
+        Ok(false)
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// An organization is small up to the bound; one found larger is remembered as such,
+    /// also after it shrinks (its searches then go through the index, still rightly).
+    #[test]
+    fn small_organizations_are_counted_and_large_ones_remembered() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE roles (sid TEXT, org_sid TEXT)")
+            .unwrap();
+        let org = OrgSid::random();
+        let add = |n: i64| {
+            conn.execute(
+                "INSERT INTO roles VALUES (?1, ?2)",
+                rusqlite::params![n.to_string(), org.as_str()],
+            )
+            .unwrap();
+        };
+        let small = SmallOrgs::new(2);
+        assert!(small.holds(&conn, &org).unwrap());
+        add(1);
+        add(2);
+        assert!(small.holds(&conn, &org).unwrap());
+        add(3);
+        assert!(!small.holds(&conn, &org).unwrap());
+        conn.execute("DELETE FROM roles WHERE sid <> '1'", [])
+            .unwrap();
+        assert!(!small.holds(&conn, &org).unwrap(), "remembered as large");
+        assert!(
+            SmallOrgs::new(2).holds(&conn, &org).unwrap(),
+            "counted afresh"
+        );
+    }
 
     /// FTS5's table of leaf pages tells a trigram in every name from one in a few, on a
     /// contentless trigram table shaped like `roles_search`, in one segment and in several.
