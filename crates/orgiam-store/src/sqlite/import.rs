@@ -121,8 +121,13 @@ impl SqliteStore {
                 .await
                 .map_err(db_error)?;
         }
+        // In name order: the new rows' rowids, and so their places in the table, follow the
+        // order a listing reads them in, so a page of them lies on a few neighbouring table
+        // pages (each read finds the next row where the last one ended) instead of one page a
+        // row scattered over the import.
         sqlx::query(&format!(
-            "INSERT INTO roles ({STAGED_COLUMNS}) SELECT {STAGED_COLUMNS} FROM temp.import_staging"
+            "INSERT INTO roles ({STAGED_COLUMNS}) SELECT {STAGED_COLUMNS} FROM temp.import_staging \
+             ORDER BY name_key, sid"
         ))
         .execute(&mut *tx)
         .await
