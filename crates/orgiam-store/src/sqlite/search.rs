@@ -84,7 +84,11 @@ fn push_typed_arm<'a>(q: &mut Builder<'a>, p: &RolePage<'a>, owner: &'a str, rty
          ON roles.org_sid {} AND roles.name_key = rt_name_key AND roles.sid = rt_sid \
          WHERE rt_org = ",
         p.columns_after_sid(),
-        if owner.is_empty() { "IS NULL" } else { "= rt_org" },
+        if owner.is_empty() {
+            "IS NULL"
+        } else {
+            "= rt_org"
+        },
     ));
     q.push_bind(owner).push(" AND rt_type = ").push_bind(rtype);
     if let Some(search) = &p.filter.search {
@@ -356,9 +360,7 @@ impl SmallOrgs {
     fn holds(&self, conn: &rusqlite::Connection, org: &OrgSid) -> Result<bool> {
         let revision: i64 = conn
             .prepare_cached("SELECT value FROM revisions WHERE name = ?1")
-            .and_then(|mut st| {
-                st.query_row([orgiam_domain::store::ROLES_REVISION], |r| r.get(0))
-            })
+            .and_then(|mut st| st.query_row([orgiam_domain::store::ROLES_REVISION], |r| r.get(0)))
             .map_err(read_error)?;
         if let Ok(mut known) = self.known.lock() {
             if known.revision != revision {
@@ -423,7 +425,10 @@ mod tests {
         add(1);
         add(2);
         add(3);
-        assert!(small.holds(&conn, &org).unwrap(), "remembered: the revision stayed");
+        assert!(
+            small.holds(&conn, &org).unwrap(),
+            "remembered: the revision stayed"
+        );
         bump();
         assert!(!small.holds(&conn, &org).unwrap(), "counted again");
         conn.execute("DELETE FROM roles WHERE sid <> '1'", [])
