@@ -99,7 +99,11 @@ impl SqliteStore {
         // (a million roles: ~30 s of the import). When the import at least doubles the table,
         // those indexes are dropped and built again afterwards from their own definitions
         // (a sort each: ~20 s in all). Readers keep their snapshot, indexes included, until
-        // this transaction commits.
+        // this transaction commits. Kept through the move: the indexes the rows arrive in the
+        // order of (by name, within the organization and within each product group), whose
+        // inserts land one after another on the same few pages, and the partial index of
+        // unrendered rows, which imported rows never enter (building any of them again would
+        // read the whole table once more: a million roles 25.3/28.4k -> 28.1/30.7k roles/s).
         let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM roles")
             .fetch_one(&mut *tx)
             .await
@@ -107,7 +111,8 @@ impl SqliteStore {
         let rebuilt: Vec<(String, String)> = if count as i64 >= existing {
             sqlx::query_as(
                 "SELECT name, sql FROM sqlite_schema \
-                 WHERE type = 'index' AND tbl_name = 'roles' AND sql IS NOT NULL",
+                 WHERE type = 'index' AND tbl_name = 'roles' AND sql IS NOT NULL \
+                 AND name NOT IN ('roles_in_order', 'roles_by_group', 'roles_unrendered')",
             )
             .fetch_all(&mut *tx)
             .await
