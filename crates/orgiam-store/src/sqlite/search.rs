@@ -74,9 +74,9 @@ fn push_role_arm<'a>(q: &mut Builder<'a>, p: &RolePage<'a>, owner: Option<&'a st
 /// `name_key` and `sid` come from the index, so the compound's ORDER BY needs no sort. Each
 /// entry finds its role through `roles_in_order` (owner, name, SID), not the SID's own index:
 /// walked in name order, those probes read the same few index pages one after another, where
-/// random SIDs scatter them over the whole index (a page of 50: ~50 reads of the file
-/// against ~45 more). (More types than `TYPED_ARMS_MAX_TYPES` are checked row by row, with an
-/// index probe each.)
+/// random SIDs scatter them over the whole index (the mixed benchmark's resource-type pages:
+/// 49 -> 21 reads of the file a request). (More types than `TYPED_ARMS_MAX_TYPES` are checked
+/// row by row, with an index probe each.)
 fn push_typed_arm<'a>(q: &mut Builder<'a>, p: &RolePage<'a>, owner: &'a str, rtype: &'a str) {
     q.push(format!(
         "SELECT rt_sid AS sid, {}, rt_name_key AS name_key \
