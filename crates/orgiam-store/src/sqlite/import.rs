@@ -26,7 +26,8 @@ impl SqliteStore {
             .execute(&mut *conn)
             .await
             .map_err(db_error)?;
-        let result = Self::import_roles_on(&mut conn, org, batches, actor).await;
+        let walked = self.small_orgs.most();
+        let result = Self::import_roles_on(&mut conn, org, batches, actor, walked).await;
         if result.is_ok() {
             // Merge the search index's segments into one (an import leaves a dozen or more,
             // and every search visits each): under a second for a million roles, and a rare
@@ -54,12 +55,14 @@ impl SqliteStore {
         result
     }
 
-    /// The import's transaction, on the connection given its large page cache.
+    /// The import's transaction, on the connection given its large page cache. `walked`: the
+    /// most custom roles an organization may hold and still be searched by walking its names.
     async fn import_roles_on(
         conn: &mut Conn,
         org: &OrgSid,
         batches: &mut RoleBatches<'_>,
         actor: &Actor,
+        walked: i64,
     ) -> Result<u64> {
         use sqlx::Connection;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
@@ -95,25 +98,46 @@ impl SqliteStore {
             Self::insert_role_rows(&mut tx, "temp.import_staging", Some(org), &batch).await?;
             count += batch.len() as u64;
         }
+        // An organization that stays small enough to be searched by walking its names (see
+        // `SmallOrgs`) gets its rows in name order: their rowids, and so their places in the
+        // table, follow the order a listing reads them in, so a page of them lies on a few
+        // neighbouring table pages (each read finds the next row where the last one ended)
+        // instead of one page a row scattered over the import. A larger one keeps the file's
+        // order: its searches go through the FTS5 index, whose keys are the rowids, and an
+        // AND of two trigrams costs more when their documents' rowids share no locality
+        // (1M roles in name order: a rare search 346-440 -> 555-661 us).
+        let existing_in_org: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM roles WHERE org_sid = ? LIMIT ?)",
+        )
+        .bind(org.as_str())
+        .bind(walked + 1)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let in_name_order = existing_in_org.saturating_add(count as i64) <= walked;
         // Moving the rows into `roles` updates its secondary indexes one random row at a time
         // (a million roles: ~30 s of the import). When the import at least doubles the table,
         // those indexes are dropped and built again afterwards from their own definitions
         // (a sort each: ~20 s in all). Readers keep their snapshot, indexes included, until
-        // this transaction commits. Kept through the move: the indexes the rows arrive in the
-        // order of (by name, within the organization and within each product group), whose
-        // inserts land one after another on the same few pages, and the partial index of
-        // unrendered rows, which imported rows never enter (building any of them again would
-        // read the whole table once more: a million roles 25.3/28.4k -> 28.1/30.7k roles/s).
+        // this transaction commits. Rows in name order keep the name-ordered indexes, whose
+        // inserts then land one after another on the same few pages.
         let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM roles")
             .fetch_one(&mut *tx)
             .await
             .map_err(db_error)?;
+        // The partial index of unrendered rows is kept either way: imported rows never enter
+        // it, and building it again would read the whole table once more.
+        let kept = if in_name_order {
+            "('roles_in_order', 'roles_by_group', 'roles_unrendered')"
+        } else {
+            "('roles_unrendered')"
+        };
         let rebuilt: Vec<(String, String)> = if count as i64 >= existing {
-            sqlx::query_as(
+            sqlx::query_as(&format!(
                 "SELECT name, sql FROM sqlite_schema \
                  WHERE type = 'index' AND tbl_name = 'roles' AND sql IS NOT NULL \
-                 AND name NOT IN ('roles_in_order', 'roles_by_group', 'roles_unrendered')",
-            )
+                 AND name NOT IN {kept}"
+            ))
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?
@@ -126,13 +150,13 @@ impl SqliteStore {
                 .await
                 .map_err(db_error)?;
         }
-        // In name order: the new rows' rowids, and so their places in the table, follow the
-        // order a listing reads them in, so a page of them lies on a few neighbouring table
-        // pages (each read finds the next row where the last one ended) instead of one page a
-        // row scattered over the import.
+        let order = if in_name_order {
+            " ORDER BY name_key, sid"
+        } else {
+            ""
+        };
         sqlx::query(&format!(
-            "INSERT INTO roles ({STAGED_COLUMNS}) SELECT {STAGED_COLUMNS} FROM temp.import_staging \
-             ORDER BY name_key, sid"
+            "INSERT INTO roles ({STAGED_COLUMNS}) SELECT {STAGED_COLUMNS} FROM temp.import_staging{order}"
         ))
         .execute(&mut *tx)
         .await

@@ -353,6 +353,11 @@ impl SmallOrgs {
         }
     }
 
+    /// The most custom roles an organization may hold and be searched by walking its names.
+    pub(super) fn most(&self) -> i64 {
+        self.most
+    }
+
     /// Whether `org` holds at most `most` custom roles: remembered, if counted since the
     /// roles last changed; else a count that stops there (with the default bound, a few index
     /// pages). The revision is read before the count, so what is remembered is never older
