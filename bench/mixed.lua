@@ -12,8 +12,11 @@
 --   10 %  ResourceTypes=account or subaccount, PageSize 10..100
 --   10 %  a page reached through a page token (the first page when the organization has none)
 -- The space of distinct requests is far larger than any response cache: most miss it.
+-- ORGIAM_MIX_KIND=N forces one kind for every request (N as drawn from 1..100: 1 first page,
+-- 50 search, 70 product group, 85 resource type, 95 page token), to measure the kinds apart.
 
 local dir = os.getenv("ORGIAM_MIX_DIR") or "."
+local forced_kind = tonumber(os.getenv("ORGIAM_MIX_KIND") or "")
 local tokens, pages, orgs = {}, {}, 0
 
 -- The words of orgiam-bench's generated role names and its product groups.
@@ -67,7 +70,7 @@ request = function()
   local org = math.floor(orgs * u * u * u)
   local mine = tokens[org]
   local auth = mine[math.random(#mine)]
-  local kind = math.random(100)
+  local kind = forced_kind or math.random(100)
   local path
   if kind <= 35 then
     path = "/v2/Organizations/Roles?PageSize=" .. math.random(10, 100)
