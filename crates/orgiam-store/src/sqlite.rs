@@ -7,6 +7,7 @@ mod files;
 mod import;
 pub(crate) mod reader;
 mod search;
+mod small_orgs;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -30,8 +31,8 @@ pub struct SqliteStore {
     statement_timeout: Option<Duration>,
     /// Role listings' connections (read-only, run on the calling thread).
     readers: std::sync::Arc<reader::Readers>,
-    /// Which organizations' searches walk their names (see [`search::SmallOrgs`]).
-    small_orgs: std::sync::Arc<search::SmallOrgs>,
+    /// Which organizations' searches walk their names (see [`small_orgs::SmallOrgs`]).
+    small_orgs: std::sync::Arc<small_orgs::SmallOrgs>,
 }
 
 /// SQLite VM instructions between two looks at the clock by a listing's progress handler
@@ -149,7 +150,9 @@ impl SqliteStore {
                 pool,
                 statement_timeout: store.statement_timeout,
                 readers,
-                small_orgs: std::sync::Arc::new(search::SmallOrgs::new(store.walked_search_roles)),
+                small_orgs: std::sync::Arc::new(small_orgs::SmallOrgs::new(
+                    store.walked_search_roles,
+                )),
             });
         }
         // SQLite has no advisory lock: processes starting together on one file race to apply
@@ -173,7 +176,7 @@ impl SqliteStore {
             pool,
             statement_timeout: store.statement_timeout,
             readers,
-            small_orgs: std::sync::Arc::new(search::SmallOrgs::new(store.walked_search_roles)),
+            small_orgs: std::sync::Arc::new(small_orgs::SmallOrgs::new(store.walked_search_roles)),
         };
         store.render_roles().await?;
         Ok(store)
