@@ -106,14 +106,12 @@ impl SqliteStore {
         // order: its searches go through the FTS5 index, whose keys are the rowids, and an
         // AND of two trigrams costs more when their documents' rowids share no locality
         // (1M roles in name order: a rare search 346-440 -> 555-661 us).
-        let existing_in_org: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM roles WHERE org_sid = ? LIMIT ?)",
-        )
-        .bind(org.as_str())
-        .bind(walked + 1)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        let existing_in_org: i64 = sqlx::query_scalar(super::small_orgs::ORG_ROLES_UP_TO)
+            .bind(org.as_str())
+            .bind(walked + 1)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
         let in_name_order = existing_in_org.saturating_add(count as i64) <= walked;
         // Moving the rows into `roles` updates its secondary indexes one random row at a time
         // (a million roles: ~30 s of the import). When the import at least doubles the table,

@@ -23,6 +23,10 @@ struct Counted {
     small: std::collections::HashMap<String, bool>,
 }
 
+/// How many custom roles organization `?1` holds, counting no further than `?2`.
+pub(super) const ORG_ROLES_UP_TO: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM roles WHERE org_sid = ?1 LIMIT ?2)";
+
 /// Organizations remembered at most (the memo starts over beyond it).
 const ORGS_KEPT: usize = 10_000;
 
@@ -58,9 +62,7 @@ impl SmallOrgs {
             }
         }
         let n: i64 = conn
-            .prepare_cached(
-                "SELECT count(*) FROM (SELECT 1 FROM roles WHERE org_sid = ?1 LIMIT ?2)",
-            )
+            .prepare_cached(ORG_ROLES_UP_TO)
             .and_then(|mut st| {
                 st.query_row(rusqlite::params![org.as_str(), self.most + 1], |r| r.get(0))
             })
